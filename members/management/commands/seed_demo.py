@@ -1,0 +1,88 @@
+"""Demo data for the quick start and the browser tests. Running it again changes nothing.
+
+Every organisation number is synthetic (starts with 2 or 3, valid mod-11), as NHN requires for
+test environments; 313231593 is NHN's own synthetic test municipality.
+"""
+
+from allauth.account.models import EmailAddress
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from members.models import Affiliation, Organisation, User
+from members.services import affiliation_grant, organisation_create
+
+DEMO_PASSWORD = "Demo-passord-2026"  # noqa: S105  (published demo login, synthetic data only)
+
+Kind = Organisation.Kind
+Role = Affiliation.Role
+
+# (org_number, name, kind, municipality_number, is_public)
+ORGANISATIONS = [
+    ("313231593", "Testkommune Nordvik", Kind.MUNICIPALITY, "1804", True),
+    ("310000000", "Fjordheim kommune", Kind.MUNICIPALITY, "4601", True),
+    ("310000019", "Vidda kommune", Kind.MUNICIPALITY, "3401", True),
+    ("310000108", "Journalhuset AS", Kind.VENDOR, "", False),
+    ("310000167", "Epic Demo Norge AS", Kind.VENDOR, "", False),
+    ("310000205", "Trygghetsvakta AS", Kind.VENDOR, "", False),
+    ("310000264", "Dosett Digital AS", Kind.VENDOR, "", False),
+]
+
+# (e-mail, first name, last name, org_number or None, roles, is_nhn_staff)
+PEOPLE = [
+    ("kundesenter@nhn.example", "Kari", "Kundesenter", None, (), True),
+    ("admin@nordvik.example", "Ola", "Nordmann", "313231593", (Role.ADMIN,), False),
+    ("signatar@nordvik.example", "Randi", "Rådmann", "313231593", (Role.SIGNATORY,), False),
+    ("leser@nordvik.example", "Lise", "Leser", "313231593", (Role.VIEWER,), False),
+    ("admin@fjordheim.example", "Per", "Fjord", "310000000", (Role.ADMIN,), False),
+    ("signatar@fjordheim.example", "Siri", "Sjef", "310000000", (Role.SIGNATORY,), False),
+    ("admin@vidda.example", "Aslak", "Vidda", "310000019", (Role.ADMIN,), False),
+    ("signatar@vidda.example", "Berit", "Ordfører", "310000019", (Role.SIGNATORY,), False),
+    ("utvikler@journalhuset.example", "Jon", "Journal", "310000108", (Role.VENDOR_USER,), False),
+    ("utvikler@epicdemo.example", "Emma", "Epic", "310000167", (Role.VENDOR_USER,), False),
+    ("utvikler@trygghetsvakta.example", "Tor", "Trygg", "310000205", (Role.VENDOR_USER,), False),
+    ("utvikler@dosett.example", "Dina", "Dosett", "310000264", (Role.VENDOR_USER,), False),
+]
+
+
+def ensure_user(email: str, first_name: str, last_name: str, is_nhn_staff: bool) -> User:
+    user = User.objects.filter(email=email).first()
+    if user is None:
+        user = User.objects.create_user(
+            email=email, password=DEMO_PASSWORD, first_name=first_name, last_name=last_name, is_nhn_staff=is_nhn_staff
+        )
+    # allauth requires a verified address before login; demo addresses are verified up front.
+    EmailAddress.objects.update_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
+    return user
+
+
+class Command(BaseCommand):
+    help = "Create the demo organisations and logins (idempotent) and print the logins."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        organisations = {}
+        for org_number, name, kind, municipality_number, is_public in ORGANISATIONS:
+            organisation = Organisation.objects.filter(org_number=org_number).first()
+            if organisation is None:
+                organisation = organisation_create(
+                    org_number=org_number,
+                    name=name,
+                    kind=kind,
+                    municipality_number=municipality_number,
+                    is_public=is_public,
+                )
+            organisations[org_number] = organisation
+
+        rows = []
+        for email, first_name, last_name, org_number, roles, is_nhn_staff in PEOPLE:
+            user = ensure_user(email, first_name, last_name, is_nhn_staff)
+            for role in roles:
+                affiliation_grant(user=user, organisation=organisations[org_number], role=role)
+            where = organisations[org_number].name if org_number else "Norsk helsenett"
+            what = "NHN customer centre" if is_nhn_staff else ", ".join(str(Role(r).label) for r in roles)
+            rows.append((email, where, what))
+
+        self.stdout.write(self.style.SUCCESS(f"Demo data is in place. Logins (password for all: {DEMO_PASSWORD}):"))
+        width = max(len(email) for email, _, _ in rows)
+        for email, where, what in rows:
+            self.stdout.write(f"  {email.ljust(width)}  {where} – {what}")

@@ -1,0 +1,57 @@
+"""Who may see and do what in the members app: the one place for those checks.
+
+Outsiders get 404 (they must not learn an organisation is there), members without the role
+for an action get 403.
+"""
+
+from functools import wraps
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.utils.translation import gettext as _
+
+from .models import Affiliation, Organisation
+
+
+def roles_in(user, organisation) -> frozenset[str]:
+    if not user.is_authenticated:
+        return frozenset()
+    return frozenset(Affiliation.objects.filter(user=user, organisation=organisation).values_list("role", flat=True))
+
+
+def _get_organisation_with_roles(request, org_number: str, allowed_roles) -> tuple[Organisation, frozenset[str]]:
+    organisation = Organisation.objects.filter(org_number=org_number).first()
+    if organisation is None:
+        raise Http404(_("No such organisation."))
+    roles = roles_in(request.user, organisation) & frozenset(allowed_roles)
+    if not roles:
+        raise Http404(_("No such organisation."))
+    return organisation, roles
+
+
+def get_member_organisation_for_user(request, org_number: str) -> tuple[Organisation, frozenset[str]]:
+    """A member organisation the user holds a member role in, and those roles; else 404."""
+    return _get_organisation_with_roles(request, org_number, Affiliation.MEMBER_ROLES)
+
+
+def get_vendor_organisation_for_user(request, org_number: str) -> tuple[Organisation, frozenset[str]]:
+    """A vendor organisation the user is a vendor user of, and those roles; else 404."""
+    return _get_organisation_with_roles(request, org_number, Affiliation.VENDOR_ROLES)
+
+
+def is_nhn_staff(user) -> bool:
+    return user.is_authenticated and user.is_active and user.is_nhn_staff
+
+
+def nhn_staff_required(view):
+    """For customer-centre pages: log in first, then 403 for everybody but NHN staff."""
+    from django.contrib.auth.decorators import login_required
+
+    @wraps(view)
+    @login_required
+    def wrapper(request, *args, **kwargs):
+        if not is_nhn_staff(request.user):
+            raise PermissionDenied(_("Only NHN customer-centre staff may open this page."))
+        return view(request, *args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,1 @@
+# The service catalogue and orders (issue #4) live here.

@@ -1,0 +1,11 @@
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+application = get_asgi_application()
+
+from portal.checks import refuse_unsafe_production  # noqa: E402  (needs configured settings)
+
+refuse_unsafe_production()

@@ -1,0 +1,49 @@
+"""The one helper every state change calls to write the audit log."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from .models import AuditEvent
+
+# What the log shows people; the action code stays stable in the database.
+ACTION_LABELS = {
+    "user.logged_in": _("Logged in"),
+    "user.logged_out": _("Logged out"),
+    "organisation.created": _("Organisation registered"),
+    "affiliation.created": _("Role granted"),
+}
+
+
+def client_ip(request) -> str | None:
+    # Behind the load balancer the proxy sets X-Forwarded-For; the first hop is the client.
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    return forwarded.split(",")[0].strip() or request.META.get("REMOTE_ADDR") or None
+
+
+def audit(
+    *,
+    action: str,
+    actor=None,
+    obj: models.Model | None = None,
+    organisation=None,
+    before: dict | None = None,
+    after: dict | None = None,
+    request=None,
+) -> AuditEvent:
+    """Append one entry. Call it inside the transaction that makes the change."""
+    if actor is None and request is not None and request.user.is_authenticated:
+        actor = request.user
+    if organisation is None and obj is not None:
+        organisation = obj if obj._meta.label_lower == "members.organisation" else getattr(obj, "organisation", None)
+    return AuditEvent.objects.create(
+        action=action,
+        actor=actor,
+        actor_label=getattr(actor, "email", "") or "",
+        organisation=organisation,
+        object_type=obj._meta.label_lower if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None else "",
+        object_repr=str(obj)[:255] if obj is not None else "",
+        before=before,
+        after=after,
+        ip_address=client_ip(request) if request is not None else None,
+    )

@@ -1,0 +1,39 @@
+"""Refuse to run production on quick-start settings.
+
+The same rules serve two doors: a system check (``manage.py check``, ``migrate``, ``runserver``)
+and the WSGI/ASGI entry points, which raise before serving a single request.
+"""
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+
+def production_settings_problems() -> list[str]:
+    if not settings.IS_PRODUCTION:
+        return []
+    problems = []
+    if settings.DEBUG:
+        problems.append("DEBUG must be off in production.")
+    if not settings.SECRET_KEY or settings.SECRET_KEY == settings.INSECURE_DEFAULT_SECRET_KEY:
+        problems.append("SECRET_KEY must be set to a secret value in production.")
+    if len(settings.SECRET_KEY) < 50:
+        problems.append("SECRET_KEY must be at least 50 characters in production.")
+    if "sqlite" in settings.DATABASES["default"]["ENGINE"]:
+        problems.append("SQLite is not allowed in production: set DATABASE_URL to PostgreSQL.")
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        problems.append("Tasks must go through a broker in production: set CELERY_BROKER_URL.")
+    if not settings.ALLOWED_HOSTS:
+        problems.append("ALLOWED_HOSTS must name the portal's host names in production.")
+    return problems
+
+
+@checks.register(checks.Tags.security)
+def check_production_settings(app_configs, **kwargs):
+    return [checks.Error(problem, id="portal.E001") for problem in production_settings_problems()]
+
+
+def refuse_unsafe_production() -> None:
+    problems = production_settings_problems()
+    if problems:
+        raise ImproperlyConfigured("Refusing to start: " + " ".join(problems))

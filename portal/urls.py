@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("medlem/<str:org_number>/", views.member_dashboard, name="member_dashboard"),
+    path("leverandor/<str:org_number>/", views.vendor_dashboard, name="vendor_dashboard"),
+    path("kundesenter/", views.staff_dashboard, name="staff_dashboard"),
+    path("konto/", include("allauth.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,145 @@
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.db.models import Count
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from kombu import Connection
+
+from members.models import Affiliation, Organisation, User
+from members.permissions import (
+    get_member_organisation_for_user,
+    get_vendor_organisation_for_user,
+    is_nhn_staff,
+    nhn_staff_required,
+)
+from members.selectors import affiliations_of, organisation_people
+
+from .models import AuditEvent, WorkerHeartbeat
+
+RECENT_EVENTS = 10
+
+
+@dataclass(frozen=True)
+class Destination:
+    """A dashboard the logged-in person may open from the start page."""
+
+    title: str
+    subtitle: str
+    url: str
+    roles: tuple[str, ...]
+
+
+def start_destinations(user) -> list[Destination]:
+    by_organisation: dict[int, tuple[Organisation, list[str]]] = {}
+    for affiliation in affiliations_of(user):
+        organisation = affiliation.organisation
+        by_organisation.setdefault(organisation.pk, (organisation, []))[1].append(affiliation.get_role_display())
+    destinations = []
+    if is_nhn_staff(user):
+        destinations.append(Destination(_("Customer centre"), "Norsk helsenett", reverse("staff_dashboard"), ()))
+    for organisation, roles in by_organisation.values():
+        view = "member_dashboard" if organisation.is_member_kind else "vendor_dashboard"
+        destinations.append(
+            Destination(
+                organisation.name,
+                organisation.formatted_org_number,
+                reverse(view, args=[organisation.org_number]),
+                tuple(roles),
+            )
+        )
+    return destinations
+
+
+def home(request):
+    if not request.user.is_authenticated:
+        return render(request, "portal/landing.html")
+    destinations = start_destinations(request.user)
+    if len(destinations) == 1:
+        return redirect(destinations[0].url)
+    return render(request, "portal/start.html", {"destinations": destinations})
+
+
+def _role_labels(roles) -> list[str]:
+    return [Affiliation.Role(role).label for role in sorted(roles)]
+
+
+def _recent_events(**filters):
+    return AuditEvent.objects.filter(**filters).select_related("actor", "organisation")[:RECENT_EVENTS]
+
+
+@login_required
+def member_dashboard(request, org_number):
+    organisation, roles = get_member_organisation_for_user(request, org_number)
+    context = {
+        "organisation": organisation,
+        "role_labels": _role_labels(roles),
+        "is_admin": Affiliation.Role.ADMIN in roles,
+        "is_signatory": Affiliation.Role.SIGNATORY in roles,
+        "people": organisation_people(organisation) if Affiliation.Role.ADMIN in roles else None,
+        "events": _recent_events(organisation=organisation),
+    }
+    return render(request, "portal/member_dashboard.html", context)
+
+
+@login_required
+def vendor_dashboard(request, org_number):
+    organisation, roles = get_vendor_organisation_for_user(request, org_number)
+    context = {
+        "organisation": organisation,
+        "role_labels": _role_labels(roles),
+        "people": organisation_people(organisation),
+        "events": _recent_events(organisation=organisation),
+    }
+    return render(request, "portal/vendor_dashboard.html", context)
+
+
+@nhn_staff_required
+def staff_dashboard(request):
+    kind_labels = dict(Organisation.Kind.choices)
+    counts = Organisation.objects.values("kind").annotate(total=Count("id")).order_by("kind")
+    context = {
+        "organisation_counts": [(kind_labels.get(row["kind"], row["kind"]), row["total"]) for row in counts],
+        "user_count": User.objects.filter(is_active=True).count(),
+        "events": _recent_events(),
+    }
+    return render(request, "portal/staff_dashboard.html", context)
+
+
+def _database_check() -> dict:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return {"ok": True}
+    except Exception as exc:  # any failure means "not reachable"; the type says why
+        return {"ok": False, "error": type(exc).__name__}
+
+
+def _broker_check() -> dict:
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return {"ok": True, "mode": "in-process"}
+    try:
+        with Connection(settings.CELERY_BROKER_URL, connect_timeout=settings.HEALTHZ_BROKER_TIMEOUT) as conn:
+            conn.ensure_connection(max_retries=1, timeout=settings.HEALTHZ_BROKER_TIMEOUT)
+        return {"ok": True, "mode": "broker"}
+    except Exception as exc:
+        return {"ok": False, "mode": "broker", "error": type(exc).__name__}
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    checks = {"database": _database_check(), "broker": _broker_check()}
+    healthy = all(check["ok"] for check in checks.values())
+    if checks["database"]["ok"]:
+        beat = WorkerHeartbeat.objects.order_by("-last_seen").first()
+        checks["worker"] = {"last_seen": beat.last_seen.isoformat() if beat else None}
+    return JsonResponse(
+        {"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503
+    )

@@ -40,7 +40,7 @@ class User(AbstractUser):
     is_nhn_staff = models.BooleanField(
         _("NHN customer-centre staff"),
         default=False,
-        help_text=_("Approves memberships and orders and follows provisioning for every organisation."),
+        help_text=_("Approves memberships and orders and follows up provisioning for every organisation."),
     )
 
     USERNAME_FIELD = "email"
@@ -91,7 +91,7 @@ class Organisation(models.Model):
         _("organisation number"), max_length=9, unique=True, validators=[orgnr.validate_org_number]
     )
     name = models.CharField(_("name"), max_length=200)
-    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
+    kind = models.CharField(_("type"), max_length=32, choices=Kind.choices)
     municipality_number = models.CharField(_("municipality number"), max_length=4, blank=True)
     is_public = models.BooleanField(_("public organisation"), default=False)
     parent = models.ForeignKey(
@@ -179,4 +179,10 @@ class Affiliation(models.Model):
         if self.role in self.VENDOR_ROLES and not self.organisation.is_vendor_kind:
             raise ValidationError({"role": _("Vendor users belong to vendor or partner organisations.")})
         if self.role in self.MEMBER_ROLES and not self.organisation.is_member_kind:
-            raise ValidationError({"role": _("This role belongs to member organisations, not vendors.")})
+            raise ValidationError(
+                {
+                    "role": _(
+                        "This role belongs to member organisations (municipalities and other healthcare providers)."
+                    )
+                }
+            )

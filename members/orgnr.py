@@ -51,7 +51,7 @@ def validate_org_number(value: str) -> None:
         raise ValidationError(
             _(
                 "%(number)s cannot be used here: organisation numbers start with 8 or 9, "
-                "synthetic test organisations with 2 or 3."
+                "and those of synthetic test organisations with 2 or 3."
             ),
             code="first_digit",
             params={"number": number},

@@ -28,10 +28,11 @@ class AuditEvent(models.Model):
         verbose_name=_("actor"),
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        # A person with history in the log is deactivated, never deleted: the entries keep their actor.
+        on_delete=models.PROTECT,
         related_name="+",
     )
-    # Kept beside the foreign key so the entry still says who it was if the user is removed.
+    # The e-mail at the time of the event, so the entry reads the same if the address changes later.
     actor_label = models.CharField(_("actor"), max_length=254, blank=True)
     organisation = models.ForeignKey(
         "members.Organisation",
@@ -43,7 +44,7 @@ class AuditEvent(models.Model):
     )
     action = models.CharField(_("action"), max_length=100, db_index=True)
     object_type = models.CharField(_("object type"), max_length=100, blank=True)
-    object_id = models.CharField(_("object id"), max_length=64, blank=True)
+    object_id = models.CharField(_("object ID"), max_length=64, blank=True)
     object_repr = models.CharField(_("object"), max_length=255, blank=True)
     before = models.JSONField(_("before"), null=True, blank=True)
     after = models.JSONField(_("after"), null=True, blank=True)

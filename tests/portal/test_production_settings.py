@@ -1,0 +1,51 @@
+"""Production mode refuses unsafe settings. Each case starts a fresh Python with its own environment."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SAFE = {
+    "PORTAL_ENV": "production",
+    "SECRET_KEY": "x7!k2-this-is-a-long-random-production-secret-key-for-tests-only-9q",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/portal",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/15",
+    "ALLOWED_HOSTS": "selvbetjening.nhn.example",
+}
+
+
+def run(args, **overrides):
+    env = {k: v for k, v in os.environ.items() if k not in SAFE and k != "DEBUG"}
+    env.update(SAFE)
+    env.update(overrides)
+    env = {k: v for k, v in env.items() if v is not None}
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"DEBUG": "true"}, "DEBUG must be off"),
+        ({"SECRET_KEY": None}, "SECRET_KEY must be set"),
+        ({"DATABASE_URL": None}, "SQLite is not allowed"),
+        ({"CELERY_BROKER_URL": None}, "set CELERY_BROKER_URL"),
+    ],
+)
+def test_production_refuses_unsafe_settings(overrides, message):
+    check = run(["manage.py", "check", "--deploy"], **overrides)
+    assert check.returncode != 0
+    assert message in check.stderr
+
+    # The WSGI entry point refuses to serve, too.
+    wsgi = run(["-c", "import portal.wsgi"], **overrides)
+    assert wsgi.returncode != 0
+    assert "ImproperlyConfigured" in wsgi.stderr and message in wsgi.stderr

@@ -15,7 +15,7 @@ TEST_ENV := PORTAL_ENV=test \
 	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/portal} \
 	CELERY_BROKER_URL=$${TEST_BROKER_URL:-redis://127.0.0.1:6379/15}
 
-.PHONY: run test setup assets lint format messages clean system-deps-run system-deps-test services-check
+.PHONY: run test setup assets lint format messages clean system-deps-run system-deps-test apt-install services-check
 
 run: system-deps-run setup
 	$(PY) manage.py migrate --no-input
@@ -24,7 +24,7 @@ run: system-deps-run setup
 	@echo "Helsenett Selvbetjening: http://127.0.0.1:8000  (stop with Ctrl+C)"
 	$(PY) manage.py runserver 127.0.0.1:8000
 
-test: system-deps-test setup services-check
+test: system-deps-test setup services-check lint
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 

@@ -25,7 +25,7 @@ run: system-deps-run setup
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 test: system-deps-test setup services-check lint
-	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
+	DATABASE_URL=sqlite://:memory: $(PY) manage.py makemigrations --check --dry-run
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 setup: $(VENV)/.installed assets

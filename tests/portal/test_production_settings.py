@@ -19,7 +19,7 @@ SAFE = {
 
 def run(args, **overrides):
     # Only what a deployment would set: nothing from the test run's own environment leaks in.
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **SAFE}
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(ROOT)), **SAFE}
     env.update(overrides)
     env = {k: v for k, v in env.items() if v is not None}
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)

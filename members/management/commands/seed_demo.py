@@ -7,6 +7,7 @@ test environments; 313231593 is NHN's own synthetic test municipality.
 from allauth.account.models import EmailAddress
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from members.models import Affiliation, Organisation, User
 from members.services import affiliation_grant, organisation_create
@@ -79,7 +80,7 @@ class Command(BaseCommand):
             for role in roles:
                 affiliation_grant(user=user, organisation=organisations[org_number], role=role)
             where = organisations[org_number].name if org_number else "Norsk helsenett"
-            what = "NHN customer centre" if is_nhn_staff else ", ".join(str(Role(r).label) for r in roles)
+            what = str(_("NHN customer centre")) if is_nhn_staff else ", ".join(str(Role(r).label) for r in roles)
             rows.append((email, where, what))
 
         self.stdout.write(self.style.SUCCESS(f"Demo data is in place. Logins (password for all: {DEMO_PASSWORD}):"))

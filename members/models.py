@@ -1,7 +1,11 @@
+import hashlib
+import uuid
+
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import orgnr
@@ -186,3 +190,258 @@ class Affiliation(models.Model):
                     )
                 }
             )
+
+
+class InvalidTransition(ValidationError):
+    """A state change was asked for from a state that does not allow it (e.g. approving twice)."""
+
+
+class TermsDocumentQuerySet(models.QuerySet):
+    def published(self):
+        return self.filter(published_at__isnull=False)
+
+    def current(self, kind: str, service_code: str = ""):
+        """The version in force now for a kind (and service, for usage terms), or None."""
+        return (
+            self.published()
+            .filter(kind=kind, service_code=service_code, effective_from__lte=timezone.now())
+            .order_by("-effective_from", "-published_at")
+            .first()
+        )
+
+
+class TermsDocument(models.Model):
+    """One version of NHN's terms (*vilkår*). Immutable once published; a new version replaces it."""
+
+    class Kind(models.TextChoices):
+        MEMBERSHIP = "membership", _("Membership terms with data processing agreement")
+        USAGE = "usage", _("Usage terms for a service")
+        VENDOR = "vendor", _("Vendor terms")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(_("type"), max_length=20, choices=Kind.choices)
+    # The catalogue code of the service usage terms belong to (e.g. "vkp-journaling"); empty otherwise.
+    service_code = models.CharField(_("service code"), max_length=64, blank=True)
+    version = models.CharField(_("version"), max_length=20)
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("text"), help_text=_("Plain text. Blank lines separate paragraphs."))
+    effective_from = models.DateTimeField(_("in force from"), default=timezone.now)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    published_at = models.DateTimeField(_("published"), null=True, blank=True, editable=False)
+    published_by = models.ForeignKey(
+        User, verbose_name=_("published by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    objects = TermsDocumentQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("terms document")
+        verbose_name_plural = _("terms documents")
+        ordering = ["kind", "service_code", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "service_code", "version"], name="terms_unique_version"),
+            models.CheckConstraint(
+                condition=~models.Q(kind="usage") | ~models.Q(service_code=""), name="terms_usage_names_service"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.title} {self.version}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and type(self).objects.filter(pk=self.pk, published_at__isnull=False).exists():
+            raise ValidationError(_("Published terms cannot be changed. Publish a new version instead."))
+        self.sha256 = self.compute_sha256()
+        super().save(*args, **kwargs)
+
+    def compute_sha256(self) -> str:
+        """The fingerprint a signature binds to: every word the signer was shown."""
+        canonical = "\n".join([self.kind, self.service_code, self.version, self.title, self.body.replace("\r\n", "\n")])
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    @property
+    def is_published(self) -> bool:
+        return self.published_at is not None
+
+    def publish(self, *, by: User) -> None:
+        updated = (
+            type(self)
+            .objects.filter(pk=self.pk, published_at__isnull=True)
+            .update(published_at=timezone.now(), published_by=by)
+        )
+        if not updated:
+            raise InvalidTransition(_("These terms are already published."))
+        self.refresh_from_db()
+
+
+class Acceptance(models.Model):
+    """An organisation's signature on one exact version of NHN's terms (*aksept av vilkår*)."""
+
+    class Authority(models.TextChoices):
+        REGISTER_ROLE = "register_role", _("Role in Enhetsregisteret")
+        DELEGATION = "delegation", _("Delegation from an authorised signatory")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(
+        Organisation, verbose_name=_("organisation"), on_delete=models.PROTECT, related_name="acceptances"
+    )
+    document = models.ForeignKey(
+        TermsDocument, verbose_name=_("terms"), on_delete=models.PROTECT, related_name="acceptances"
+    )
+    # Copied at signing, so the receipt proves which text was signed even if a bug ever touched the document.
+    document_sha256 = models.CharField(_("SHA-256 of the signed text"), max_length=64)
+    signed_by = models.ForeignKey(User, verbose_name=_("signed by"), on_delete=models.PROTECT, related_name="+")
+    signer_name = models.CharField(_("signer"), max_length=200)
+    authority = models.CharField(_("authority"), max_length=20, choices=Authority.choices)
+    authority_detail = models.CharField(_("authority in detail"), max_length=300)
+    signed_at = models.DateTimeField(_("signed"), default=timezone.now)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("browser"), max_length=400, blank=True)
+
+    class Meta:
+        verbose_name = _("acceptance")
+        verbose_name_plural = _("acceptances")
+        ordering = ["-signed_at"]
+        constraints = [
+            # A double submit, or two signatories at once, gives one signature per document.
+            models.UniqueConstraint(fields=["organisation", "document"], name="acceptance_once_per_document"),
+        ]
+
+    def __str__(self):
+        return f"{self.organisation.name}: {self.document} ({self.signer_name})"
+
+
+class SigningDelegation(models.Model):
+    """Signing authority given by a registered signatory to a colleague (*fullmakt*)."""
+
+    organisation = models.ForeignKey(
+        Organisation, verbose_name=_("organisation"), on_delete=models.PROTECT, related_name="delegations"
+    )
+    delegate = models.ForeignKey(User, verbose_name=_("delegate"), on_delete=models.PROTECT, related_name="+")
+    delegated_by = models.ForeignKey(User, verbose_name=_("delegated by"), on_delete=models.PROTECT, related_name="+")
+    delegated_by_authority = models.CharField(_("authority of the one delegating"), max_length=300)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("signing delegation")
+        verbose_name_plural = _("signing delegations")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "delegate"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="delegation_one_active_per_person",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.delegate} ← {self.delegated_by} ({self.organisation.name})"
+
+
+class MembershipQuerySet(models.QuerySet):
+    def live(self):
+        return self.filter(state__in=Membership.LIVE)
+
+
+class Membership(models.Model):
+    """An organisation's membership of the health network (*medlemskap i Helsenettet*)."""
+
+    class State(models.TextChoices):
+        APPLIED = "applied", _("Applied, waiting for signature")
+        PENDING_APPROVAL = "pending_approval", _("Waiting for NHN's approval")
+        ACTIVE = "active", _("Active")
+        REJECTED = "rejected", _("Rejected")
+        SUSPENDED = "suspended", _("Suspended")
+        ENDED = "ended", _("Ended")
+
+    LIVE = (State.APPLIED, State.PENDING_APPROVAL, State.ACTIVE, State.SUSPENDED)
+    TERMINAL = (State.REJECTED, State.ENDED)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(
+        Organisation, verbose_name=_("organisation"), on_delete=models.PROTECT, related_name="memberships"
+    )
+    state = models.CharField(_("state"), max_length=20, choices=State.choices, default=State.APPLIED)
+    acceptance = models.ForeignKey(
+        Acceptance, verbose_name=_("signed terms"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    applied_by = models.ForeignKey(User, verbose_name=_("applied by"), on_delete=models.PROTECT, related_name="+")
+    applied_at = models.DateTimeField(_("applied"), default=timezone.now)
+    submitted_at = models.DateTimeField(_("sent for approval"), null=True, blank=True)
+    decided_by = models.ForeignKey(
+        User, verbose_name=_("decided by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    reason = models.TextField(_("reason"), blank=True)
+    # What Enhetsregisteret said when the organisation applied, for NHN staff to review.
+    registry_snapshot = models.JSONField(_("Enhetsregisteret data"), default=dict, blank=True)
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        ordering = ["-applied_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation"],
+                condition=models.Q(state__in=["applied", "pending_approval", "active", "suspended"]),
+                name="membership_one_live_per_organisation",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.organisation.name}: {self.get_state_display()}"
+
+    def _transition(self, from_states, to_state, **fields) -> None:
+        # Conditional UPDATE: of two concurrent clicks, exactly one changes the row.
+        updated = type(self).objects.filter(pk=self.pk, state__in=from_states).update(state=to_state, **fields)
+        if not updated:
+            raise InvalidTransition(
+                _("The membership is %(state)s and cannot change to %(target)s.")
+                % {"state": self.get_state_display(), "target": self.State(to_state).label}
+            )
+        self.refresh_from_db()
+
+    def submit_for_approval(self, *, acceptance: Acceptance) -> None:
+        self._transition(
+            [self.State.APPLIED], self.State.PENDING_APPROVAL, acceptance=acceptance, submitted_at=timezone.now()
+        )
+
+    def approve(self, *, by: User) -> None:
+        self._transition([self.State.PENDING_APPROVAL], self.State.ACTIVE, decided_by=by, decided_at=timezone.now())
+
+    def reject(self, *, by: User, reason: str) -> None:
+        self._transition(
+            [self.State.APPLIED, self.State.PENDING_APPROVAL],
+            self.State.REJECTED,
+            decided_by=by,
+            decided_at=timezone.now(),
+            reason=reason,
+        )
+
+    def suspend(self, *, by: User, reason: str) -> None:
+        self._transition(
+            [self.State.ACTIVE], self.State.SUSPENDED, decided_by=by, decided_at=timezone.now(), reason=reason
+        )
+
+    def reinstate(self, *, by: User) -> None:
+        self._transition([self.State.SUSPENDED], self.State.ACTIVE, decided_by=by, decided_at=timezone.now(), reason="")
+
+    def end(self, *, by: User, reason: str) -> None:
+        self._transition(
+            [self.State.ACTIVE, self.State.SUSPENDED],
+            self.State.ENDED,
+            decided_by=by,
+            decided_at=timezone.now(),
+            reason=reason,
+        )
+
+    @property
+    def is_live(self) -> bool:
+        return self.state in self.LIVE
+
+    def needs_new_terms(self, current_terms: TermsDocument | None) -> bool:
+        """True when the membership rests on an older version than the one in force (*Nye vilkår må aksepteres*)."""
+        return bool(current_terms and self.acceptance_id and self.acceptance.document_id != current_terms.pk)

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from .models import Affiliation, Organisation
+from .models import Acceptance, Affiliation, Membership, Organisation
 
 
 def roles_in(user, organisation) -> frozenset[str]:
@@ -55,3 +55,36 @@ def nhn_staff_required(view):
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def require_role(roles: frozenset[str], *needed: str) -> None:
+    """403 for a member who may look but not do this."""
+    if not roles.intersection(needed):
+        raise PermissionDenied(_("Your role in this organisation does not allow this."))
+
+
+def get_acceptance_for_user(request, public_id) -> Acceptance:
+    """A signature (for its receipt): NHN staff see all, members their own organisation's; else 404."""
+    acceptance = (
+        Acceptance.objects.select_related("organisation", "document", "signed_by").filter(public_id=public_id).first()
+    )
+    if acceptance is None:
+        raise Http404(_("No such signature."))
+    if not is_nhn_staff(request.user):
+        _get_organisation_with_roles(request, acceptance.organisation.org_number, Affiliation.MEMBER_ROLES)
+    return acceptance
+
+
+def get_membership_for_staff(request, public_id) -> Membership:
+    if not is_nhn_staff(request.user):
+        raise PermissionDenied(_("Only NHN customer-centre staff may open this page."))
+    membership = (
+        Membership.objects.select_related(
+            "organisation", "acceptance", "acceptance__document", "acceptance__signed_by", "applied_by"
+        )
+        .filter(public_id=public_id)
+        .first()
+    )
+    if membership is None:
+        raise Http404(_("No such membership."))
+    return membership

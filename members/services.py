@@ -1,10 +1,35 @@
-"""Write-side operations for the members app. Each one audits what it changed."""
+"""Write-side operations for the members app. Each guards first, then changes, audits and queues mail."""
 
+import unicodedata
+from dataclasses import asdict, dataclass
+
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.urls import reverse
+from django.utils.translation import gettext as _
 
-from portal.audit import audit
+from portal.audit import audit, client_ip
+from portal.email import queue_email
 
-from .models import Affiliation, Organisation, User
+from . import enhetsregisteret, orgnr
+from .eligibility import assess
+from .models import (
+    Acceptance,
+    Affiliation,
+    Membership,
+    Organisation,
+    SigningDelegation,
+    TermsDocument,
+    User,
+)
+
+# Roles in Enhetsregisteret that carry the right to sign for the organisation: the top leader
+# (daglig leder) and the persons registered with signature or procuration (signatur, prokura).
+SIGNING_ROLE_CODES = frozenset({"DAGL", "SIGN", "PROK"})
+
+
+class StaleTerms(ValidationError):
+    """The terms changed between showing them and signing them."""
 
 
 @transaction.atomic
@@ -58,3 +83,396 @@ def affiliation_grant(
         request=request,
     )
     return affiliation
+
+
+# Membership ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegistryCheck:
+    """What the portal found in Enhetsregisteret for a number, and whether it may become a member."""
+
+    entity: enhetsregisteret.RegistryEntity
+    eligible: bool
+    kind: str | None
+    is_public: bool
+    reason: str
+
+
+def registry_check(org_number: str) -> RegistryCheck:
+    """Validate the number, look it up and assess it. Raises ValidationError with the reason to show."""
+    number = orgnr.normalise(org_number)
+    orgnr.validate_org_number(number)
+    try:
+        entity = enhetsregisteret.lookup(number)
+    except enhetsregisteret.RegistryUnavailable:
+        raise ValidationError(
+            _("Enhetsregisteret is not answering right now. Nothing was saved; please try again in a few minutes."),
+            code="registry_unavailable",
+        ) from None
+    if entity is None:
+        raise ValidationError(
+            _("%(number)s is not in Enhetsregisteret. Check the number and try again."),
+            code="not_found",
+            params={"number": number},
+        )
+    parent = None
+    if entity.parent_org_number:
+        try:
+            parent = enhetsregisteret.lookup(entity.parent_org_number)
+        except enhetsregisteret.RegistryUnavailable:
+            raise ValidationError(
+                _("Enhetsregisteret is not answering right now. Nothing was saved; please try again in a few minutes."),
+                code="registry_unavailable",
+            ) from None
+    eligibility = assess(entity, parent=parent)
+    return RegistryCheck(
+        entity=entity,
+        eligible=eligibility.eligible,
+        kind=eligibility.kind,
+        is_public=eligibility.is_public,
+        reason=str(eligibility.reason),
+    )
+
+
+def _registry_snapshot(entity: enhetsregisteret.RegistryEntity) -> dict:
+    snapshot = asdict(entity)
+    snapshot["deleted_on"] = entity.deleted_on.isoformat() if entity.deleted_on else None
+    snapshot.pop("raw", None)
+    return snapshot
+
+
+@transaction.atomic
+def membership_apply(*, org_number: str, user: User, request=None) -> Membership:
+    """An administrator applies for membership for an organisation, registering it in the portal if new."""
+    check = registry_check(org_number)
+    if not check.eligible:
+        raise ValidationError(check.reason, code="not_eligible")
+    entity = check.entity
+
+    organisation = Organisation.objects.select_for_update().filter(org_number=entity.org_number).first()
+    if organisation is None:
+        organisation = organisation_create(
+            org_number=entity.org_number,
+            name=entity.name,
+            kind=check.kind,
+            municipality_number=entity.municipality_number,
+            is_public=check.is_public,
+            created_by=user,
+            request=request,
+        )
+        affiliation_grant(
+            user=user, organisation=organisation, role=Affiliation.Role.ADMIN, granted_by=user, request=request
+        )
+    elif not Affiliation.objects.filter(user=user, organisation=organisation, role=Affiliation.Role.ADMIN).exists():
+        raise ValidationError(
+            _(
+                "%(name)s is already registered in the portal. Ask one of its administrators to give you a role, "
+                "or contact NHN's customer centre."
+            ),
+            code="already_registered",
+            params={"name": organisation.name},
+        )
+
+    live = organisation.memberships.live().first()
+    if live is not None:
+        raise ValidationError(
+            _("%(name)s already has a membership: %(state)s."),
+            code="already_member",
+            params={"name": organisation.name, "state": live.get_state_display()},
+        )
+    membership = Membership.objects.create(
+        organisation=organisation, applied_by=user, registry_snapshot=_registry_snapshot(entity)
+    )
+    audit(action="membership.applied", obj=membership, actor=user, after={"state": membership.state}, request=request)
+    return membership
+
+
+def _membership_transition(
+    membership: Membership, action: str, by: User, change, request=None, reason: str = ""
+) -> Membership:
+    before = membership.state
+    change()
+    audit(
+        action=action,
+        obj=membership,
+        actor=by,
+        before={"state": before},
+        after={"state": membership.state, **({"reason": reason} if reason else {})},
+        request=request,
+    )
+    queue_email(
+        "members/email/membership_changed",
+        {
+            "organisation": membership.organisation.name,
+            "state": membership.state,
+            "reason": reason,
+            "url": reverse("membership_detail", args=[membership.organisation.org_number]),
+        },
+        organisation_admin_emails(membership.organisation),
+    )
+    return membership
+
+
+def organisation_admin_emails(organisation: Organisation) -> list[str]:
+    return list(
+        Affiliation.objects.filter(
+            organisation=organisation, role=Affiliation.Role.ADMIN, user__is_active=True
+        ).values_list("user__email", flat=True)
+    )
+
+
+def _required_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(_("Give a reason; the organisation sees it."), code="reason_required")
+    return reason
+
+
+@transaction.atomic
+def membership_approve(*, membership: Membership, by: User, request=None) -> Membership:
+    return _membership_transition(
+        membership, "membership.approved", by, lambda: membership.approve(by=by), request=request
+    )
+
+
+@transaction.atomic
+def membership_reject(*, membership: Membership, by: User, reason: str, request=None) -> Membership:
+    reason = _required_reason(reason)
+    return _membership_transition(
+        membership, "membership.rejected", by, lambda: membership.reject(by=by, reason=reason), request, reason
+    )
+
+
+@transaction.atomic
+def membership_suspend(*, membership: Membership, by: User, reason: str, request=None) -> Membership:
+    reason = _required_reason(reason)
+    return _membership_transition(
+        membership, "membership.suspended", by, lambda: membership.suspend(by=by, reason=reason), request, reason
+    )
+
+
+@transaction.atomic
+def membership_reinstate(*, membership: Membership, by: User, request=None) -> Membership:
+    return _membership_transition(
+        membership, "membership.reinstated", by, lambda: membership.reinstate(by=by), request=request
+    )
+
+
+@transaction.atomic
+def membership_end(*, membership: Membership, by: User, reason: str, request=None) -> Membership:
+    reason = _required_reason(reason)
+    return _membership_transition(
+        membership, "membership.ended", by, lambda: membership.end(by=by, reason=reason), request, reason
+    )
+
+
+# Signing ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SigningAuthority:
+    kind: str  # an Acceptance.Authority value
+    detail: str
+
+
+def _comparable_name(name: str) -> str:
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return " ".join(folded.split())
+
+
+def registered_signatories(organisation: Organisation) -> list[enhetsregisteret.RegistryRole]:
+    """People Enhetsregisteret names as able to sign for the organisation (still in office)."""
+    return [
+        role
+        for role in enhetsregisteret.roles(organisation.org_number)
+        if role.code in SIGNING_ROLE_CODES and not role.resigned
+    ]
+
+
+def signing_authority_for(*, user: User, organisation: Organisation) -> SigningAuthority | None:
+    """Whether this person may sign for the organisation, and on what authority.
+
+    A role in Enhetsregisteret counts when the registered name equals the person's name in the
+    portal. With ID-porten login (issue #7) the match gets stronger; until then NHN staff see the
+    name match beside the signature when they approve.
+    """
+    if not user.is_authenticated:
+        return None
+    full_name = _comparable_name(user.get_full_name())
+    if full_name:
+        for role in registered_signatories(organisation):
+            if _comparable_name(role.person_name) == full_name:
+                return SigningAuthority(
+                    Acceptance.Authority.REGISTER_ROLE,
+                    _("%(role)s in Enhetsregisteret") % {"role": role.description or role.code},
+                )
+    delegation = (
+        SigningDelegation.objects.filter(organisation=organisation, delegate=user, revoked_at__isnull=True)
+        .select_related("delegated_by")
+        .first()
+    )
+    if delegation is not None:
+        return SigningAuthority(
+            Acceptance.Authority.DELEGATION,
+            _("Delegated by %(name)s (%(authority)s) on %(date)s")
+            % {
+                "name": delegation.delegated_by.get_full_name() or delegation.delegated_by.email,
+                "authority": delegation.delegated_by_authority,
+                "date": delegation.created_at.date().isoformat(),
+            },
+        )
+    return None
+
+
+@transaction.atomic
+def terms_sign(
+    *, organisation: Organisation, document: TermsDocument, shown_sha256: str, user: User, request=None
+) -> Acceptance:
+    """Sign the version of the terms the person was shown; refuses if it is no longer the one in force."""
+    authority = signing_authority_for(user=user, organisation=organisation)
+    if authority is None:
+        raise PermissionDenied(_("Only an authorised signatory of %(name)s may sign.") % {"name": organisation.name})
+    current = TermsDocument.objects.current(document.kind, document.service_code)
+    if current is None or current.pk != document.pk or current.sha256 != shown_sha256:
+        raise StaleTerms(
+            _("The terms changed while you were reading them. Nothing was signed: read the new version and sign it."),
+            code="stale_terms",
+        )
+
+    # Lock the organisation so two submits (or two signatories) at once make one signature.
+    Organisation.objects.select_for_update().get(pk=organisation.pk)
+    existing = Acceptance.objects.filter(organisation=organisation, document=document).first()
+    if existing is not None:
+        return existing
+    acceptance = Acceptance.objects.create(
+        organisation=organisation,
+        document=document,
+        document_sha256=document.sha256,
+        signed_by=user,
+        signer_name=user.get_full_name() or user.email,
+        authority=authority.kind,
+        authority_detail=authority.detail,
+        ip_address=client_ip(request) if request is not None else None,
+        user_agent=(request.headers.get("User-Agent", "") if request is not None else "")[:400],
+    )
+    audit(
+        action="terms.signed",
+        obj=acceptance,
+        actor=user,
+        after={"document": str(document), "sha256": document.sha256, "authority": authority.detail},
+        request=request,
+    )
+    if document.kind == TermsDocument.Kind.MEMBERSHIP:
+        _membership_rests_on(organisation, acceptance, user, request)
+    return acceptance
+
+
+def _membership_rests_on(organisation: Organisation, acceptance: Acceptance, user: User, request) -> None:
+    membership = organisation.memberships.live().first()
+    if membership is None:
+        return
+    if membership.state == Membership.State.APPLIED:
+        membership.submit_for_approval(acceptance=acceptance)
+        audit(
+            action="membership.submitted",
+            obj=membership,
+            actor=user,
+            before={"state": Membership.State.APPLIED},
+            after={"state": membership.state},
+            request=request,
+        )
+        queue_email(
+            "members/email/membership_submitted",
+            {"organisation": organisation.name, "url": reverse("staff_membership_queue")},
+            list(User.objects.filter(is_nhn_staff=True, is_active=True).values_list("email", flat=True)),
+        )
+    else:
+        # A new version of the terms signed by an existing member: the membership now rests on it.
+        Membership.objects.filter(pk=membership.pk).update(acceptance=acceptance)
+
+
+@transaction.atomic
+def delegation_grant(*, organisation: Organisation, delegate: User, by: User, request=None) -> SigningDelegation:
+    """A registered signatory lets a colleague sign on the organisation's behalf."""
+    authority = signing_authority_for(user=by, organisation=organisation)
+    if authority is None or authority.kind != Acceptance.Authority.REGISTER_ROLE:
+        raise PermissionDenied(_("Only a signatory registered in Enhetsregisteret may delegate signing."))
+    if not Affiliation.objects.filter(user=delegate, organisation=organisation).exists():
+        raise ValidationError(_("The person must have a role in %(name)s first.") % {"name": organisation.name})
+    existing = SigningDelegation.objects.filter(
+        organisation=organisation, delegate=delegate, revoked_at__isnull=True
+    ).first()
+    if existing is not None:
+        return existing
+    delegation = SigningDelegation.objects.create(
+        organisation=organisation, delegate=delegate, delegated_by=by, delegated_by_authority=authority.detail
+    )
+    affiliation_grant(
+        user=delegate, organisation=organisation, role=Affiliation.Role.SIGNATORY, granted_by=by, request=request
+    )
+    audit(
+        action="signing.delegated",
+        obj=delegation,
+        actor=by,
+        after={"delegate": delegate.email, "authority": authority.detail},
+        request=request,
+    )
+    return delegation
+
+
+def signature_request_send(
+    *, organisation: Organisation, document: TermsDocument, requested_by: User, recipient: User, request=None
+) -> None:
+    """E-mail a signatory a link to the terms that wait for their signature."""
+    if not Affiliation.objects.filter(
+        user=recipient, organisation=organisation, role=Affiliation.Role.SIGNATORY
+    ).exists():
+        raise ValidationError(_("Signature requests go to the organisation's signatories only."))
+    with transaction.atomic():
+        audit(
+            action="signature.requested",
+            obj=organisation,
+            actor=requested_by,
+            after={"recipient": recipient.email, "document": str(document)},
+            request=request,
+        )
+        queue_email(
+            "members/email/signature_requested",
+            {
+                "organisation": organisation.name,
+                "document": str(document),
+                "requested_by": requested_by.get_full_name() or requested_by.email,
+                "url": reverse("terms_sign", args=[organisation.org_number, document.public_id]),
+            },
+            [recipient.email],
+        )
+
+
+# Terms (NHN staff) -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def terms_draft_create(
+    *, kind: str, service_code: str, version: str, title: str, body: str, effective_from, by: User, request=None
+) -> TermsDocument:
+    document = TermsDocument(
+        kind=kind, service_code=service_code, version=version, title=title, body=body, effective_from=effective_from
+    )
+    document.full_clean()
+    document.save()
+    audit(action="terms.drafted", obj=document, actor=by, after={"version": version}, request=request)
+    return document
+
+
+@transaction.atomic
+def terms_publish(*, document: TermsDocument, by: User, request=None) -> TermsDocument:
+    document.publish(by=by)
+    audit(
+        action="terms.published",
+        obj=document,
+        actor=by,
+        after={"version": document.version, "sha256": document.sha256},
+        request=request,
+    )
+    return document

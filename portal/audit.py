@@ -11,6 +11,18 @@ ACTION_LABELS = {
     "user.logged_out": _("Logged out"),
     "organisation.created": _("Organisation registered"),
     "affiliation.created": _("Role granted"),
+    "membership.applied": _("Applied for membership"),
+    "membership.submitted": _("Membership sent for approval"),
+    "membership.approved": _("Membership approved"),
+    "membership.rejected": _("Membership rejected"),
+    "membership.suspended": _("Membership suspended"),
+    "membership.reinstated": _("Membership reinstated"),
+    "membership.ended": _("Membership ended"),
+    "terms.signed": _("Terms signed"),
+    "terms.drafted": _("Terms drafted"),
+    "terms.published": _("Terms published"),
+    "signing.delegated": _("Signing delegated"),
+    "signature.requested": _("Signature requested"),
 }
 
 

@@ -170,6 +170,15 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Helsenett Selvbetjening <selvbetjening@nhn.example>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# Enhetsregisteret (Brønnøysund). The quick start and most tests read a data file shipped in the
+# repo; production talks to the open API over HTTP.
+ENHETSREGISTERET_BACKEND = env_str("ENHETSREGISTERET_BACKEND", "members.enhetsregisteret.OfflineBackend")
+ENHETSREGISTERET_URL = env_str("ENHETSREGISTERET_URL", "https://data.brreg.no")
+ENHETSREGISTERET_TIMEOUT = float(env_str("ENHETSREGISTERET_TIMEOUT", "5"))
+ENHETSREGISTERET_DATA_FILE = env_str(
+    "ENHETSREGISTERET_DATA_FILE", str(BASE_DIR / "members" / "data" / "enhetsregisteret.json")
+)
+
 # Celery. Without a broker URL, tasks run in-process (quick start); with one, over Redis.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL

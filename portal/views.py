@@ -12,14 +12,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from kombu import Connection
 
-from members.models import Affiliation, Organisation, User
+from members.models import Affiliation, Membership, Organisation, TermsDocument, User
 from members.permissions import (
     get_member_organisation_for_user,
     get_vendor_organisation_for_user,
     is_nhn_staff,
     nhn_staff_required,
 )
-from members.selectors import affiliations_of, organisation_people
+from members.selectors import affiliations_of, current_membership, organisation_people
 
 from .models import AuditEvent, WorkerHeartbeat
 
@@ -77,8 +77,12 @@ def _recent_events(**filters):
 @login_required
 def member_dashboard(request, org_number):
     organisation, roles = get_member_organisation_for_user(request, org_number)
+    membership = current_membership(organisation)
     context = {
         "organisation": organisation,
+        "membership": membership,
+        "needs_new_terms": membership is not None
+        and membership.needs_new_terms(TermsDocument.objects.current(TermsDocument.Kind.MEMBERSHIP)),
         "role_labels": _role_labels(roles),
         "is_admin": Affiliation.Role.ADMIN in roles,
         "is_signatory": Affiliation.Role.SIGNATORY in roles,
@@ -107,6 +111,7 @@ def staff_dashboard(request):
     context = {
         "organisation_counts": [(kind_labels.get(row["kind"], row["kind"]), row["total"]) for row in counts],
         "user_count": User.objects.filter(is_active=True).count(),
+        "memberships_waiting": Membership.objects.filter(state=Membership.State.PENDING_APPROVAL).count(),
         "events": _recent_events(),
     }
     return render(request, "portal/staff_dashboard.html", context)

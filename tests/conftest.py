@@ -20,6 +20,19 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _tasks_in_process(request):
+    """Unit tests run Celery tasks in-process; tests marked `integration` use the real broker and worker."""
+    from portal.celery import app
+
+    if request.node.get_closest_marker("integration"):
+        yield
+        return
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
 # Personas, as in the style guide: each test says who is acting.
 @pytest.fixture
 def municipality(db):

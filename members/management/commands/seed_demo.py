@@ -20,7 +20,7 @@ Role = Affiliation.Role
 # (org_number, name, kind, municipality_number, is_public)
 ORGANISATIONS = [
     ("313231593", "Testkommune Nordvik", Kind.MUNICIPALITY, "1804", True),
-    ("310000000", "Fjordheim kommune", Kind.MUNICIPALITY, "4601", True),
+    ("310000000", "Fjordheim kommune", Kind.MUNICIPALITY, "4699", True),
     ("310000019", "Vidda kommune", Kind.MUNICIPALITY, "3401", True),
     ("310000108", "Journalhuset AS", Kind.VENDOR, "", False),
     ("310000167", "Epic Demo Norge AS", Kind.VENDOR, "", False),

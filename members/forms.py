@@ -1,0 +1,70 @@
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from . import orgnr
+from .models import Membership, TermsDocument
+
+
+class OrgNumberForm(forms.Form):
+    org_number = forms.CharField(
+        label=_("Organisation number"),
+        help_text=_("9 digits, as in Enhetsregisteret. Test organisations have numbers starting with 2 or 3."),
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+
+    def clean_org_number(self):
+        number = orgnr.normalise(self.cleaned_data["org_number"])
+        orgnr.validate_org_number(number)
+        return number
+
+
+class SignForm(forms.Form):
+    # The fingerprint of the text the signer was shown; the service refuses if it is no longer current.
+    sha256 = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    confirm = forms.BooleanField(
+        label=_("I have read the terms and accept them on behalf of the organisation."),
+        error_messages={"required": _("Tick the box to confirm that you accept the terms.")},
+    )
+
+
+class SignatureRequestForm(forms.Form):
+    recipient = forms.ChoiceField(label=_("Send the request to"))
+
+    def __init__(self, *args, signatories=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["recipient"].choices = [
+            (str(u.pk), f"{u.get_full_name() or u.email} ({u.email})") for u in signatories
+        ]
+
+
+class DelegationForm(forms.Form):
+    delegate = forms.ChoiceField(label=_("Colleague who may sign"))
+
+    def __init__(self, *args, colleagues=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["delegate"].choices = [
+            (str(u.pk), f"{u.get_full_name() or u.email} ({u.email})") for u in colleagues
+        ]
+
+
+class MembershipQueueFilterForm(forms.Form):
+    state = forms.ChoiceField(
+        label=_("State"), required=False, choices=[("", _("All states")), *Membership.State.choices]
+    )
+    q = forms.CharField(label=_("Search"), required=False, help_text=_("Name or organisation number"))
+
+
+class TermsDocumentForm(forms.ModelForm):
+    class Meta:
+        model = TermsDocument
+        fields = ["kind", "service_code", "version", "title", "body", "effective_from"]
+        widgets = {
+            "body": forms.Textarea(attrs={"rows": 16}),
+            "effective_from": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["effective_from"].initial = timezone.localtime().replace(second=0, microsecond=0)

@@ -1,0 +1,27 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("medlemskap/registrer/", views.membership_register, name="membership_register"),
+    path("medlemskap/kvittering/<uuid:acceptance_id>/", views.acceptance_receipt, name="acceptance_receipt"),
+    path("medlemskap/<str:org_number>/", views.membership_detail, name="membership_detail"),
+    path("medlemskap/<str:org_number>/historikk/", views.organisation_history, name="organisation_history"),
+    path("medlemskap/<str:org_number>/fullmakt/", views.delegation_create, name="delegation_create"),
+    path("medlemskap/<str:org_number>/vilkar/<uuid:document_id>/", views.terms_sign, name="terms_sign"),
+    path(
+        "medlemskap/<str:org_number>/vilkar/<uuid:document_id>/be-om-signatur/",
+        views.signature_request,
+        name="signature_request",
+    ),
+    path("kundesenter/medlemskap/", views.staff_membership_queue, name="staff_membership_queue"),
+    path("kundesenter/medlemskap/<uuid:membership_id>/", views.staff_membership_detail, name="staff_membership_detail"),
+    path(
+        "kundesenter/medlemskap/<uuid:membership_id>/<str:decision>/",
+        views.staff_membership_decide,
+        name="staff_membership_decide",
+    ),
+    path("kundesenter/vilkar/", views.staff_terms_list, name="staff_terms_list"),
+    path("kundesenter/vilkar/ny/", views.staff_terms_create, name="staff_terms_create"),
+    path("kundesenter/vilkar/<uuid:document_id>/", views.staff_terms_detail, name="staff_terms_detail"),
+]

@@ -1,0 +1,314 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from portal.models import AuditEvent
+from portal.pdf import render_pdf
+
+from . import enhetsregisteret, selectors, services
+from .forms import (
+    DelegationForm,
+    MembershipQueueFilterForm,
+    OrgNumberForm,
+    SignatureRequestForm,
+    SignForm,
+    TermsDocumentForm,
+)
+from .models import Acceptance, Affiliation, Membership, TermsDocument, User
+from .permissions import (
+    get_acceptance_for_user,
+    get_member_organisation_for_user,
+    get_membership_for_staff,
+    nhn_staff_required,
+)
+
+Role = Affiliation.Role
+
+
+def _first_error(error: ValidationError) -> str:
+    return error.messages[0]
+
+
+# Registration ----------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def membership_register(request):
+    """Enter an organisation number, see what Enhetsregisteret says, then apply."""
+    form = OrgNumberForm(request.POST or None, initial={"org_number": request.GET.get("org_number", "")})
+    check = None
+    if request.method == "POST" and form.is_valid():
+        number = form.cleaned_data["org_number"]
+        if request.POST.get("action") == "apply":
+            try:
+                membership = services.membership_apply(org_number=number, user=request.user, request=request)
+            except ValidationError as error:
+                form.add_error("org_number", _first_error(error))
+            else:
+                messages.success(request, _("The application is registered. Next: an authorised signatory signs."))
+                return redirect("membership_detail", membership.organisation.org_number)
+        else:
+            try:
+                check = services.registry_check(number)
+            except ValidationError as error:
+                form.add_error("org_number", _first_error(error))
+    template = "members/_registry_result.html" if request.htmx else "members/register.html"
+    return render(request, template, {"form": form, "check": check})
+
+
+# The organisation's membership page ------------------------------------------------------------
+
+
+def _signing_context(request, organisation, roles):
+    """Who can sign, whether this person can, and the forms to ask or delegate."""
+    try:
+        registered = services.registered_signatories(organisation)
+        registry_error = False
+    except enhetsregisteret.RegistryUnavailable:
+        registered, registry_error = [], True
+    try:
+        authority = services.signing_authority_for(user=request.user, organisation=organisation)
+    except enhetsregisteret.RegistryUnavailable:
+        authority = None
+    signatories = [u for u in selectors.portal_signatories(organisation) if u.pk != request.user.pk]
+    colleagues = [a.user for a in selectors.organisation_people(organisation) if a.user_id != request.user.pk]
+    return {
+        "registered_signatories": registered,
+        "registry_error": registry_error,
+        "authority": authority,
+        "portal_signatories": signatories,
+        "request_form": SignatureRequestForm(signatories=signatories) if signatories else None,
+        # Only someone signing on their own registered role may pass that authority on.
+        "delegation_form": (
+            DelegationForm(colleagues=colleagues)
+            if authority and authority.kind == Acceptance.Authority.REGISTER_ROLE and colleagues
+            else None
+        ),
+        "delegations": selectors.active_delegations(organisation),
+    }
+
+
+@login_required
+def membership_detail(request, org_number):
+    organisation, roles = get_member_organisation_for_user(request, org_number)
+    membership = selectors.current_membership(organisation)
+    current_terms = TermsDocument.objects.current(TermsDocument.Kind.MEMBERSHIP)
+    context = {
+        "organisation": organisation,
+        "roles": roles,
+        "is_admin": Role.ADMIN in roles,
+        "membership": membership,
+        "current_terms": current_terms,
+        "needs_new_terms": membership is not None and membership.needs_new_terms(current_terms),
+        "acceptances": selectors.organisation_acceptances(organisation),
+        **_signing_context(request, organisation, roles),
+    }
+    return render(request, "members/membership_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def terms_sign(request, org_number, document_id):
+    organisation, roles = get_member_organisation_for_user(request, org_number)
+    document = get_object_or_404(TermsDocument.objects.published(), public_id=document_id)
+    form = SignForm(request.POST or None, initial={"sha256": document.sha256})
+    if request.method == "POST" and form.is_valid():
+        try:
+            acceptance = services.terms_sign(
+                organisation=organisation,
+                document=document,
+                shown_sha256=form.cleaned_data["sha256"],
+                user=request.user,
+                request=request,
+            )
+        except services.StaleTerms as error:
+            messages.error(request, _first_error(error))
+            current = TermsDocument.objects.current(document.kind, document.service_code)
+            if current is not None:
+                return redirect("terms_sign", organisation.org_number, current.public_id)
+            return redirect("membership_detail", organisation.org_number)
+        messages.success(request, _("Signed. The receipt is ready to download."))
+        return redirect("membership_detail", acceptance.organisation.org_number)
+    already = organisation.acceptances.filter(document=document).select_related("signed_by").first()
+    context = {
+        "organisation": organisation,
+        "roles": roles,
+        "document": document,
+        "form": form,
+        "already_signed": already,
+        **_signing_context(request, organisation, roles),
+    }
+    return render(request, "members/terms_sign.html", context)
+
+
+@login_required
+@require_POST
+def signature_request(request, org_number, document_id):
+    organisation, _roles = get_member_organisation_for_user(request, org_number)
+    document = get_object_or_404(TermsDocument.objects.published(), public_id=document_id)
+    signatories = list(selectors.portal_signatories(organisation))
+    form = SignatureRequestForm(request.POST, signatories=signatories)
+    if form.is_valid():
+        recipient = next(u for u in signatories if str(u.pk) == form.cleaned_data["recipient"])
+        services.signature_request_send(
+            organisation=organisation,
+            document=document,
+            requested_by=request.user,
+            recipient=recipient,
+            request=request,
+        )
+        messages.success(request, _("The request is sent to %(email)s.") % {"email": recipient.email})
+    else:
+        messages.error(request, _("Choose one of the organisation's signatories."))
+    return redirect("terms_sign", organisation.org_number, document.public_id)
+
+
+@login_required
+@require_POST
+def delegation_create(request, org_number):
+    organisation, _roles = get_member_organisation_for_user(request, org_number)
+    colleagues = [a.user for a in selectors.organisation_people(organisation)]
+    form = DelegationForm(request.POST, colleagues=colleagues)
+    if form.is_valid():
+        delegate = User.objects.get(pk=form.cleaned_data["delegate"])
+        try:
+            services.delegation_grant(organisation=organisation, delegate=delegate, by=request.user, request=request)
+        except ValidationError as error:
+            messages.error(request, _first_error(error))
+        else:
+            messages.success(request, _("%(name)s may now sign for the organisation.") % {"name": delegate})
+    else:
+        messages.error(request, _("Choose a colleague with a role in the organisation."))
+    return redirect("membership_detail", organisation.org_number)
+
+
+@login_required
+def acceptance_receipt(request, acceptance_id):
+    acceptance = get_acceptance_for_user(request, acceptance_id)
+    pdf = render_pdf("members/pdf/acceptance_receipt.html", {"acceptance": acceptance})
+    response = HttpResponse(pdf, content_type="application/pdf")
+    filename = f"kvittering-{acceptance.organisation.org_number}-{acceptance.signed_at:%Y%m%d}.pdf"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+def organisation_history(request, org_number):
+    organisation, roles = get_member_organisation_for_user(request, org_number)
+    events = AuditEvent.objects.for_organisation(organisation).select_related("organisation")
+    page = Paginator(events, 50).get_page(request.GET.get("side"))
+    return render(request, "members/history.html", {"organisation": organisation, "roles": roles, "page": page})
+
+
+# NHN staff -------------------------------------------------------------------------------------
+
+
+@nhn_staff_required
+def staff_membership_queue(request):
+    form = MembershipQueueFilterForm(request.GET or None)
+    state, search = "", ""
+    if form.is_valid():
+        state, search = form.cleaned_data["state"], form.cleaned_data["q"].strip()
+    elif not request.GET:
+        state = Membership.State.PENDING_APPROVAL
+        form = MembershipQueueFilterForm(initial={"state": state})
+    page = Paginator(selectors.membership_queue(state=state, search=search), 50).get_page(request.GET.get("side"))
+    template = "members/staff/_queue_table.html" if request.htmx else "members/staff/membership_queue.html"
+    return render(request, template, {"form": form, "page": page})
+
+
+@nhn_staff_required
+def staff_membership_detail(request, membership_id):
+    membership = get_membership_for_staff(request, membership_id)
+    context = {
+        "membership": membership,
+        "organisation": membership.organisation,
+        "events": AuditEvent.objects.for_organisation(membership.organisation)[:20],
+    }
+    return render(request, "members/staff/membership_detail.html", context)
+
+
+STAFF_DECISIONS = {
+    "godkjenn": (services.membership_approve, False, gettext_lazy("Membership approved.")),
+    "avvis": (services.membership_reject, True, gettext_lazy("Membership rejected.")),
+    "suspender": (services.membership_suspend, True, gettext_lazy("Membership suspended.")),
+    "gjenopprett": (services.membership_reinstate, False, gettext_lazy("Membership reinstated.")),
+    "avslutt": (services.membership_end, True, gettext_lazy("Membership ended.")),
+}
+
+
+@nhn_staff_required
+@require_POST
+def staff_membership_decide(request, membership_id, decision):
+    membership = get_membership_for_staff(request, membership_id)
+    if decision not in STAFF_DECISIONS:
+        raise Http404
+    service, needs_reason, done_message = STAFF_DECISIONS[decision]
+    kwargs = {"membership": membership, "by": request.user, "request": request}
+    error = None
+    if needs_reason:
+        kwargs["reason"] = request.POST.get("reason", "")
+    try:
+        service(**kwargs)
+    except ValidationError as exc:
+        error = _first_error(exc)
+    if request.htmx and request.POST.get("from") == "queue":
+        membership.refresh_from_db()
+        return render(
+            request,
+            "members/staff/_queue_row.html",
+            {
+                "membership": membership,
+                "error": error,
+                "done": None if error else done_message,
+            },
+        )
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, done_message)
+    target = redirect("staff_membership_detail", membership.public_id)
+    return HttpResponseClientRedirect(target.url) if request.htmx else target
+
+
+@nhn_staff_required
+def staff_terms_list(request):
+    return render(request, "members/staff/terms_list.html", {"documents": selectors.terms_documents()})
+
+
+@nhn_staff_required
+@require_http_methods(["GET", "POST"])
+def staff_terms_create(request):
+    form = TermsDocumentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            document = services.terms_draft_create(**form.cleaned_data, by=request.user, request=request)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, _("Draft saved. Check the preview, then publish."))
+            return redirect("staff_terms_detail", document.public_id)
+    return render(request, "members/staff/terms_form.html", {"form": form})
+
+
+@nhn_staff_required
+@require_http_methods(["GET", "POST"])
+def staff_terms_detail(request, document_id):
+    document = get_object_or_404(TermsDocument, public_id=document_id)
+    if request.method == "POST":
+        try:
+            services.terms_publish(document=document, by=request.user, request=request)
+        except ValidationError as error:
+            messages.error(request, _first_error(error))
+        else:
+            messages.success(request, _("Published. Members on older versions are asked to accept the new terms."))
+        return redirect("staff_terms_detail", document.public_id)
+    return render(request, "members/staff/terms_detail.html", {"document": document})

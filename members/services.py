@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from portal.audit import audit, client_ip
 from portal.email import queue_email
@@ -26,6 +27,11 @@ from .models import (
 # Roles in Enhetsregisteret that carry the right to sign for the organisation: the top leader
 # (daglig leder) and the persons registered with signature or procuration (signatur, prokura).
 SIGNING_ROLE_CODES = frozenset({"DAGL", "SIGN", "PROK"})
+
+
+REGISTRY_DOWN = _lazy(
+    "Enhetsregisteret is not answering right now. Nothing was saved; please try again in a few minutes."
+)
 
 
 class StaleTerms(ValidationError):
@@ -106,10 +112,7 @@ def registry_check(org_number: str) -> RegistryCheck:
     try:
         entity = enhetsregisteret.lookup(number)
     except enhetsregisteret.RegistryUnavailable:
-        raise ValidationError(
-            _("Enhetsregisteret is not answering right now. Nothing was saved; please try again in a few minutes."),
-            code="registry_unavailable",
-        ) from None
+        raise ValidationError(REGISTRY_DOWN, code="registry_unavailable") from None
     if entity is None:
         raise ValidationError(
             _("%(number)s is not in Enhetsregisteret. Check the number and try again."),
@@ -121,10 +124,7 @@ def registry_check(org_number: str) -> RegistryCheck:
         try:
             parent = enhetsregisteret.lookup(entity.parent_org_number)
         except enhetsregisteret.RegistryUnavailable:
-            raise ValidationError(
-                _("Enhetsregisteret is not answering right now. Nothing was saved; please try again in a few minutes."),
-                code="registry_unavailable",
-            ) from None
+            raise ValidationError(REGISTRY_DOWN, code="registry_unavailable") from None
     eligibility = assess(entity, parent=parent)
     return RegistryCheck(
         entity=entity,
@@ -290,7 +290,9 @@ def registered_signatories(organisation: Organisation) -> list[enhetsregisteret.
     ]
 
 
-def signing_authority_for(*, user: User, organisation: Organisation) -> SigningAuthority | None:
+def signing_authority_for(
+    *, user: User, organisation: Organisation, registered: list[enhetsregisteret.RegistryRole] | None = None
+) -> SigningAuthority | None:
     """Whether this person may sign for the organisation, and on what authority.
 
     A role in Enhetsregisteret counts when the registered name equals the person's name in the
@@ -301,7 +303,7 @@ def signing_authority_for(*, user: User, organisation: Organisation) -> SigningA
         return None
     full_name = _comparable_name(user.get_full_name())
     if full_name:
-        for role in registered_signatories(organisation):
+        for role in registered if registered is not None else registered_signatories(organisation):
             if _comparable_name(role.person_name) == full_name:
                 return SigningAuthority(
                     Acceptance.Authority.REGISTER_ROLE,
@@ -330,7 +332,10 @@ def terms_sign(
     *, organisation: Organisation, document: TermsDocument, shown_sha256: str, user: User, request=None
 ) -> Acceptance:
     """Sign the version of the terms the person was shown; refuses if it is no longer the one in force."""
-    authority = signing_authority_for(user=user, organisation=organisation)
+    try:
+        authority = signing_authority_for(user=user, organisation=organisation)
+    except enhetsregisteret.RegistryUnavailable:
+        raise ValidationError(REGISTRY_DOWN, code="registry_unavailable") from None
     if authority is None:
         raise PermissionDenied(_("Only an authorised signatory of %(name)s may sign.") % {"name": organisation.name})
     current = TermsDocument.objects.current(document.kind, document.service_code)

@@ -74,10 +74,8 @@ def _signing_context(request, organisation, roles):
         registry_error = False
     except enhetsregisteret.RegistryUnavailable:
         registered, registry_error = [], True
-    try:
-        authority = services.signing_authority_for(user=request.user, organisation=organisation)
-    except enhetsregisteret.RegistryUnavailable:
-        authority = None
+    # With the register down, a delegation still counts; the list above is the one lookup made.
+    authority = services.signing_authority_for(user=request.user, organisation=organisation, registered=registered)
     signatories = [u for u in selectors.portal_signatories(organisation) if u.pk != request.user.pk]
     colleagues = [a.user for a in selectors.organisation_people(organisation) if a.user_id != request.user.pk]
     return {
@@ -135,8 +133,11 @@ def terms_sign(request, org_number, document_id):
             if current is not None:
                 return redirect("terms_sign", organisation.org_number, current.public_id)
             return redirect("membership_detail", organisation.org_number)
-        messages.success(request, _("Signed. The receipt is ready to download."))
-        return redirect("membership_detail", acceptance.organisation.org_number)
+        except ValidationError as error:
+            form.add_error(None, _first_error(error))
+        else:
+            messages.success(request, _("Signed. The receipt is ready to download."))
+            return redirect("membership_detail", acceptance.organisation.org_number)
     already = organisation.acceptances.filter(document=document).select_related("signed_by").first()
     context = {
         "organisation": organisation,

@@ -7,10 +7,17 @@ test environments; 313231593 is NHN's own synthetic test municipality.
 from allauth.account.models import EmailAddress
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.test.utils import override_settings
 from django.utils.translation import gettext as _
 
-from members.models import Affiliation, Organisation, User
-from members.services import affiliation_grant, organisation_create
+from members.models import Affiliation, Organisation, TermsDocument, User
+from members.services import (
+    affiliation_grant,
+    membership_apply,
+    membership_approve,
+    organisation_create,
+    terms_sign,
+)
 
 DEMO_PASSWORD = "Demo-passord-2026"  # noqa: S105  (published demo login, synthetic data only)
 
@@ -45,6 +52,15 @@ PEOPLE = [
 ]
 
 
+# Memberships in different states, made through the real services so the history is real:
+# (org number, admin who applies, signatory who signs or None, approved by NHN)
+MEMBERSHIPS = [
+    ("313231593", "admin@nordvik.example", "signatar@nordvik.example", True),
+    ("310000000", "admin@fjordheim.example", "signatar@fjordheim.example", False),
+    # Vidda kommune is left without a membership, to try the whole flow.
+]
+
+
 def ensure_user(email: str, first_name: str, last_name: str, is_nhn_staff: bool) -> User:
     user = User.objects.filter(email=email).first()
     if user is None:
@@ -59,8 +75,12 @@ def ensure_user(email: str, first_name: str, last_name: str, is_nhn_staff: bool)
 class Command(BaseCommand):
     help = "Create the demo organisations and logins (idempotent) and print the logins."
 
-    @transaction.atomic
     def handle(self, *args, **options):
+        # Demo data mails nobody: the notifications would bury the login list in the terminal.
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"), transaction.atomic():
+            self._seed()
+
+    def _seed(self):
         organisations = {}
         for org_number, name, kind, municipality_number, is_public in ORGANISATIONS:
             organisation = Organisation.objects.filter(org_number=org_number).first()
@@ -83,7 +103,24 @@ class Command(BaseCommand):
             what = str(_("NHN customer centre")) if is_nhn_staff else ", ".join(str(Role(r).label) for r in roles)
             rows.append((email, where, what))
 
+        self._seed_memberships(organisations)
+
         self.stdout.write(self.style.SUCCESS(f"Demo data is in place. Logins (password for all: {DEMO_PASSWORD}):"))
         width = max(len(email) for email, _, _ in rows)
         for email, where, what in rows:
             self.stdout.write(f"  {email.ljust(width)}  {where} – {what}")
+
+    def _seed_memberships(self, organisations):
+        terms = TermsDocument.objects.current(TermsDocument.Kind.MEMBERSHIP)
+        staff = User.objects.get(email="kundesenter@nhn.example")
+        for org_number, admin_email, signatory_email, approve in MEMBERSHIPS:
+            organisation = organisations[org_number]
+            if organisation.memberships.exists():
+                continue
+            membership = membership_apply(org_number=org_number, user=User.objects.get(email=admin_email))
+            if signatory_email and terms:
+                signer = User.objects.get(email=signatory_email)
+                terms_sign(organisation=organisation, document=terms, shown_sha256=terms.sha256, user=signer)
+                membership.refresh_from_db()
+            if approve:
+                membership_approve(membership=membership, by=staff)

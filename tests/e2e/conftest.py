@@ -1,10 +1,12 @@
 """Browser tests: Playwright's Python package driving Debian's Chromium (never a downloaded browser)."""
 
+import io
 import json
 import os
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM calls made from the tests
 # themselves are still synchronous and safe.
@@ -24,6 +26,13 @@ CHROMIUM_ARGS = [
 AXE_SCRIPT = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+@pytest.fixture
+def demo_data(transactional_db):
+    """The demo data on a live server. Each browser test's flush also drops what data migrations made;
+    seed_demo puts the first published terms back itself."""
+    call_command("seed_demo", stdout=io.StringIO())
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,6 @@
 import re
 
 import pytest
-from django.core.management import call_command
 
 from members.management.commands.seed_demo import DEMO_PASSWORD
 
@@ -17,11 +16,6 @@ DEMO_ROLES = [
     ("vendor-user", "utvikler@journalhuset.example", r"/leverandor/310000108/$", "Journalhuset AS"),
     ("nhn-staff", "kundesenter@nhn.example", r"/kundesenter/$", "Kundesenteret"),
 ]
-
-
-@pytest.fixture
-def demo_data(transactional_db):
-    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
 
 
 def test_login_page_is_in_bokmal_and_accessible(page, live_server, demo_data):

@@ -1,10 +1,8 @@
 """The whole membership flow in Chromium: apply, sign, approve, see it active, download the receipt."""
 
-import io
 import re
 
 import pytest
-from django.core.management import call_command
 from pypdf import PdfReader
 
 from members.management.commands.seed_demo import DEMO_PASSWORD
@@ -15,11 +13,6 @@ from .conftest import assert_accessible, log_in, screenshot
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 VIDDA = "310000019"
-
-
-@pytest.fixture
-def demo_data(transactional_db):
-    call_command("seed_demo", stdout=io.StringIO())
 
 
 @pytest.fixture

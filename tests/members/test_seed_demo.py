@@ -1,7 +1,7 @@
 import pytest
 from django.core.management import call_command
 
-from members.models import Affiliation, Organisation, User
+from members.models import Affiliation, Membership, Organisation, TermsDocument, User
 from members.orgnr import has_valid_check_digit
 from portal.models import AuditEvent
 
@@ -46,3 +46,11 @@ def test_demo_logins_work(client):
         "/konto/login/", {"login": "admin@nordvik.example", "password": "Demo-passord-2026"}, follow=True
     )
     assert response.redirect_chain[-1][0] == "/medlem/313231593/"
+
+
+def test_seed_demo_restores_the_first_published_terms_after_a_flush():
+    TermsDocument.objects.all().delete()
+    call_command("seed_demo")
+    assert TermsDocument.objects.current(TermsDocument.Kind.MEMBERSHIP).version == "2026.1"
+    assert Membership.objects.filter(state=Membership.State.ACTIVE).count() == 1
+    assert Membership.objects.filter(state=Membership.State.PENDING_APPROVAL).count() == 1

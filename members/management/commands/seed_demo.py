@@ -10,6 +10,7 @@ from django.db import transaction
 from django.test.utils import override_settings
 from django.utils.translation import gettext as _
 
+from members.initial_terms import ensure_initial_terms
 from members.models import Affiliation, Organisation, TermsDocument, User
 from members.services import (
     affiliation_grant,
@@ -111,6 +112,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  {email.ljust(width)}  {where} – {what}")
 
     def _seed_memberships(self, organisations):
+        ensure_initial_terms(TermsDocument)
         terms = TermsDocument.objects.current(TermsDocument.Kind.MEMBERSHIP)
         staff = User.objects.get(email="kundesenter@nhn.example")
         for org_number, admin_email, signatory_email, approve in MEMBERSHIPS:

@@ -1,1 +1,243 @@
-# The service catalogue and orders (issue #4) live here.
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from members.models import Acceptance, InvalidTransition, Organisation
+
+
+class Environment(models.TextChoices):
+    TEST = "test", _("Test")
+    PRODUCTION = "prod", _("Production")
+
+
+class Side(models.TextChoices):
+    """Which kind of system uses a service, in the words of NHN's roadmap."""
+
+    EPJ = "epj", _("Patient record system (EPJ)")
+    VFT = "vft", _("Welfare technology (VFT)")
+    DHO = "dho", _("Digital home follow-up (DHO)")
+
+
+class Availability(models.TextChoices):
+    AVAILABLE = "available", _("Available")
+    PLANNED = "planned", _("Planned")
+    NOT_OFFERED = "not_offered", _("Not offered")
+
+
+class Service(models.Model):
+    """A VKP information service in the catalogue (*informasjonstjeneste*), e.g. Journaling or Patient."""
+
+    code = models.SlugField(_("code"), max_length=64, unique=True)
+    name_nb = models.CharField(_("name (bokmål)"), max_length=100)
+    name_en = models.CharField(_("name (English)"), max_length=100)
+    description_nb = models.TextField(_("what it means for the municipality (bokmål)"))
+    description_en = models.TextField(_("what it means for the municipality (English)"))
+    read_by = models.CharField(_("read by"), max_length=20, help_text=_("Comma-separated sides: epj, vft, dho."))
+    written_by = models.CharField(_("written by"), max_length=20, help_text=_("Comma-separated sides: epj, vft, dho."))
+    # Blank: every EPJ can serve it. Otherwise the EPJ product it needs (e.g. "Epic").
+    epj_restriction = models.CharField(_("only with EPJ"), max_length=50, blank=True)
+    test_availability = models.CharField(
+        _("in test"), max_length=20, choices=Availability.choices, default=Availability.PLANNED
+    )
+    prod_availability = models.CharField(
+        _("in production"), max_length=20, choices=Availability.choices, default=Availability.PLANNED
+    )
+    planned_for = models.CharField(_("planned for"), max_length=20, blank=True, help_text=_("E.g. 2027 Q2."))
+    requires_public_organisation = models.BooleanField(_("only for public organisations"), default=False)
+    reader_scopes = models.CharField(_("HelseID scopes for the reader"), max_length=300, blank=True)
+    writer_scopes = models.CharField(_("HelseID scopes for the writer"), max_length=300, blank=True)
+    sort_order = models.PositiveSmallIntegerField(_("order in the catalogue"), default=100)
+    is_listed = models.BooleanField(_("shown in the catalogue"), default=True)
+
+    class Meta:
+        verbose_name = _("service")
+        verbose_name_plural = _("services")
+        ordering = ["sort_order", "code"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def name(self) -> str:
+        return self.name_en if get_language() == "en" else self.name_nb
+
+    @property
+    def description(self) -> str:
+        return self.description_en if get_language() == "en" else self.description_nb
+
+    def availability_in(self, environment: str) -> str:
+        return self.prod_availability if environment == Environment.PRODUCTION else self.test_availability
+
+    def is_available_in(self, environment: str) -> bool:
+        return self.availability_in(environment) == Availability.AVAILABLE
+
+    def sides(self, field: str) -> list[str]:
+        return [side.strip() for side in getattr(self, field).split(",") if side.strip()]
+
+    def scopes_for(self, side: str) -> list[str]:
+        """The HelseID scopes a system on this side needs: readers get reader scopes, writers writer scopes."""
+        scopes = []
+        if side in self.sides("read_by"):
+            scopes += self.reader_scopes.split()
+        if side in self.sides("written_by"):
+            scopes += self.writer_scopes.split()
+        return sorted(set(scopes))
+
+
+class TestEnvironmentException(models.Model):
+    """NHN's permission for a real (8/9) organisation to order in the test environment."""
+
+    __test__ = False  # the name starts with "Test"; pytest must not collect it
+
+    organisation = models.OneToOneField(
+        Organisation, verbose_name=_("organisation"), on_delete=models.PROTECT, related_name="test_exception"
+    )
+    reason = models.TextField(_("reason"))
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("approved by"), on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(_("approved"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("test environment exception")
+        verbose_name_plural = _("test environment exceptions")
+
+    def __str__(self):
+        return str(self.organisation)
+
+
+class OrderQuerySet(models.QuerySet):
+    def live(self):
+        return self.filter(state__in=Order.LIVE)
+
+    def for_organisation(self, organisation):
+        return self.filter(organisation=organisation)
+
+
+class Order(models.Model):
+    """One service ordered by one organisation for one environment (*bestilling*)."""
+
+    class State(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        SUBMITTED = "submitted", _("Waiting for NHN")
+        APPROVED = "approved", _("Approved")
+        PROVISIONING = "provisioning", _("Being set up")
+        ACTIVE = "active", _("Active")
+        REJECTED = "rejected", _("Rejected")
+        CANCELLED = "cancelled", _("Cancelled")
+        FAILED = "failed", _("Set-up failed")
+        ENDED = "ended", _("Ended")
+
+    LIVE = (State.DRAFT, State.SUBMITTED, State.APPROVED, State.PROVISIONING, State.ACTIVE, State.FAILED)
+    TERMINAL = (State.REJECTED, State.CANCELLED, State.ENDED)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(
+        Organisation, verbose_name=_("organisation"), on_delete=models.PROTECT, related_name="orders"
+    )
+    service = models.ForeignKey(Service, verbose_name=_("service"), on_delete=models.PROTECT, related_name="orders")
+    environment = models.CharField(_("environment"), max_length=10, choices=Environment.choices)
+    state = models.CharField(_("state"), max_length=20, choices=State.choices, default=State.DRAFT)
+    usage_acceptance = models.ForeignKey(
+        Acceptance,
+        verbose_name=_("accepted usage terms"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("created by"), on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("submitted by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True, db_index=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("decided by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    activated_at = models.DateTimeField(_("active since"), null=True, blank=True)
+    reason = models.TextField(_("reason"), blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+
+    objects = OrderQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "service", "environment"],
+                condition=models.Q(state__in=["draft", "submitted", "approved", "provisioning", "active", "failed"]),
+                name="order_one_live_per_service_and_environment",
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "environment"], name="order_state_env")]
+
+    def __str__(self):
+        return f"{self.service.name} ({self.get_environment_display()}) – {self.organisation.name}"
+
+    def clean(self):
+        if self.environment not in Environment.values:
+            raise ValidationError({"environment": _("Choose test or production.")})
+
+    def _transition(self, from_states, to_state, **fields) -> None:
+        updated = type(self).objects.filter(pk=self.pk, state__in=from_states).update(state=to_state, **fields)
+        if not updated:
+            raise InvalidTransition(
+                _("The order is “%(state)s” and cannot become “%(target)s”.")
+                % {"state": self.get_state_display(), "target": self.State(to_state).label}
+            )
+        self.refresh_from_db()
+
+    def submit(self, *, by, usage_acceptance=None) -> None:
+        self._transition(
+            [self.State.DRAFT],
+            self.State.SUBMITTED,
+            submitted_by=by,
+            submitted_at=timezone.now(),
+            usage_acceptance=usage_acceptance,
+        )
+
+    def cancel(self, *, by) -> None:
+        self._transition(
+            [self.State.DRAFT, self.State.SUBMITTED], self.State.CANCELLED, decided_by=by, decided_at=timezone.now()
+        )
+
+    def approve(self, *, by) -> None:
+        self._transition([self.State.SUBMITTED], self.State.APPROVED, decided_by=by, decided_at=timezone.now())
+
+    def reject(self, *, by, reason: str) -> None:
+        self._transition(
+            [self.State.SUBMITTED], self.State.REJECTED, decided_by=by, decided_at=timezone.now(), reason=reason
+        )
+
+    def start_provisioning(self) -> None:
+        self._transition([self.State.APPROVED, self.State.FAILED], self.State.PROVISIONING, last_error="")
+
+    def activate(self) -> None:
+        self._transition([self.State.PROVISIONING], self.State.ACTIVE, activated_at=timezone.now())
+
+    def fail(self, *, error: str) -> None:
+        self._transition([self.State.PROVISIONING], self.State.FAILED, last_error=error)
+
+    def end(self, *, by, reason: str) -> None:
+        self._transition([self.State.ACTIVE], self.State.ENDED, decided_by=by, decided_at=timezone.now(), reason=reason)

@@ -23,6 +23,17 @@ ACTION_LABELS = {
     "terms.published": _("Terms published"),
     "signing.delegated": _("Signing delegated"),
     "signature.requested": _("Signature requested"),
+    "order.drafted": _("Service added to the basket"),
+    "order.submitted": _("Order sent to NHN"),
+    "order.cancelled": _("Order cancelled"),
+    "order.approved": _("Order approved"),
+    "order.rejected": _("Order rejected"),
+    "order.provisioning": _("Set-up started"),
+    "order.activated": _("Service active"),
+    "order.failed": _("Set-up failed"),
+    "order.retried": _("Set-up retried"),
+    "order.ended": _("Service ended"),
+    "service.updated": _("Catalogue entry changed"),
 }
 
 

@@ -179,6 +179,11 @@ ENHETSREGISTERET_DATA_FILE = env_str(
     "ENHETSREGISTERET_DATA_FILE", str(BASE_DIR / "members" / "data" / "enhetsregisteret.json")
 )
 
+# Orders. The sandbox provisions in process for the quick start; issue #6 adds the HTTP backend.
+PROVISIONING_BACKEND = env_str("PROVISIONING_BACKEND", "orders.provisioning.SandboxBackend")
+# Test-environment orders from active members go through without a person approving them.
+ORDERS_AUTO_APPROVE_TEST = env_bool("ORDERS_AUTO_APPROVE_TEST", False)
+
 # Celery. Without a broker URL, tasks run in-process (quick start); with one, over Redis.
 CELERY_TASK_ALWAYS_EAGER = not env_str("CELERY_BROKER_URL")
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "memory://localhost/"

@@ -10,6 +10,7 @@ urlpatterns = [
     path("leverandor/<str:org_number>/", views.vendor_dashboard, name="vendor_dashboard"),
     path("kundesenter/", views.staff_dashboard, name="staff_dashboard"),
     path("", include("members.urls")),
+    path("", include("orders.urls")),
     path("konto/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -20,6 +20,8 @@ from members.permissions import (
     nhn_staff_required,
 )
 from members.selectors import affiliations_of, current_membership, organisation_people
+from orders.models import Order
+from orders.selectors import service_overview
 
 from .models import AuditEvent, WorkerHeartbeat
 
@@ -87,6 +89,7 @@ def member_dashboard(request, org_number):
         "is_admin": Affiliation.Role.ADMIN in roles,
         "is_signatory": Affiliation.Role.SIGNATORY in roles,
         "people": organisation_people(organisation) if Affiliation.Role.ADMIN in roles else None,
+        "overview": service_overview(organisation),
         "events": _recent_events(organisation=organisation),
     }
     return render(request, "portal/member_dashboard.html", context)
@@ -112,6 +115,8 @@ def staff_dashboard(request):
         "organisation_counts": [(kind_labels.get(row["kind"], row["kind"]), row["total"]) for row in counts],
         "user_count": User.objects.filter(is_active=True).count(),
         "memberships_waiting": Membership.objects.filter(state=Membership.State.PENDING_APPROVAL).count(),
+        "orders_waiting": Order.objects.filter(state=Order.State.SUBMITTED).count(),
+        "orders_failed": Order.objects.filter(state=Order.State.FAILED).count(),
         "events": _recent_events(),
     }
     return render(request, "portal/staff_dashboard.html", context)

@@ -364,7 +364,7 @@ def test_usage_terms_must_name_their_service(client, nhn_staff):
          "effective_from": "2026-11-01T00:00"},
     )  # fmt: skip
     assert response.status_code == 200
-    assert not TermsDocument.objects.filter(kind="usage").exists()
+    assert not TermsDocument.objects.filter(kind="usage", service_code="").exists()
 
 
 @pytest.mark.parametrize("rows", [5, 500])

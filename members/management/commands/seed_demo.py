@@ -61,6 +61,14 @@ MEMBERSHIPS = [
     # Vidda kommune is left without a membership, to try the whole flow.
 ]
 
+# Test-environment orders: (org number, service code, approved by NHN). Vidda has none, to try ordering.
+ORDERS = [
+    ("313231593", "vkp-journaling", True),
+    ("313231593", "vkp-patient", True),
+    ("313231593", "vkp-careplan", False),
+    ("310000000", "vkp-journaling", False),
+]
+
 
 def ensure_user(email: str, first_name: str, last_name: str, is_nhn_staff: bool) -> User:
     user = User.objects.filter(email=email).first()
@@ -105,6 +113,7 @@ class Command(BaseCommand):
             rows.append((email, where, what))
 
         self._seed_memberships(organisations)
+        self._seed_orders(organisations)
 
         self.stdout.write(self.style.SUCCESS(f"Demo data is in place. Logins (password for all: {DEMO_PASSWORD}):"))
         width = max(len(email) for email, _, _ in rows)
@@ -126,3 +135,23 @@ class Command(BaseCommand):
                 membership.refresh_from_db()
             if approve:
                 membership_approve(membership=membership, by=staff)
+
+    def _seed_orders(self, organisations):
+        from orders.catalogue import load_catalogue
+        from orders.models import Order, Service
+        from orders.services import basket_add, basket_submit, order_approve
+
+        if not Service.objects.exists():  # after a flush; never over staff edits
+            load_catalogue(Service, TermsDocument)
+        staff = User.objects.get(email="kundesenter@nhn.example")
+        for org_number, service_code, approve in ORDERS:
+            organisation = organisations[org_number]
+            service = Service.objects.filter(code=service_code).first()
+            if service is None or Order.objects.filter(organisation=organisation, service=service).exists():
+                continue
+            admin = organisation.affiliations.filter(role=Affiliation.Role.ADMIN).first().user
+            order = basket_add(organisation=organisation, service=service, environment="test", by=admin)
+            basket_submit(organisation=organisation, environment="test", by=admin)
+            if approve:
+                order.refresh_from_db()
+                order_approve(order=order, by=staff)  # the in-process provisioning makes it active

@@ -1,0 +1,30 @@
+"""Who may see and do what with orders: the one place for those checks in the orders app."""
+
+from django.http import Http404
+from django.utils.translation import gettext as _
+
+from members.models import Affiliation
+from members.permissions import get_member_organisation_for_user, is_nhn_staff, require_role
+
+from .models import Order
+
+
+def get_organisation_for_ordering(request, org_number: str, *, change: bool = False):
+    """The member organisation (404 for outsiders); with change=True only administrators may act (403)."""
+    organisation, roles = get_member_organisation_for_user(request, org_number)
+    if change:
+        require_role(roles, Affiliation.Role.ADMIN)
+    return organisation, roles
+
+
+def get_order_for_user(request, public_id, *, change: bool = False) -> Order:
+    """An order of the user's organisation, or any order for NHN staff; 404 for everyone else."""
+    order = (
+        Order.objects.select_related("organisation", "service", "usage_acceptance").filter(public_id=public_id).first()
+    )
+    if order is None:
+        raise Http404(_("No such order."))
+    if is_nhn_staff(request.user) and not change:
+        return order
+    get_organisation_for_ordering(request, order.organisation.org_number, change=change)
+    return order

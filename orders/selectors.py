@@ -1,0 +1,105 @@
+"""Read-side queries for orders."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from members.models import Acceptance, Organisation, TermsDocument
+
+from . import services
+from .models import Environment, Order, Service
+
+
+def listed_services() -> QuerySet[Service]:
+    return Service.objects.filter(is_listed=True)
+
+
+@dataclass
+class CatalogueEntry:
+    """A service as one organisation sees it for one environment."""
+
+    service: Service
+    order: Order | None
+    blockers: list[str]
+    usage_terms: TermsDocument | None
+    usage_accepted: bool
+
+    @property
+    def can_add(self) -> bool:
+        return not self.blockers and self.order is None
+
+
+def catalogue_for(organisation: Organisation, environment: str) -> list[CatalogueEntry]:
+    live = {
+        order.service_id: order
+        for order in Order.objects.live().filter(organisation=organisation, environment=environment)
+    }
+    accepted_documents = set(Acceptance.objects.filter(organisation=organisation).values_list("document_id", flat=True))
+    usage_terms = {
+        document.service_code: document
+        for document in TermsDocument.objects.published()
+        .filter(kind=TermsDocument.Kind.USAGE)
+        .order_by("effective_from")
+        if document.effective_from <= timezone.now()
+    }  # the latest in force per service wins, being last
+    entries = []
+    for service in listed_services():
+        terms = usage_terms.get(service.code)
+        entries.append(
+            CatalogueEntry(
+                service=service,
+                order=live.get(service.pk),
+                blockers=services.order_blockers(organisation=organisation, service=service, environment=environment),
+                usage_terms=terms,
+                usage_accepted=terms is not None and terms.pk in accepted_documents,
+            )
+        )
+    return entries
+
+
+@dataclass
+class ServiceStatus:
+    """One row of the municipality's overview: a service and its order in each environment."""
+
+    service: Service
+    test: Order | None
+    prod: Order | None
+
+
+def service_overview(organisation: Organisation) -> list[ServiceStatus]:
+    latest: dict[tuple[int, str], Order] = {}
+    # Live orders win over ended ones; among those, the newest.
+    for order in (
+        Order.objects.filter(organisation=organisation).exclude(state=Order.State.CANCELLED).order_by("created_at")
+    ):
+        key = (order.service_id, order.environment)
+        if key not in latest or order.state in Order.LIVE or latest[key].state not in Order.LIVE:
+            latest[key] = order
+    return [
+        ServiceStatus(
+            service, latest.get((service.pk, Environment.TEST)), latest.get((service.pk, Environment.PRODUCTION))
+        )
+        for service in listed_services()
+        if (service.pk, Environment.TEST) in latest or (service.pk, Environment.PRODUCTION) in latest
+    ]
+
+
+def order_queue(*, state="", service="", environment="", search="", older_than_days=None) -> QuerySet[Order]:
+    orders = Order.objects.exclude(state=Order.State.DRAFT).select_related(
+        "organisation", "service", "usage_acceptance"
+    )
+    if state:
+        orders = orders.filter(state=state)
+    if service:
+        orders = orders.filter(service__code=service)
+    if environment:
+        orders = orders.filter(environment=environment)
+    if search:
+        orders = orders.filter(
+            Q(organisation__name__icontains=search) | Q(organisation__org_number__startswith=search.replace(" ", ""))
+        )
+    if older_than_days:
+        orders = orders.filter(submitted_at__lte=timezone.now() - timedelta(days=older_than_days))
+    return orders.order_by("submitted_at", "created_at")

@@ -1,0 +1,294 @@
+"""Ordering services. Every rule about what may be ordered lives in `order_blockers`."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from members.models import Acceptance, Affiliation, Membership, Organisation, TermsDocument, User
+from portal.audit import audit
+from portal.email import queue_email
+
+from .models import Environment, Order, Service, TestEnvironmentException
+
+
+def current_usage_terms(service: Service) -> TermsDocument | None:
+    return TermsDocument.objects.current(TermsDocument.Kind.USAGE, service.code)
+
+
+def usage_acceptance(organisation: Organisation, service: Service) -> Acceptance | None:
+    """The organisation's signature on the usage terms now in force for the service, if any."""
+    terms = current_usage_terms(service)
+    if terms is None:
+        return None
+    return Acceptance.objects.filter(organisation=organisation, document=terms).first()
+
+
+def registered_epj_product(organisation: Organisation) -> str:
+    """The EPJ product the organisation has registered ("" until vendor systems are registered, issue #5)."""
+    return ""
+
+
+def order_blockers(
+    *, organisation: Organisation, service: Service, environment: str, for_submit: bool = False
+) -> list[str]:
+    """Why this organisation cannot order this service in this environment now; empty when it can.
+
+    With for_submit, the usage terms must also be accepted (production). The same rules guard the
+    catalogue, the basket and the submit, so a forged POST meets exactly what the page showed.
+    """
+    blockers = []
+    if environment not in Environment.values:
+        return [_("Choose test or production.")]
+    if not service.is_available_in(environment):
+        if service.planned_for:
+            blockers.append(
+                _("Not available in %(environment)s yet (planned for %(when)s).")
+                % {"environment": Environment(environment).label.lower(), "when": service.planned_for}
+            )
+        else:
+            blockers.append(
+                _("Not available in %(environment)s.") % {"environment": Environment(environment).label.lower()}
+            )
+    if service.requires_public_organisation and not organisation.is_public:
+        blockers.append(_("Only public organisations may order this service."))
+    if service.epj_restriction and registered_epj_product(organisation) != service.epj_restriction:
+        blockers.append(
+            _("Works only with the %(product)s patient record system, and your organisation has not registered it.")
+            % {"product": service.epj_restriction}
+        )
+    if environment == Environment.PRODUCTION:
+        if organisation.is_synthetic:
+            blockers.append(_("A synthetic test organisation cannot order for production."))
+        if not organisation.memberships.filter(state=Membership.State.ACTIVE).exists():
+            blockers.append(_("Production needs an active membership of the health network."))
+        if for_submit and usage_acceptance(organisation, service) is None:
+            blockers.append(_("An authorised signatory must accept the usage terms first."))
+    elif (
+        not organisation.is_synthetic
+        and not TestEnvironmentException.objects.filter(organisation=organisation).exists()
+    ):
+        blockers.append(
+            _("The test environment takes synthetic organisations only, unless NHN has approved an exception.")
+        )
+    return blockers
+
+
+def _raise_if_blocked(blockers: list[str]) -> None:
+    if blockers:
+        raise ValidationError(blockers, code="order_blocked")
+
+
+def _staff_emails() -> list[str]:
+    return list(User.objects.filter(is_nhn_staff=True, is_active=True).values_list("email", flat=True))
+
+
+def _admin_emails(organisation: Organisation) -> list[str]:
+    return list(
+        Affiliation.objects.filter(
+            organisation=organisation, role=Affiliation.Role.ADMIN, user__is_active=True
+        ).values_list("user__email", flat=True)
+    )
+
+
+def _audit_order(order: Order, action: str, by, before: str | None, request=None, **extra) -> None:
+    audit(
+        action=action,
+        obj=order,
+        actor=by,
+        before={"state": before} if before else None,
+        after={"state": order.state, "service": order.service.code, "environment": order.environment, **extra},
+        request=request,
+    )
+
+
+def _notify_organisation(order: Order) -> None:
+    queue_email(
+        "orders/email/order_changed",
+        {
+            "organisation": order.organisation.name,
+            "service": order.service.name_nb,
+            "environment": order.environment,
+            "state": order.state,
+            "reason": order.reason,
+            "url": reverse("order_detail", args=[order.public_id]),
+        },
+        _admin_emails(order.organisation),
+    )
+
+
+# The basket: draft orders -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def basket_add(*, organisation: Organisation, service: Service, environment: str, by: User, request=None) -> Order:
+    _raise_if_blocked(order_blockers(organisation=organisation, service=service, environment=environment))
+    existing = Order.objects.live().filter(organisation=organisation, service=service, environment=environment).first()
+    if existing is not None:
+        if existing.state == Order.State.DRAFT:
+            return existing  # a second click adds nothing
+        raise ValidationError(
+            _("%(service)s is already ordered for %(environment)s: %(state)s.")
+            % {
+                "service": service.name,
+                "environment": Environment(environment).label.lower(),
+                "state": existing.get_state_display(),
+            },
+            code="already_ordered",
+        )
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                organisation=organisation, service=service, environment=environment, created_by=by
+            )
+    except IntegrityError:  # a concurrent click won the race; the constraint kept one
+        return Order.objects.live().get(organisation=organisation, service=service, environment=environment)
+    _audit_order(order, "order.drafted", by, None, request)
+    return order
+
+
+@transaction.atomic
+def basket_remove(*, order: Order, by: User, request=None) -> None:
+    if order.state != Order.State.DRAFT:
+        raise ValidationError(_("Only orders not yet sent can be removed from the basket."))
+    order.cancel(by=by)
+    _audit_order(order, "order.cancelled", by, Order.State.DRAFT, request)
+
+
+def basket(organisation: Organisation, environment: str):
+    return (
+        Order.objects.filter(organisation=organisation, environment=environment, state=Order.State.DRAFT)
+        .select_related("service")
+        .order_by("service__sort_order")
+    )
+
+
+@transaction.atomic
+def basket_submit(*, organisation: Organisation, environment: str, by: User, request=None) -> list[Order]:
+    """Send every draft order for the environment to NHN, all or none."""
+    drafts = list(basket(organisation, environment).select_for_update(of=("self",)))
+    if not drafts:
+        raise ValidationError(_("The basket is empty."))
+    problems = []
+    for order in drafts:
+        for blocker in order_blockers(
+            organisation=organisation, service=order.service, environment=environment, for_submit=True
+        ):
+            problems.append(f"{order.service.name}: {blocker}")
+    _raise_if_blocked(problems)
+
+    for order in drafts:
+        order.submit(by=by, usage_acceptance=usage_acceptance(organisation, order.service))
+        _audit_order(order, "order.submitted", by, Order.State.DRAFT, request)
+    queue_email(
+        "orders/email/orders_submitted",
+        {
+            "organisation": organisation.name,
+            "services": [order.service.name_nb for order in drafts],
+            "environment": environment,
+            "url": reverse("staff_order_queue"),
+        },
+        _staff_emails(),
+    )
+    if _auto_approves(organisation, environment):
+        for order in drafts:
+            order_approve(order=order, by=None, request=request)
+    return drafts
+
+
+def _auto_approves(organisation: Organisation, environment: str) -> bool:
+    # NHN may let test orders from active members through without a person looking (a setting).
+    return (
+        settings.ORDERS_AUTO_APPROVE_TEST
+        and environment == Environment.TEST
+        and organisation.memberships.filter(state=Membership.State.ACTIVE).exists()
+    )
+
+
+# Decisions and life cycle -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def order_cancel(*, order: Order, by: User, request=None) -> Order:
+    before = order.state
+    order.cancel(by=by)
+    _audit_order(order, "order.cancelled", by, before, request)
+    return order
+
+
+@transaction.atomic
+def order_approve(*, order: Order, by: User | None, request=None) -> Order:
+    order.approve(by=by)
+    _audit_order(order, "order.approved", by, Order.State.SUBMITTED, request, automatic=by is None)
+    _notify_organisation(order)
+    _queue_provisioning(order)
+    return order
+
+
+@transaction.atomic
+def order_reject(*, order: Order, by: User, reason: str, request=None) -> Order:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(_("Give a reason; the organisation sees it."), code="reason_required")
+    order.reject(by=by, reason=reason)
+    _audit_order(order, "order.rejected", by, Order.State.SUBMITTED, request, reason=reason)
+    _notify_organisation(order)
+    return order
+
+
+def orders_approve_test_in_bulk(*, orders, by: User, request=None) -> tuple[int, list[str]]:
+    """Approve many test-environment orders; production orders are each looked at one by one."""
+    approved, problems = 0, []
+    for order in orders:
+        if order.environment != Environment.TEST:
+            problems.append(_("%(order)s: production orders are approved one at a time.") % {"order": order})
+            continue
+        try:
+            order_approve(order=order, by=by, request=request)
+            approved += 1
+        except ValidationError as error:
+            problems.append(f"{order}: {error.messages[0]}")
+    return approved, problems
+
+
+@transaction.atomic
+def order_retry(*, order: Order, by: User, request=None) -> Order:
+    if order.state != Order.State.FAILED:
+        raise ValidationError(_("Only orders whose set-up failed can be retried."))
+    audit(action="order.retried", obj=order, actor=by, after={"last_error": order.last_error}, request=request)
+    _queue_provisioning(order)
+    return order
+
+
+@transaction.atomic
+def order_end(*, order: Order, by: User, reason: str, request=None) -> Order:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(_("Give a reason; the organisation sees it."), code="reason_required")
+    order.end(by=by, reason=reason)
+    _audit_order(order, "order.ended", by, Order.State.ACTIVE, request, reason=reason)
+    _notify_organisation(order)
+    return order
+
+
+def _queue_provisioning(order: Order) -> None:
+    from .tasks import provision_order
+
+    transaction.on_commit(lambda: provision_order.delay(order.pk))
+
+
+@transaction.atomic
+def service_update(*, service: Service, form, by: User, request=None) -> Service:
+    """NHN staff change a catalogue entry (availability, texts, scopes); the log keeps what changed."""
+    before = {field: form.initial.get(field) for field in form.changed_data}
+    form.save()
+    audit(
+        action="service.updated",
+        obj=service,
+        actor=by,
+        before={k: str(v) for k, v in before.items()},
+        after={field: str(form.cleaned_data[field]) for field in form.changed_data},
+        request=request,
+    )
+    return service

@@ -1,0 +1,30 @@
+from celery import shared_task
+from django.db import transaction
+
+from portal.audit import audit
+
+from .models import Order
+from .provisioning import ProvisioningError, get_backend
+
+
+@shared_task(acks_late=True)
+def provision_order(order_id: int) -> str:
+    """Set up access for an approved order. Running it twice for the same order changes nothing."""
+    order = Order.objects.select_related("organisation", "service").get(pk=order_id)
+    if order.state not in (Order.State.APPROVED, Order.State.FAILED, Order.State.PROVISIONING):
+        return order.state  # already active, or cancelled meanwhile: nothing to do
+    if order.state != Order.State.PROVISIONING:
+        with transaction.atomic():
+            order.start_provisioning()
+            audit(action="order.provisioning", obj=order, after={"state": order.state})
+    try:
+        get_backend().grant(order)
+    except ProvisioningError as error:
+        with transaction.atomic():
+            order.fail(error=str(error))
+            audit(action="order.failed", obj=order, after={"state": order.state, "error": str(error)})
+        return order.state
+    with transaction.atomic():
+        order.activate()
+        audit(action="order.activated", obj=order, after={"state": order.state})
+    return order.state

@@ -1,0 +1,16 @@
+from django import template
+
+from orders.models import Environment, Order
+
+register = template.Library()
+
+
+@register.filter
+def order_state_label(code: str) -> str:
+    """Label in the language active when the template renders (e-mails carry codes, not labels)."""
+    return Order.State(code).label if code in Order.State.values else code
+
+
+@register.filter
+def environment_label(code: str) -> str:
+    return Environment(code).label if code in Environment.values else code

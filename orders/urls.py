@@ -1,0 +1,24 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("bestillinger/ordre/<uuid:order_id>/", views.order_detail, name="order_detail"),
+    path("bestillinger/ordre/<uuid:order_id>/kanseller/", views.order_cancel, name="order_cancel"),
+    path("bestillinger/<str:org_number>/", views.catalogue, name="catalogue"),
+    path("bestillinger/<str:org_number>/legg-til/", views.basket_add, name="basket_add"),
+    path("bestillinger/<str:org_number>/fjern/<uuid:order_id>/", views.basket_remove, name="basket_remove"),
+    path("bestillinger/<str:org_number>/send/", views.basket_submit, name="basket_submit"),
+    path(
+        "bestillinger/<str:org_number>/<str:environment>/bekreftelse.pdf",
+        views.order_confirmation,
+        name="order_confirmation",
+    ),
+    path("kundesenter/bestillinger/", views.staff_order_queue, name="staff_order_queue"),
+    path("kundesenter/tjenester/", views.staff_service_list, name="staff_service_list"),
+    path("kundesenter/tjenester/<slug:code>/", views.staff_service_edit, name="staff_service_edit"),
+    path("kundesenter/bestillinger/godkjenn-test/", views.staff_orders_bulk_approve, name="staff_orders_bulk_approve"),
+    path(
+        "kundesenter/bestillinger/<uuid:order_id>/<str:decision>/", views.staff_order_decide, name="staff_order_decide"
+    ),
+]

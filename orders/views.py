@@ -1,0 +1,293 @@
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from members.models import Affiliation
+from members.permissions import nhn_staff_required, roles_in
+from members.selectors import current_membership
+from portal.models import AuditEvent
+from portal.pdf import render_pdf
+
+from . import selectors, services
+from .models import Environment, Order, Service
+from .permissions import get_order_for_user, get_organisation_for_ordering
+
+
+def _environment(request) -> str:
+    value = request.POST.get("miljo") or request.GET.get("miljo") or Environment.TEST
+    return value if value in Environment.values else Environment.TEST
+
+
+def _catalogue_url(organisation, environment) -> str:
+    return f"{reverse('catalogue', args=[organisation.org_number])}?miljo={environment}"
+
+
+def _catalogue_context(request, organisation, roles, environment):
+    return {
+        "organisation": organisation,
+        "roles": roles,
+        "is_admin": Affiliation.Role.ADMIN in roles,
+        "environment": environment,
+        "environments": Environment.choices,
+        "entries": selectors.catalogue_for(organisation, environment),
+        "basket": list(services.basket(organisation, environment)),
+    }
+
+
+@login_required
+def catalogue(request, org_number):
+    organisation, roles = get_organisation_for_ordering(request, org_number)
+    context = _catalogue_context(request, organisation, roles, _environment(request))
+    template = "orders/_catalogue_body.html" if request.htmx else "orders/catalogue.html"
+    return render(request, template, context)
+
+
+def _after_basket_change(request, organisation, roles, environment, error=None):
+    if error:
+        messages.error(request, error)
+    if request.htmx:
+        return render(
+            request, "orders/_catalogue_body.html", _catalogue_context(request, organisation, roles, environment)
+        )
+    return redirect(_catalogue_url(organisation, environment))
+
+
+@login_required
+@require_POST
+def basket_add(request, org_number):
+    organisation, roles = get_organisation_for_ordering(request, org_number, change=True)
+    environment = _environment(request)
+    service = get_object_or_404(Service, code=request.POST.get("service", ""), is_listed=True)
+    error = None
+    try:
+        services.basket_add(
+            organisation=organisation, service=service, environment=environment, by=request.user, request=request
+        )
+    except ValidationError as exc:
+        error = " ".join(exc.messages)
+    return _after_basket_change(request, organisation, roles, environment, error)
+
+
+@login_required
+@require_POST
+def basket_remove(request, org_number, order_id):
+    organisation, roles = get_organisation_for_ordering(request, org_number, change=True)
+    order = get_object_or_404(Order, public_id=order_id, organisation=organisation)
+    error = None
+    try:
+        services.basket_remove(order=order, by=request.user, request=request)
+    except ValidationError as exc:
+        error = " ".join(exc.messages)
+    return _after_basket_change(request, organisation, roles, order.environment, error)
+
+
+@login_required
+@require_POST
+def basket_submit(request, org_number):
+    organisation, _roles = get_organisation_for_ordering(request, org_number, change=True)
+    environment = _environment(request)
+    try:
+        submitted = services.basket_submit(
+            organisation=organisation, environment=environment, by=request.user, request=request
+        )
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+        return redirect(_catalogue_url(organisation, environment))
+    messages.success(
+        request,
+        _("The order is sent to NHN: %(services)s.") % {"services": ", ".join(o.service.name for o in submitted)},
+    )
+    return redirect("member_dashboard", organisation.org_number)
+
+
+@login_required
+def order_detail(request, order_id):
+    order = get_order_for_user(request, order_id)
+    events = AuditEvent.objects.filter(object_type="orders.order", object_id=str(order.pk)).select_related("actor")
+    can_change = Affiliation.Role.ADMIN in roles_in(request.user, order.organisation)
+    context = {"order": order, "organisation": order.organisation, "events": events, "can_change": can_change}
+    template = "orders/_order_status.html" if request.htmx else "orders/order_detail.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_POST
+def order_cancel(request, order_id):
+    order = get_order_for_user(request, order_id, change=True)
+    try:
+        services.order_cancel(order=order, by=request.user, request=request)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, _("The order is cancelled."))
+    return redirect("order_detail", order.public_id)
+
+
+@login_required
+def order_confirmation(request, org_number, environment):
+    organisation, _roles = get_organisation_for_ordering(request, org_number)
+    if environment not in Environment.values:
+        raise Http404
+    orders = (
+        Order.objects.live()
+        .exclude(state=Order.State.DRAFT)
+        .filter(organisation=organisation, environment=environment)
+        .select_related("service", "usage_acceptance", "usage_acceptance__document")
+        .order_by("service__sort_order")
+    )
+    context = {
+        "organisation": organisation,
+        "environment": Environment(environment).label,
+        "orders": orders,
+        "membership": current_membership(organisation),
+        "generated_at": timezone.now(),
+    }
+    response = HttpResponse(render_pdf("orders/pdf/order_confirmation.html", context), content_type="application/pdf")
+    filename = f"bestilling-{organisation.org_number}-{environment}.pdf"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+# NHN staff ----------------------------------------------------------------------------------------
+
+
+class OrderQueueFilterForm(forms.Form):
+    state = forms.ChoiceField(
+        label=gettext_lazy("State"), required=False, choices=[("", gettext_lazy("All states")), *Order.State.choices]
+    )
+    service = forms.ChoiceField(label=gettext_lazy("Service"), required=False)
+    environment = forms.ChoiceField(
+        label=gettext_lazy("Environment"),
+        required=False,
+        choices=[("", gettext_lazy("Both")), *Environment.choices],
+    )
+    q = forms.CharField(label=gettext_lazy("Organisation"), required=False, help_text=gettext_lazy("Name or number"))
+    older_than_days = forms.IntegerField(
+        label=gettext_lazy("Waiting more than (days)"), required=False, min_value=0, max_value=365
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["service"].choices = [("", _("All services"))] + [
+            (s.code, s.name) for s in selectors.listed_services()
+        ]
+
+
+@nhn_staff_required
+def staff_order_queue(request):
+    data = request.GET if request.GET else {"state": Order.State.SUBMITTED}
+    form = OrderQueueFilterForm(data)
+    filters = form.cleaned_data if form.is_valid() else {}
+    orders = selectors.order_queue(
+        state=filters.get("state", ""),
+        service=filters.get("service", ""),
+        environment=filters.get("environment", ""),
+        search=filters.get("q", "").strip(),
+        older_than_days=filters.get("older_than_days"),
+    )
+    page = Paginator(orders, 50).get_page(request.GET.get("side"))
+    template = "orders/staff/_order_table.html" if request.htmx else "orders/staff/order_queue.html"
+    return render(request, template, {"form": form, "page": page})
+
+
+@nhn_staff_required
+@require_POST
+def staff_orders_bulk_approve(request):
+    chosen = Order.objects.filter(
+        public_id__in=request.POST.getlist("orders"), state=Order.State.SUBMITTED
+    ).select_related("organisation", "service")
+    approved, problems = services.orders_approve_test_in_bulk(orders=chosen, by=request.user, request=request)
+    if approved:
+        messages.success(request, _("%(count)d test orders approved.") % {"count": approved})
+    for problem in problems:
+        messages.error(request, problem)
+    if not approved and not problems:
+        messages.error(request, _("Choose the test orders to approve."))
+    return redirect("staff_order_queue")
+
+
+STAFF_ORDER_DECISIONS = {
+    "godkjenn": (services.order_approve, False, gettext_lazy("Order approved.")),
+    "avvis": (services.order_reject, True, gettext_lazy("Order rejected.")),
+    "prov-igjen": (services.order_retry, False, gettext_lazy("Set-up started again.")),
+    "avslutt": (services.order_end, True, gettext_lazy("Service ended.")),
+}
+
+
+@nhn_staff_required
+@require_POST
+def staff_order_decide(request, order_id, decision):
+    order = get_order_for_user(request, order_id)
+    if decision not in STAFF_ORDER_DECISIONS:
+        raise Http404
+    service, needs_reason, done = STAFF_ORDER_DECISIONS[decision]
+    kwargs = {"order": order, "by": request.user, "request": request}
+    if needs_reason:
+        kwargs["reason"] = request.POST.get("reason", "")
+    error = None
+    try:
+        service(**kwargs)
+    except ValidationError as exc:
+        error = exc.messages[0]
+    if request.htmx and request.POST.get("from") == "queue":
+        order.refresh_from_db()
+        return render(
+            request, "orders/staff/_order_row.html", {"order": order, "error": error, "done": None if error else done}
+        )
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, done)
+    return redirect("order_detail", order.public_id)
+
+
+class ServiceForm(forms.ModelForm):
+    class Meta:
+        model = Service
+        fields = [
+            "name_nb",
+            "name_en",
+            "description_nb",
+            "description_en",
+            "read_by",
+            "written_by",
+            "epj_restriction",
+            "test_availability",
+            "prod_availability",
+            "planned_for",
+            "requires_public_organisation",
+            "reader_scopes",
+            "writer_scopes",
+            "sort_order",
+            "is_listed",
+        ]  # fmt: skip  (the code is the service's identity: never edited)
+        widgets = {
+            "description_nb": forms.Textarea(attrs={"rows": 3}),
+            "description_en": forms.Textarea(attrs={"rows": 3}),
+        }
+
+
+@nhn_staff_required
+def staff_service_list(request):
+    return render(request, "orders/staff/service_list.html", {"services": Service.objects.all()})
+
+
+@nhn_staff_required
+def staff_service_edit(request, code):
+    service = get_object_or_404(Service, code=code)
+    form = ServiceForm(request.POST or None, instance=service)
+    if request.method == "POST" and form.is_valid():
+        services.service_update(service=service, form=form, by=request.user, request=request)
+        messages.success(request, _("%(service)s is saved.") % {"service": service.name})
+        return redirect("staff_service_list")
+    return render(request, "orders/staff/service_form.html", {"form": form, "service": service})

@@ -3,7 +3,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import orgnr
-from .models import Membership, TermsDocument
+from .models import Membership, SystemKind, TermsDocument, VendorSystem
 
 
 class OrgNumberForm(forms.Form):
@@ -68,3 +68,23 @@ class TermsDocumentForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["effective_from"].initial = timezone.localtime().replace(second=0, microsecond=0)
+
+
+class VendorAssignmentForm(forms.Form):
+    system = forms.ModelChoiceField(label=_("System"), queryset=VendorSystem.objects.none())
+    environment = forms.ChoiceField(label=_("Environment"), choices=[("test", _("Test")), ("prod", _("Production"))])
+    starts_on = forms.DateField(label=_("In use from"), widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, systems=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["system"].queryset = systems if systems is not None else VendorSystem.objects.none()
+        self.fields["system"].label_from_instance = lambda s: f"{s.name} – {s.vendor.name} ({s.get_kind_display()})"
+        self.fields["starts_on"].initial = timezone.localdate()
+
+
+class VendorSystemForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=200)
+    kind = forms.ChoiceField(label=_("Type"), choices=SystemKind.choices)
+    product = forms.CharField(
+        label=_("Product family"), max_length=100, required=False, help_text=_("For an EPJ: for example Epic.")
+    )

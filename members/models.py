@@ -445,3 +445,88 @@ class Membership(models.Model):
     def needs_new_terms(self, current_terms: TermsDocument | None) -> bool:
         """True when the membership rests on an older version than the one in force (*Nye vilkår må aksepteres*)."""
         return bool(current_terms and self.acceptance_id and self.acceptance.document_id != current_terms.pk)
+
+
+class SystemKind(models.TextChoices):
+    EPJ = "epj", _("Patient record system (EPJ)")
+    VFT = "vft", _("Welfare technology (VFT)")
+    DHO = "dho", _("Digital home follow-up (DHO)")
+
+
+class VendorSystem(models.Model):
+    """A vendor's product that municipalities use, e.g. an EPJ or a safety alarm platform (*fagsystem*)."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    vendor = models.ForeignKey(
+        Organisation, verbose_name=_("vendor"), on_delete=models.PROTECT, related_name="vendor_systems"
+    )
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("type"), max_length=10, choices=SystemKind.choices)
+    # Some services work only with one EPJ product (Epic for AllergyIntolerance, Condition, ...).
+    product = models.CharField(_("product family"), max_length=100, blank=True, help_text=_("For example Epic."))
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("vendor system")
+        verbose_name_plural = _("vendor systems")
+        ordering = ["vendor__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["vendor", "name"], name="vendor_system_unique_name")]
+
+    def __str__(self):
+        return f"{self.name} ({self.vendor.name})"
+
+    def clean(self):
+        if self.vendor_id and not self.vendor.is_vendor_kind:
+            raise ValidationError({"vendor": _("Only vendors and partners have vendor systems.")})
+
+
+class VendorAssignmentQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(ended_at__isnull=True)
+
+
+class VendorAssignment(models.Model):
+    """A municipality's choice of a vendor system for an environment (*leverandørvalg*)."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(
+        Organisation, verbose_name=_("organisation"), on_delete=models.PROTECT, related_name="vendor_assignments"
+    )
+    system = models.ForeignKey(
+        VendorSystem, verbose_name=_("system"), on_delete=models.PROTECT, related_name="assignments"
+    )
+    # Copied from the system so the database can keep one EPJ per organisation and environment.
+    kind = models.CharField(_("type"), max_length=10, choices=SystemKind.choices, editable=False)
+    environment = models.CharField(
+        _("environment"), max_length=10, choices=[("test", _("Test")), ("prod", _("Production"))]
+    )
+    starts_on = models.DateField(_("from"), default=timezone.localdate)
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    created_by = models.ForeignKey(User, verbose_name=_("registered by"), on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("registered"), default=timezone.now)
+
+    objects = VendorAssignmentQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("vendor assignment")
+        verbose_name_plural = _("vendor assignments")
+        ordering = ["environment", "kind", "system__name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "environment"],
+                condition=models.Q(kind="epj", ended_at__isnull=True),
+                name="assignment_one_epj_per_environment",
+            ),
+            models.UniqueConstraint(
+                fields=["organisation", "system", "environment"],
+                condition=models.Q(ended_at__isnull=True),
+                name="assignment_once_per_system_and_environment",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.organisation.name}: {self.system} ({self.environment})"
+
+    def save(self, *args, **kwargs):
+        self.kind = self.system.kind
+        super().save(*args, **kwargs)

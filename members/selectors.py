@@ -2,7 +2,17 @@
 
 from django.db.models import Q, QuerySet
 
-from .models import Acceptance, Affiliation, Membership, Organisation, SigningDelegation, TermsDocument, User
+from .models import (
+    Acceptance,
+    Affiliation,
+    Membership,
+    Organisation,
+    SigningDelegation,
+    TermsDocument,
+    User,
+    VendorAssignment,
+    VendorSystem,
+)
 
 
 def affiliations_of(user: User) -> QuerySet[Affiliation]:
@@ -57,3 +67,89 @@ def terms_documents() -> QuerySet[TermsDocument]:
 
 def organisations_for_staff() -> QuerySet[Organisation]:
     return Organisation.objects.select_related("parent").order_by("kind", "name")
+
+
+def active_assignments(organisation: Organisation) -> QuerySet[VendorAssignment]:
+    return (
+        VendorAssignment.objects.active().filter(organisation=organisation).select_related("system", "system__vendor")
+    )
+
+
+def assignable_systems() -> QuerySet[VendorSystem]:
+    return VendorSystem.objects.select_related("vendor").order_by("kind", "name")
+
+
+def vendor_systems_of(vendor: Organisation) -> QuerySet[VendorSystem]:
+    return VendorSystem.objects.filter(vendor=vendor).order_by("kind", "name")
+
+
+def tenant_organisation_ids(vendor: Organisation) -> QuerySet:
+    """The organisations that have an active registration of one of this vendor's systems."""
+    return VendorAssignment.objects.active().filter(system__vendor=vendor).values("organisation_id")
+
+
+def vendor_tenants(vendor: Organisation) -> list[dict]:
+    """Each tenant with its registrations, membership and live orders, in a fixed number of queries."""
+    from orders.models import Order
+
+    assignments = list(
+        VendorAssignment.objects.active()
+        .filter(system__vendor=vendor)
+        .select_related("organisation", "system")
+        .order_by("organisation__name", "environment")
+    )
+    organisation_ids = {a.organisation_id for a in assignments}
+    memberships = {m.organisation_id: m for m in Membership.objects.live().filter(organisation_id__in=organisation_ids)}
+    orders: dict[int, list] = {}
+    for order in (
+        Order.objects.live()
+        .exclude(state=Order.State.DRAFT)
+        .filter(organisation_id__in=organisation_ids)
+        .select_related("service", "usage_acceptance")
+        .order_by("service__sort_order")
+    ):
+        orders.setdefault(order.organisation_id, []).append(order)
+    signed_usage: dict[int, set[str]] = {}
+    for organisation_id, service_code in Acceptance.objects.filter(
+        organisation_id__in=organisation_ids, document__kind=TermsDocument.Kind.USAGE
+    ).values_list("organisation_id", "document__service_code"):
+        signed_usage.setdefault(organisation_id, set()).add(service_code)
+    tenants: dict[int, dict] = {}
+    for assignment in assignments:
+        tenant = tenants.setdefault(
+            assignment.organisation_id,
+            {
+                "organisation": assignment.organisation,
+                "assignments": [],
+                "membership": memberships.get(assignment.organisation_id),
+                "orders": orders.get(assignment.organisation_id, []),
+                "signed_usage": signed_usage.get(assignment.organisation_id, set()),
+            },
+        )
+        tenant["assignments"].append(assignment)
+    for tenant in tenants.values():
+        tenant["production_blockers"] = _production_blockers(tenant)
+    return list(tenants.values())
+
+
+def _production_blockers(tenant: dict) -> list[str]:
+    """What keeps a tenant out of production, in the words a vendor needs."""
+    from django.utils.translation import gettext as _
+
+    blockers = []
+    membership = tenant["membership"]
+    if tenant["organisation"].is_synthetic:
+        blockers.append(_("A synthetic test organisation: test environment only."))
+    if membership is None or membership.state != Membership.State.ACTIVE:
+        blockers.append(_("The municipality is not an active member yet."))
+    in_production = {order.service.code for order in tenant["orders"] if order.environment == "prod"}
+    for order in tenant["orders"]:
+        service = order.service
+        if order.environment == "test" and service.code not in in_production:
+            if service.code not in tenant["signed_usage"]:
+                blockers.append(
+                    _("Usage terms for %(service)s are not signed by the municipality.") % {"service": service.name}
+                )
+            else:
+                blockers.append(_("%(service)s is not ordered for production.") % {"service": service.name})
+    return blockers

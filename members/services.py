@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
@@ -20,8 +21,11 @@ from .models import (
     Membership,
     Organisation,
     SigningDelegation,
+    SystemKind,
     TermsDocument,
     User,
+    VendorAssignment,
+    VendorSystem,
 )
 
 # Roles in Enhetsregisteret that carry the right to sign for the organisation: the top leader
@@ -481,3 +485,95 @@ def terms_publish(*, document: TermsDocument, by: User, request=None) -> TermsDo
         request=request,
     )
     return document
+
+
+# Vendor systems and the municipalities that use them ----------------------------------------------
+
+
+def _vendor_user_emails(vendor: Organisation) -> list[str]:
+    return list(
+        Affiliation.objects.filter(
+            organisation=vendor, role=Affiliation.Role.VENDOR_USER, user__is_active=True
+        ).values_list("user__email", flat=True)
+    )
+
+
+@transaction.atomic
+def vendor_system_create(
+    *, vendor: Organisation, name: str, kind: str, product: str, by: User, request=None
+) -> VendorSystem:
+    if VendorSystem.objects.filter(vendor=vendor, name__iexact=name.strip()).exists():
+        raise ValidationError(_("You already have a system called %(name)s.") % {"name": name})
+    system = VendorSystem(vendor=vendor, name=name.strip(), kind=kind, product=product.strip())
+    system.full_clean()
+    system.save()
+    audit(
+        action="vendor_system.created",
+        obj=system,
+        actor=by,
+        organisation=vendor,
+        after={"name": system.name, "kind": kind},
+        request=request,
+    )
+    return system
+
+
+@transaction.atomic
+def vendor_assignment_create(
+    *, organisation: Organisation, system: VendorSystem, environment: str, starts_on, by: User, request=None
+) -> VendorAssignment:
+    """The municipality registers which vendor system it uses; the vendor then sees it as a tenant."""
+    if not organisation.is_member_kind:
+        raise ValidationError(_("Only member organisations register the systems they use."))
+    Organisation.objects.select_for_update().get(pk=organisation.pk)  # one registration at a time
+    active = VendorAssignment.objects.active().filter(organisation=organisation, environment=environment)
+    if active.filter(system=system).exists():
+        raise ValidationError(_("%(system)s is already registered for this environment.") % {"system": system.name})
+    current_epj = active.filter(kind=SystemKind.EPJ).select_related("system").first()
+    if system.kind == SystemKind.EPJ and current_epj is not None:
+        raise ValidationError(
+            _("%(system)s is registered as your EPJ in this environment. End that first.")
+            % {"system": current_epj.system.name}
+        )
+    assignment = VendorAssignment.objects.create(
+        organisation=organisation, system=system, environment=environment, starts_on=starts_on, created_by=by
+    )
+    audit(
+        action="vendor_assignment.created",
+        obj=assignment,
+        actor=by,
+        after={"system": system.name, "vendor": system.vendor.org_number, "environment": environment},
+        request=request,
+    )
+    queue_email(
+        "members/email/assignment_changed",
+        {"organisation": organisation.name, "system": system.name, "environment": environment, "ended": False},
+        _vendor_user_emails(system.vendor),
+    )
+    return assignment
+
+
+@transaction.atomic
+def vendor_assignment_end(*, assignment: VendorAssignment, by: User, request=None) -> VendorAssignment:
+    updated = VendorAssignment.objects.filter(pk=assignment.pk, ended_at__isnull=True).update(ended_at=timezone.now())
+    if not updated:
+        raise ValidationError(_("This registration has already ended."))
+    assignment.refresh_from_db()
+    audit(
+        action="vendor_assignment.ended",
+        obj=assignment,
+        actor=by,
+        after={"system": assignment.system.name, "environment": assignment.environment},
+        request=request,
+    )
+    queue_email(
+        "members/email/assignment_changed",
+        {
+            "organisation": assignment.organisation.name,
+            "system": assignment.system.name,
+            "environment": assignment.environment,
+            "ended": True,
+        },
+        _vendor_user_emails(assignment.system.vendor),
+    )
+    return assignment

@@ -14,6 +14,9 @@ urlpatterns = [
         views.signature_request,
         name="signature_request",
     ),
+    path("medlem/<str:org_number>/systemer/", views.assignment_create, name="assignment_create"),
+    path("medlem/<str:org_number>/systemer/<uuid:assignment_id>/avslutt/", views.assignment_end, name="assignment_end"),
+    path("leverandor/<str:org_number>/systemer/", views.vendor_system_create, name="vendor_system_create"),
     path("kundesenter/medlemskap/", views.staff_membership_queue, name="staff_membership_queue"),
     path("kundesenter/medlemskap/<uuid:membership_id>/", views.staff_membership_detail, name="staff_membership_detail"),
     path(

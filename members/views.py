@@ -20,13 +20,17 @@ from .forms import (
     SignatureRequestForm,
     SignForm,
     TermsDocumentForm,
+    VendorAssignmentForm,
+    VendorSystemForm,
 )
-from .models import Acceptance, Affiliation, Membership, TermsDocument, User
+from .models import Acceptance, Affiliation, Membership, TermsDocument, User, VendorAssignment
 from .permissions import (
     get_acceptance_for_user,
     get_member_organisation_for_user,
     get_membership_for_staff,
+    get_vendor_organisation_for_user,
     nhn_staff_required,
+    require_role,
 )
 
 Role = Affiliation.Role
@@ -313,3 +317,58 @@ def staff_terms_detail(request, document_id):
             messages.success(request, _("Published. Members on older versions are asked to accept the new terms."))
         return redirect("staff_terms_detail", document.public_id)
     return render(request, "members/staff/terms_detail.html", {"document": document})
+
+
+# Vendor systems -----------------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def assignment_create(request, org_number):
+    organisation, roles = get_member_organisation_for_user(request, org_number)
+    require_role(roles, Role.ADMIN)
+    form = VendorAssignmentForm(request.POST, systems=selectors.assignable_systems())
+    if form.is_valid():
+        try:
+            services.vendor_assignment_create(
+                organisation=organisation, by=request.user, request=request, **form.cleaned_data
+            )
+        except ValidationError as error:
+            messages.error(request, _first_error(error))
+        else:
+            messages.success(request, _("Registered. The vendor now sees your organisation."))
+    else:
+        messages.error(request, _("Choose a system, an environment and a date."))
+    return redirect("member_dashboard", organisation.org_number)
+
+
+@login_required
+@require_POST
+def assignment_end(request, org_number, assignment_id):
+    organisation, roles = get_member_organisation_for_user(request, org_number)
+    require_role(roles, Role.ADMIN)
+    assignment = get_object_or_404(VendorAssignment, public_id=assignment_id, organisation=organisation)
+    try:
+        services.vendor_assignment_end(assignment=assignment, by=request.user, request=request)
+    except ValidationError as error:
+        messages.error(request, _first_error(error))
+    else:
+        messages.success(request, _("%(system)s is no longer registered.") % {"system": assignment.system.name})
+    return redirect("member_dashboard", organisation.org_number)
+
+
+@login_required
+@require_POST
+def vendor_system_create(request, org_number):
+    vendor, _roles = get_vendor_organisation_for_user(request, org_number)
+    form = VendorSystemForm(request.POST)
+    if form.is_valid():
+        try:
+            services.vendor_system_create(vendor=vendor, by=request.user, request=request, **form.cleaned_data)
+        except ValidationError as error:
+            messages.error(request, _first_error(error))
+        else:
+            messages.success(request, _("The system is registered."))
+    else:
+        messages.error(request, _("Give the system a name and a type."))
+    return redirect("vendor_dashboard", vendor.org_number)

@@ -3,7 +3,7 @@
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from members.models import Affiliation
+from members.models import Affiliation, VendorAssignment
 from members.permissions import get_member_organisation_for_user, is_nhn_staff, require_role
 
 from .models import Order
@@ -26,5 +26,19 @@ def get_order_for_user(request, public_id, *, change: bool = False) -> Order:
         raise Http404(_("No such order."))
     if is_nhn_staff(request.user) and not change:
         return order
+    if not change and _vendor_of_tenant(request.user, order):
+        return order  # read-only: the vendor follows what its tenants ordered
     get_organisation_for_ordering(request, order.organisation.org_number, change=change)
     return order
+
+
+def _vendor_of_tenant(user, order: Order) -> bool:
+    return (
+        VendorAssignment.objects.active()
+        .filter(
+            organisation=order.organisation,
+            system__vendor__affiliations__user=user,
+            system__vendor__affiliations__role=Affiliation.Role.VENDOR_USER,
+        )
+        .exists()
+    )

@@ -6,7 +6,16 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from members.models import Acceptance, Affiliation, Membership, Organisation, TermsDocument, User
+from members.models import (
+    Acceptance,
+    Affiliation,
+    Membership,
+    Organisation,
+    SystemKind,
+    TermsDocument,
+    User,
+    VendorAssignment,
+)
 from portal.audit import audit
 from portal.email import queue_email
 
@@ -25,9 +34,15 @@ def usage_acceptance(organisation: Organisation, service: Service) -> Acceptance
     return Acceptance.objects.filter(organisation=organisation, document=terms).first()
 
 
-def registered_epj_product(organisation: Organisation) -> str:
-    """The EPJ product the organisation has registered ("" until vendor systems are registered, issue #5)."""
-    return ""
+def registered_epj_product(organisation: Organisation, environment: str) -> str:
+    """The product family of the EPJ the organisation has registered for the environment, or ""."""
+    assignment = (
+        VendorAssignment.objects.active()
+        .filter(organisation=organisation, environment=environment, kind=SystemKind.EPJ)
+        .select_related("system")
+        .first()
+    )
+    return assignment.system.product if assignment else ""
 
 
 def order_blockers(
@@ -53,7 +68,7 @@ def order_blockers(
             )
     if service.requires_public_organisation and not organisation.is_public:
         blockers.append(_("Only public organisations may order this service."))
-    if service.epj_restriction and registered_epj_product(organisation) != service.epj_restriction:
+    if service.epj_restriction and registered_epj_product(organisation, environment) != service.epj_restriction:
         blockers.append(
             _("Works only with the %(product)s patient record system, and your organisation has not registered it.")
             % {"product": service.epj_restriction}

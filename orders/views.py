@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from members.models import Affiliation
@@ -208,7 +208,11 @@ def staff_orders_bulk_approve(request):
     ).select_related("organisation", "service")
     approved, problems = services.orders_approve_test_in_bulk(orders=chosen, by=request.user, request=request)
     if approved:
-        messages.success(request, _("%(count)d test orders approved.") % {"count": approved})
+        messages.success(
+            request,
+            ngettext("%(count)d test order approved.", "%(count)d test orders approved.", approved)
+            % {"count": approved},
+        )
     for problem in problems:
         messages.error(request, problem)
     if not approved and not problems:

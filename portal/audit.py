@@ -34,6 +34,9 @@ ACTION_LABELS = {
     "order.retried": _("Set-up retried"),
     "order.ended": _("Service ended"),
     "service.updated": _("Catalogue entry changed"),
+    "vendor_system.created": _("Vendor system registered"),
+    "vendor_assignment.created": _("Vendor system chosen"),
+    "vendor_assignment.ended": _("Vendor system no longer used"),
 }
 
 

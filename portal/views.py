@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from kombu import Connection
 
+from members.forms import VendorAssignmentForm, VendorSystemForm
 from members.models import Affiliation, Membership, Organisation, TermsDocument, User
 from members.permissions import (
     get_member_organisation_for_user,
@@ -19,7 +20,15 @@ from members.permissions import (
     is_nhn_staff,
     nhn_staff_required,
 )
-from members.selectors import affiliations_of, current_membership, organisation_people
+from members.selectors import (
+    active_assignments,
+    affiliations_of,
+    assignable_systems,
+    current_membership,
+    organisation_people,
+    vendor_systems_of,
+    vendor_tenants,
+)
 from orders.models import Order
 from orders.selectors import service_overview
 
@@ -90,6 +99,10 @@ def member_dashboard(request, org_number):
         "is_signatory": Affiliation.Role.SIGNATORY in roles,
         "people": organisation_people(organisation) if Affiliation.Role.ADMIN in roles else None,
         "overview": service_overview(organisation),
+        "assignments": active_assignments(organisation),
+        "assignment_form": (
+            VendorAssignmentForm(systems=assignable_systems()) if Affiliation.Role.ADMIN in roles else None
+        ),
         "events": _recent_events(organisation=organisation),
     }
     return render(request, "portal/member_dashboard.html", context)
@@ -100,6 +113,9 @@ def vendor_dashboard(request, org_number):
     organisation, roles = get_vendor_organisation_for_user(request, org_number)
     context = {
         "organisation": organisation,
+        "systems": vendor_systems_of(organisation),
+        "system_form": VendorSystemForm(),
+        "tenants": vendor_tenants(organisation),
         "role_labels": _role_labels(roles),
         "people": organisation_people(organisation),
         "events": _recent_events(organisation=organisation),

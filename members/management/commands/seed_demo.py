@@ -4,6 +4,8 @@ Every organisation number is synthetic (starts with 2 or 3, valid mod-11), as NH
 test environments; 313231593 is NHN's own synthetic test municipality.
 """
 
+from datetime import date
+
 from allauth.account.models import EmailAddress
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -11,13 +13,14 @@ from django.test.utils import override_settings
 from django.utils.translation import gettext as _
 
 from members.initial_terms import ensure_initial_terms
-from members.models import Affiliation, Organisation, TermsDocument, User
+from members.models import Affiliation, Organisation, TermsDocument, User, VendorAssignment, VendorSystem
 from members.services import (
     affiliation_grant,
     membership_apply,
     membership_approve,
     organisation_create,
     terms_sign,
+    vendor_assignment_create,
 )
 
 DEMO_PASSWORD = "Demo-passord-2026"  # noqa: S105  (published demo login, synthetic data only)
@@ -59,6 +62,21 @@ MEMBERSHIPS = [
     ("313231593", "admin@nordvik.example", "signatar@nordvik.example", True),
     ("310000000", "admin@fjordheim.example", "signatar@fjordheim.example", False),
     # Vidda kommune is left without a membership, to try the whole flow.
+]
+
+# Vendor systems (vendor org number, name, kind, product) and who uses them (org number, system, environment).
+SYSTEMS = [
+    ("310000108", "Journalhuset EPJ", "epj", ""),
+    ("310000167", "Epic (Helseplattformen demo)", "epj", "Epic"),
+    ("310000205", "Trygghetsvakta Responssenter", "vft", ""),
+    ("310000264", "Dosett Medisindispenser", "vft", ""),
+]
+ASSIGNMENTS = [
+    ("313231593", "Journalhuset EPJ", "test"),
+    ("313231593", "Trygghetsvakta Responssenter", "test"),
+    ("313231593", "Dosett Medisindispenser", "test"),
+    ("310000000", "Epic (Helseplattformen demo)", "test"),
+    ("310000000", "Trygghetsvakta Responssenter", "test"),
 ]
 
 # Test-environment orders: (org number, service code, approved by NHN). Vidda has none, to try ordering.
@@ -113,6 +131,7 @@ class Command(BaseCommand):
             rows.append((email, where, what))
 
         self._seed_memberships(organisations)
+        self._seed_vendor_systems(organisations)
         self._seed_orders(organisations)
 
         self.stdout.write(self.style.SUCCESS(f"Demo data is in place. Logins (password for all: {DEMO_PASSWORD}):"))
@@ -155,3 +174,21 @@ class Command(BaseCommand):
             if approve:
                 order.refresh_from_db()
                 order_approve(order=order, by=staff)  # the in-process provisioning makes it active
+
+    def _seed_vendor_systems(self, organisations):
+        for vendor_number, name, kind, product in SYSTEMS:
+            VendorSystem.objects.get_or_create(
+                vendor=organisations[vendor_number], name=name, defaults={"kind": kind, "product": product}
+            )
+        for org_number, system_name, environment in ASSIGNMENTS:
+            organisation = organisations[org_number]
+            system = VendorSystem.objects.get(name=system_name)
+            if not VendorAssignment.objects.filter(organisation=organisation, system=system).exists():
+                admin = organisation.affiliations.filter(role=Affiliation.Role.ADMIN).first().user
+                vendor_assignment_create(
+                    organisation=organisation,
+                    system=system,
+                    environment=environment,
+                    starts_on=date(2026, 9, 1),
+                    by=admin,
+                )

@@ -77,6 +77,22 @@ def service_overview(organisation: Organisation) -> list[ServiceStatus]:
         key = (order.service_id, order.environment)
         if key not in latest or order.state in Order.LIVE or latest[key].state not in Order.LIVE:
             latest[key] = order
+    # The next step for a production draft is a signature when the current usage terms are not accepted.
+    signed = set(
+        Acceptance.objects.filter(organisation=organisation, document__kind=TermsDocument.Kind.USAGE).values_list(
+            "document_id", flat=True
+        )
+    )
+    current_terms = {
+        document.service_code: document.pk
+        for document in TermsDocument.objects.published()
+        .filter(kind=TermsDocument.Kind.USAGE, effective_from__lte=timezone.now())
+        .order_by("effective_from")
+    }
+    for order in latest.values():
+        order.needs_usage_terms = (
+            order.environment == Environment.PRODUCTION and current_terms.get(order.service.code) not in signed
+        )
     return [
         ServiceStatus(
             service, latest.get((service.pk, Environment.TEST)), latest.get((service.pk, Environment.PRODUCTION))

@@ -118,7 +118,21 @@ def _audit_order(order: Order, action: str, by, before: str | None, request=None
     )
 
 
-def _notify_organisation(order: Order) -> None:
+def notify_staff_of_failure(order: Order) -> None:
+    queue_email(
+        "orders/email/order_failed",
+        {
+            "organisation": order.organisation.name,
+            "service": order.service.name_nb,
+            "environment": order.environment,
+            "error": order.last_error,
+            "url": reverse("staff_order_queue") + "?state=failed",
+        },
+        _staff_emails(),
+    )
+
+
+def notify_organisation(order: Order) -> None:
     queue_email(
         "orders/email/order_changed",
         {
@@ -236,7 +250,7 @@ def order_cancel(*, order: Order, by: User, request=None) -> Order:
 def order_approve(*, order: Order, by: User | None, request=None) -> Order:
     order.approve(by=by)
     _audit_order(order, "order.approved", by, Order.State.SUBMITTED, request, automatic=by is None)
-    _notify_organisation(order)
+    notify_organisation(order)
     _queue_provisioning(order)
     return order
 
@@ -248,7 +262,7 @@ def order_reject(*, order: Order, by: User, reason: str, request=None) -> Order:
         raise ValidationError(_("Give a reason; the organisation sees it."), code="reason_required")
     order.reject(by=by, reason=reason)
     _audit_order(order, "order.rejected", by, Order.State.SUBMITTED, request, reason=reason)
-    _notify_organisation(order)
+    notify_organisation(order)
     return order
 
 
@@ -269,6 +283,7 @@ def orders_approve_test_in_bulk(*, orders, by: User, request=None) -> tuple[int,
 
 @transaction.atomic
 def order_retry(*, order: Order, by: User, request=None) -> Order:
+    order.refresh_from_db()  # the page may be older than the last attempt
     if order.state != Order.State.FAILED:
         raise ValidationError(_("Only orders whose set-up failed can be retried."))
     audit(action="order.retried", obj=order, actor=by, after={"last_error": order.last_error}, request=request)
@@ -283,7 +298,7 @@ def order_end(*, order: Order, by: User, reason: str, request=None) -> Order:
         raise ValidationError(_("Give a reason; the organisation sees it."), code="reason_required")
     order.end(by=by, reason=reason)
     _audit_order(order, "order.ended", by, Order.State.ACTIVE, request, reason=reason)
-    _notify_organisation(order)
+    notify_organisation(order)
     return order
 
 

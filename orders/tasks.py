@@ -5,6 +5,7 @@ from portal.audit import audit
 
 from .models import Order
 from .provisioning import ProvisioningError, get_backend
+from .services import notify_organisation, notify_staff_of_failure
 
 
 @shared_task(acks_late=True)
@@ -23,8 +24,10 @@ def provision_order(order_id: int) -> str:
         with transaction.atomic():
             order.fail(error=str(error))
             audit(action="order.failed", obj=order, after={"state": order.state, "error": str(error)})
+            notify_staff_of_failure(order)
         return order.state
     with transaction.atomic():
         order.activate()
         audit(action="order.activated", obj=order, after={"state": order.state})
+        notify_organisation(order)
     return order.state

@@ -218,7 +218,8 @@ def test_approval_provisions_and_activates(submitted, nhn_staff, nordvik_admin, 
         .values_list("action", flat=True)
     )
     assert actions == ["order.drafted", "order.submitted", "order.approved", "order.provisioning", "order.activated"]
-    assert [m.to for m in mail.outbox if "Journal" in m.subject] == [[nordvik_admin.email]]
+    assert [m.to for m in mail.outbox] == [[nordvik_admin.email], [nordvik_admin.email]]  # approved, then active
+    assert "Aktiv" in mail.outbox[-1].subject
 
 
 def test_provisioning_twice_changes_nothing(submitted, nhn_staff):
@@ -428,7 +429,7 @@ def test_dashboard_and_catalogue_queries_are_bounded(
         for _ in range(rows)
     )
     client.force_login(nordvik_admin)
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(16):  # one or two per panel, whatever the number of orders
         assert client.get(reverse("member_dashboard", args=[nordvik.org_number])).status_code == 200
     with django_assert_max_num_queries(40):  # per service: a few rule lookups, independent of order count
         assert client.get(reverse("catalogue", args=[nordvik.org_number])).status_code == 200
@@ -457,3 +458,38 @@ def test_members_cannot_edit_the_catalogue(client, nordvik_admin, patient):
     assert client.post(url, {"name_nb": "Hacket"}).status_code == 403
     patient.refresh_from_db()
     assert patient.name_nb != "Hacket"
+
+
+def test_the_overview_says_a_production_draft_needs_usage_terms(client, oslo, oslo_admin, journaling):
+    services.basket_add(organisation=oslo, service=journaling, environment=PROD, by=oslo_admin)
+    client.force_login(oslo_admin)
+    row = client.get(reverse("member_dashboard", args=[oslo.org_number])).context["overview"][0]
+    assert row.prod.needs_usage_terms is True
+    accept_usage_terms(oslo, journaling)
+    row = client.get(reverse("member_dashboard", args=[oslo.org_number])).context["overview"][0]
+    assert row.prod.needs_usage_terms is False
+
+
+def test_activation_tells_the_organisation_and_failure_tells_nhn(
+    submitted, nhn_staff, nordvik_admin, monkeypatch, django_capture_on_commit_callbacks
+):
+    from orders.tasks import provision_order
+
+    services.order_approve(order=submitted, by=nhn_staff)
+    mail.outbox.clear()
+
+    def refuse(self, order):
+        raise ProvisioningError("Access registry answered 500", retryable=True)
+
+    monkeypatch.setattr(SandboxBackend, "grant", refuse)
+    with django_capture_on_commit_callbacks(execute=True):
+        provision_order(submitted.pk)
+    assert [m.to for m in mail.outbox] == [[nhn_staff.email]]
+    assert "500" in mail.outbox[0].body
+
+    monkeypatch.undo()
+    mail.outbox.clear()
+    services.order_retry(order=submitted, by=nhn_staff)
+    with django_capture_on_commit_callbacks(execute=True):
+        provision_order(submitted.pk)
+    assert [m.to for m in mail.outbox] == [[nordvik_admin.email]]

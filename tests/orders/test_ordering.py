@@ -493,3 +493,10 @@ def test_activation_tells_the_organisation_and_failure_tells_nhn(
     with django_capture_on_commit_callbacks(execute=True):
         provision_order(submitted.pk)
     assert [m.to for m in mail.outbox] == [[nordvik_admin.email]]
+
+
+def test_the_overview_cell_names_the_usage_terms_step(client, oslo, oslo_admin, journaling):
+    services.basket_add(organisation=oslo, service=journaling, environment=PROD, by=oslo_admin)
+    client.force_login(oslo_admin)
+    page = client.get(reverse("member_dashboard", args=[oslo.org_number])).content.decode()
+    assert "Neste: en signaturberettiget godtar bruksvilkårene" in page

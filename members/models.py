@@ -8,6 +8,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from portal.transitions import GuardedStateMixin, InvalidTransition
+
 from . import orgnr
 
 
@@ -192,10 +194,6 @@ class Affiliation(models.Model):
             )
 
 
-class InvalidTransition(ValidationError):
-    """A state change was asked for from a state that does not allow it (e.g. approving twice)."""
-
-
 class TermsDocumentQuerySet(models.QuerySet):
     def published(self):
         return self.filter(published_at__isnull=False)
@@ -344,7 +342,7 @@ class MembershipQuerySet(models.QuerySet):
         return self.filter(state__in=Membership.LIVE)
 
 
-class Membership(models.Model):
+class Membership(GuardedStateMixin, models.Model):
     """An organisation's membership of the health network (*medlemskap i Helsenettet*)."""
 
     class State(models.TextChoices):
@@ -378,6 +376,7 @@ class Membership(models.Model):
     registry_snapshot = models.JSONField(_("Enhetsregisteret data"), default=dict, blank=True)
 
     objects = MembershipQuerySet.as_manager()
+    invalid_transition_message = _("The membership is “%(state)s” and cannot become “%(target)s”.")
 
     class Meta:
         verbose_name = _("membership")
@@ -393,16 +392,6 @@ class Membership(models.Model):
 
     def __str__(self):
         return f"{self.organisation.name}: {self.get_state_display()}"
-
-    def _transition(self, from_states, to_state, **fields) -> None:
-        # Conditional UPDATE: of two concurrent clicks, exactly one changes the row.
-        updated = type(self).objects.filter(pk=self.pk, state__in=from_states).update(state=to_state, **fields)
-        if not updated:
-            raise InvalidTransition(
-                _("The membership is %(state)s and cannot change to %(target)s.")
-                % {"state": self.get_state_display(), "target": self.State(to_state).label}
-            )
-        self.refresh_from_db()
 
     def submit_for_approval(self, *, acceptance: Acceptance) -> None:
         self._transition(

@@ -7,7 +7,8 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from members.models import Acceptance, InvalidTransition, Organisation
+from members.models import Acceptance, Organisation
+from portal.transitions import GuardedStateMixin
 
 
 class Environment(models.TextChoices):
@@ -119,7 +120,7 @@ class OrderQuerySet(models.QuerySet):
         return self.filter(organisation=organisation)
 
 
-class Order(models.Model):
+class Order(GuardedStateMixin, models.Model):
     """One service ordered by one organisation for one environment (*bestilling*)."""
 
     class State(models.TextChoices):
@@ -178,6 +179,7 @@ class Order(models.Model):
     last_error = models.TextField(_("last error"), blank=True)
 
     objects = OrderQuerySet.as_manager()
+    invalid_transition_message = _("The order is “%(state)s” and cannot become “%(target)s”.")
 
     class Meta:
         verbose_name = _("order")
@@ -198,15 +200,6 @@ class Order(models.Model):
     def clean(self):
         if self.environment not in Environment.values:
             raise ValidationError({"environment": _("Choose test or production.")})
-
-    def _transition(self, from_states, to_state, **fields) -> None:
-        updated = type(self).objects.filter(pk=self.pk, state__in=from_states).update(state=to_state, **fields)
-        if not updated:
-            raise InvalidTransition(
-                _("The order is “%(state)s” and cannot become “%(target)s”.")
-                % {"state": self.get_state_display(), "target": self.State(to_state).label}
-            )
-        self.refresh_from_db()
 
     def submit(self, *, by, usage_acceptance=None) -> None:
         self._transition(

@@ -1,0 +1,28 @@
+"""Guarded state transitions shared by memberships, orders and what comes after them."""
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+
+class InvalidTransition(ValidationError):
+    """A state change was asked for from a state that does not allow it (e.g. approving twice)."""
+
+
+class GuardedStateMixin:
+    """For models with a `state` field and a `State` TextChoices.
+
+    A transition is a conditional UPDATE (`WHERE state IN from_states`), so of two concurrent
+    clicks exactly one changes the row and the other gets InvalidTransition.
+    """
+
+    invalid_transition_message = _("It is “%(state)s” and cannot become “%(target)s”.")
+
+    def _transition(self, from_states, to_state, **fields) -> None:
+        updated = type(self).objects.filter(pk=self.pk, state__in=from_states).update(state=to_state, **fields)
+        if not updated:
+            self.refresh_from_db(fields=["state"])
+            raise InvalidTransition(
+                self.invalid_transition_message
+                % {"state": self.get_state_display(), "target": self.State(to_state).label}
+            )
+        self.refresh_from_db()

@@ -73,7 +73,10 @@ class TermsDocumentForm(forms.ModelForm):
 class VendorAssignmentForm(forms.Form):
     system = forms.ModelChoiceField(label=_("System"), queryset=VendorSystem.objects.none())
     environment = forms.ChoiceField(label=_("Environment"), choices=[("test", _("Test")), ("prod", _("Production"))])
-    starts_on = forms.DateField(label=_("In use from"), widget=forms.DateInput(attrs={"type": "date"}))
+    # <input type="date"> takes ISO dates only, whatever the page's language.
+    starts_on = forms.DateField(
+        label=_("In use from"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
 
     def __init__(self, *args, systems=None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -234,3 +234,108 @@ class Order(GuardedStateMixin, models.Model):
 
     def end(self, *, by, reason: str) -> None:
         self._transition([self.State.ACTIVE], self.State.ENDED, decided_by=by, decided_at=timezone.now(), reason=reason)
+
+
+HELSEID_AUTHORITY = {
+    Environment.TEST: "https://helseid-sts.test.nhn.no",
+    Environment.PRODUCTION: "https://helseid-sts.nhn.no",
+}
+
+
+class HelseIdClient(GuardedStateMixin, models.Model):
+    """The HelseID client configuration issued to a vendor system for an environment (*klientkonfigurasjon*)."""
+
+    class Tenancy(models.TextChoices):
+        MULTI = "multi-tenant", _("Multi-tenant: one client for all your municipalities (recommended for SaaS)")
+        SINGLE = "single-tenant", _("Single-tenant: one client per municipality (locally installed systems)")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting to be registered in HelseID")
+        ACTIVE = "active", _("Registered in HelseID")
+        DISABLED = "disabled", _("Disabled")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # HelseID's client_id is a GUID; the portal issues it, the registry takes it over (issue #6).
+    client_id = models.UUIDField(_("client ID"), default=uuid.uuid4, unique=True, editable=False)
+    system = models.ForeignKey(
+        "members.VendorSystem", verbose_name=_("system"), on_delete=models.PROTECT, related_name="helseid_clients"
+    )
+    environment = models.CharField(_("environment"), max_length=10, choices=Environment.choices)
+    tenancy = models.CharField(_("tenancy"), max_length=20, choices=Tenancy.choices, default=Tenancy.MULTI)
+    tenant = models.ForeignKey(
+        Organisation,
+        verbose_name=_("municipality"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="single_tenant_clients",
+        help_text=_("Single-tenant clients only."),
+    )
+    state = models.CharField(_("state"), max_length=20, choices=State.choices, default=State.PENDING)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("created by"), on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    invalid_transition_message = _("The client is “%(state)s” and cannot become “%(target)s”.")
+
+    class Meta:
+        verbose_name = _("HelseID client")
+        verbose_name_plural = _("HelseID clients")
+        ordering = ["system__name", "environment"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["system", "environment"],
+                condition=models.Q(tenancy="multi-tenant") & ~models.Q(state="disabled"),
+                name="helseid_one_multi_tenant_client",
+            ),
+            models.UniqueConstraint(
+                fields=["system", "environment", "tenant"],
+                condition=models.Q(tenancy="single-tenant") & ~models.Q(state="disabled"),
+                name="helseid_one_single_tenant_client_per_tenant",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(tenancy="multi-tenant", tenant__isnull=True)
+                | models.Q(tenancy="single-tenant", tenant__isnull=False),
+                name="helseid_tenant_matches_tenancy",
+            ),
+        ]
+
+    def __str__(self):
+        suffix = f" – {self.tenant.name}" if self.tenant_id else ""
+        return f"{self.system.name} ({self.get_environment_display()}){suffix}"
+
+    @property
+    def authority(self) -> str:
+        return HELSEID_AUTHORITY[self.environment]
+
+
+class ClientKey(models.Model):
+    """A public key a HelseID client signs its client assertions with; several may overlap for rotation."""
+
+    client = models.ForeignKey(HelseIdClient, verbose_name=_("client"), on_delete=models.PROTECT, related_name="keys")
+    kid = models.CharField(_("key ID"), max_length=200)
+    alg = models.CharField(_("algorithm"), max_length=10)
+    kty = models.CharField(_("key type"), max_length=10)
+    size = models.PositiveIntegerField(_("size (bits)"))
+    thumbprint = models.CharField(_("thumbprint"), max_length=100)
+    public_jwk = models.JSONField(_("public key"))
+    expires_on = models.DateField(_("expires"), null=True, blank=True)
+    retired_at = models.DateTimeField(_("retired"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("uploaded by"), on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(_("uploaded"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("client key")
+        verbose_name_plural = _("client keys")
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["client", "kid"], name="client_key_unique_kid")]
+
+    def __str__(self):
+        return f"{self.kid} ({self.alg})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.retired_at is None and (self.expires_on is None or self.expires_on >= timezone.localdate())

@@ -4,9 +4,14 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 
 from members.models import Affiliation, VendorAssignment
-from members.permissions import get_member_organisation_for_user, is_nhn_staff, require_role
+from members.permissions import (
+    get_member_organisation_for_user,
+    get_vendor_organisation_for_user,
+    is_nhn_staff,
+    require_role,
+)
 
-from .models import Order
+from .models import HelseIdClient, Order
 
 
 def get_organisation_for_ordering(request, org_number: str, *, change: bool = False):
@@ -42,3 +47,15 @@ def _vendor_of_tenant(user, order: Order) -> bool:
         )
         .exists()
     )
+
+
+def get_client_for_user(request, public_id) -> HelseIdClient:
+    """A HelseID client of one of the user's vendor organisations (NHN staff may look too); else 404."""
+    client = (
+        HelseIdClient.objects.select_related("system", "system__vendor", "tenant").filter(public_id=public_id).first()
+    )
+    if client is None:
+        raise Http404(_("No such client."))
+    if not is_nhn_staff(request.user):
+        get_vendor_organisation_for_user(request, client.system.vendor.org_number)
+    return client

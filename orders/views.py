@@ -3,23 +3,24 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from members.models import Affiliation
-from members.permissions import nhn_staff_required, roles_in
+from members.permissions import get_vendor_organisation_for_user, nhn_staff_required, roles_in
 from members.selectors import current_membership
 from portal.models import AuditEvent
 from portal.pdf import render_pdf
 
-from . import selectors, services
-from .models import Environment, Order, Service
-from .permissions import get_order_for_user, get_organisation_for_ordering
+from . import helseid, selectors, services
+from .forms import ClientCreateForm, KeyUploadForm
+from .models import ClientKey, Environment, Order, Service
+from .permissions import get_client_for_user, get_order_for_user, get_organisation_for_ordering
 
 
 def _environment(request) -> str:
@@ -295,3 +296,82 @@ def staff_service_edit(request, code):
         messages.success(request, _("%(service)s is saved.") % {"service": service.name})
         return redirect("staff_service_list")
     return render(request, "orders/staff/service_form.html", {"form": form, "service": service})
+
+
+# HelseID clients (vendors) -------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def client_create(request, org_number):
+    vendor, _roles = get_vendor_organisation_for_user(request, org_number)
+    form = ClientCreateForm(request.POST, vendor=vendor)
+    if form.is_valid():
+        try:
+            client = helseid.client_create(by=request.user, request=request, **form.cleaned_data)
+        except ValidationError as exc:
+            messages.error(request, exc.messages[0])
+        else:
+            messages.success(request, _("The client is created. Add a public key next."))
+            return redirect("client_detail", client.public_id)
+    else:
+        messages.error(request, _("Choose a system, an environment and a tenancy."))
+    return redirect("vendor_dashboard", vendor.org_number)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def client_detail(request, client_id):
+    client = get_client_for_user(request, client_id)
+    form = KeyUploadForm(request.POST or None)
+    if request.method == "POST":
+        get_vendor_organisation_for_user(request, client.system.vendor.org_number)  # staff look, vendors change
+        if form.is_valid():
+            try:
+                added = helseid.client_keys_add(
+                    client=client,
+                    keys_text=form.cleaned_data["keys"],
+                    jwks_url=form.cleaned_data["jwks_url"],
+                    expires_on=form.cleaned_data["expires_on"],
+                    by=request.user,
+                    request=request,
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc.messages[0])
+                form.data = form.data.copy()
+                form.data["keys"] = ""  # never echo what was pasted: it may have been a private key
+            else:
+                messages.success(request, _("Key added: %(kids)s") % {"kids": ", ".join(k.kid for k in added)})
+                return redirect("client_detail", client.public_id)
+    context = {
+        "client": client,
+        "tenants": helseid.client_tenants(client),
+        "keys": client.keys.all(),
+        "form": form,
+        "configuration": helseid.configuration(client),
+    }
+    return render(request, "orders/clients/client_detail.html", context)
+
+
+@login_required
+@require_POST
+def client_key_retire(request, client_id, kid):
+    client = get_client_for_user(request, client_id)
+    get_vendor_organisation_for_user(request, client.system.vendor.org_number)
+    key = get_object_or_404(ClientKey, client=client, kid=kid)
+    try:
+        helseid.client_key_retire(key=key, by=request.user, request=request)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, _("Key %(kid)s is retired.") % {"kid": kid})
+    return redirect("client_detail", client.public_id)
+
+
+@login_required
+def client_configuration(request, client_id):
+    client = get_client_for_user(request, client_id)
+    response = JsonResponse(helseid.configuration(client), json_dumps_params={"indent": 2, "ensure_ascii": False})
+    filename = f"helseid-{client.system.name.lower().replace(' ', '-')}-{client.environment}.json"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -37,6 +37,9 @@ ACTION_LABELS = {
     "vendor_system.created": _("Vendor system registered"),
     "vendor_assignment.created": _("Vendor system chosen"),
     "vendor_assignment.ended": _("Vendor system no longer used"),
+    "helseid_client.created": _("HelseID client created"),
+    "helseid_client.keys_added": _("Public key added"),
+    "helseid_client.key_retired": _("Public key retired"),
 }
 
 

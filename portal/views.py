@@ -29,7 +29,9 @@ from members.selectors import (
     vendor_systems_of,
     vendor_tenants,
 )
-from orders.models import Order
+from orders.forms import ClientCreateForm
+from orders.helseid import clients_acting_for
+from orders.models import HelseIdClient, Order
 from orders.selectors import service_overview
 
 from .models import AuditEvent, WorkerHeartbeat
@@ -100,6 +102,7 @@ def member_dashboard(request, org_number):
         "people": organisation_people(organisation) if Affiliation.Role.ADMIN in roles else None,
         "overview": service_overview(organisation),
         "assignments": active_assignments(organisation),
+        "acting_clients": clients_acting_for(organisation),
         "assignment_form": (
             VendorAssignmentForm(systems=assignable_systems()) if Affiliation.Role.ADMIN in roles else None
         ),
@@ -116,6 +119,8 @@ def vendor_dashboard(request, org_number):
         "systems": vendor_systems_of(organisation),
         "system_form": VendorSystemForm(),
         "tenants": vendor_tenants(organisation),
+        "clients": HelseIdClient.objects.filter(system__vendor=organisation).select_related("system", "tenant"),
+        "client_form": ClientCreateForm(vendor=organisation),
         "role_labels": _role_labels(roles),
         "people": organisation_people(organisation),
         "events": _recent_events(organisation=organisation),

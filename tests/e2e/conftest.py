@@ -84,5 +84,5 @@ def log_in(page, live_server, email: str, password: str):
     page.goto(f"{live_server.url}/konto/login/")
     page.get_by_label("E-post").fill(email)
     page.get_by_label("Passord").fill(password)
-    page.locator("main").get_by_role("button", name="Logg inn").click()
-    page.wait_for_load_state("networkidle")
+    with page.expect_navigation():
+        page.locator("main").get_by_role("button", name="Logg inn").click()

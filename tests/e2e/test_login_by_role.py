@@ -29,8 +29,8 @@ def test_login_page_is_in_bokmal_and_accessible(page, live_server, demo_data):
 def test_landing_page_is_accessible_in_both_languages(page, live_server, demo_data):
     page.goto(live_server.url)
     assert_accessible(page)
-    page.get_by_role("button", name="English").click()
-    page.wait_for_load_state("networkidle")
+    with page.expect_navigation():
+        page.get_by_role("button", name="English").click()
     assert page.locator("html").get_attribute("lang") == "en"
     assert page.get_by_role("link", name="Log in").first.is_visible()
     assert_accessible(page)
@@ -63,6 +63,6 @@ def test_wrong_password_is_refused_with_a_clear_message(page, live_server, demo_
 
 def test_logging_out_returns_to_the_public_page(page, live_server, demo_data):
     log_in(page, live_server, "admin@nordvik.example", DEMO_PASSWORD)
-    page.get_by_role("button", name="Logg ut").click()
-    page.wait_for_load_state("networkidle")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Logg ut").click()
     assert page.get_by_role("link", name="Logg inn").first.is_visible()

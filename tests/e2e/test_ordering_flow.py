@@ -42,8 +42,8 @@ def test_a_municipality_orders_journaling_and_patient_in_test(browser, live_serv
     assert_accessible(staff)
     for row in staff.locator("tr", has_text="Vidda kommune").all():
         row.locator("input[name=orders]").check()
-    staff.locator("button[form=bulk-form]").click()
-    staff.wait_for_load_state("networkidle")
+    with staff.expect_navigation():
+        staff.locator("button[form=bulk-form]").click()
     screenshot(staff, "orders-approved")
 
     admin.reload()

@@ -1,0 +1,183 @@
+"""HelseID client configurations for vendor systems: creation, keys, tenants and their scopes.
+
+Scopes are never chosen by the vendor: each tenant's scopes follow from that tenant's active
+orders and the side the system is on (catalogue data). Changes are audited and wait for the
+provisioning engine (issue #6) to be registered in HelseID's client registry.
+"""
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members.models import Organisation, User, VendorAssignment, VendorSystem
+from portal.audit import audit
+
+from . import jwks
+from .models import ClientKey, HelseIdClient, Order
+
+TOKEN_ENDPOINT_PATH = "/connect/token"  # noqa: S105  (a URL path, not a secret)
+
+
+@dataclass(frozen=True)
+class Tenant:
+    organisation: Organisation
+    scopes: list[str]
+
+
+def client_tenants(client: HelseIdClient) -> list[Tenant]:
+    """The municipalities the client acts for, each with the scopes its active orders give."""
+    assignments = VendorAssignment.objects.active().filter(system=client.system, environment=client.environment)
+    if client.tenancy == HelseIdClient.Tenancy.SINGLE:
+        assignments = assignments.filter(organisation=client.tenant)
+    organisations = {a.organisation_id: a.organisation for a in assignments.select_related("organisation")}
+    scopes: dict[int, set[str]] = {organisation_id: set() for organisation_id in organisations}
+    active_orders = Order.objects.filter(
+        organisation_id__in=organisations, environment=client.environment, state=Order.State.ACTIVE
+    ).select_related("service")
+    for order in active_orders:
+        scopes[order.organisation_id].update(order.service.scopes_for(client.system.kind))
+    return [
+        Tenant(organisations[organisation_id], sorted(scopes[organisation_id]))
+        for organisation_id in sorted(organisations, key=lambda pk: organisations[pk].name)
+    ]
+
+
+def configuration(client: HelseIdClient) -> dict:
+    """The configuration file, shaped like HelseID self-service's, plus what this portal knows.
+
+    It never holds a private key: the portal has none.
+    """
+    tenants = client_tenants(client)
+    keys = [key for key in client.keys.order_by("created_at") if key.is_active]
+    name = f"{client.system.name} ({client.system.vendor.name})"
+    if client.tenant_id:
+        name += f" – {client.tenant.name}"
+    return {
+        "clientName": name,
+        "authority": client.authority,
+        "tokenEndpoint": client.authority + TOKEN_ENDPOINT_PATH,
+        "clientId": str(client.client_id),
+        "grantTypes": ["client_credentials"],
+        "scopes": sorted({scope for tenant in tenants for scope in tenant.scopes}),
+        "redirectUris": [],
+        "postLogoutRedirectUris": [],
+        "secretType": "private_key_jwt",
+        "tokenEndpointAuthMethod": "private_key_jwt",
+        "signingAlgorithms": sorted({key.alg for key in keys}),
+        "publicKeyIds": [key.kid for key in keys],
+        "dpopRequired": True,
+        "clientAssertion": {"typ": "client-authentication+jwt", "aud": client.authority, "maxLifetimeSeconds": 60},
+        "tenancy": client.tenancy,
+        "tenants": [
+            {"organizationNumber": t.organisation.org_number, "name": t.organisation.name, "scopes": t.scopes}
+            for t in tenants
+        ],
+        "environment": client.environment,
+        "state": client.state,
+    }
+
+
+@transaction.atomic
+def client_create(
+    *, system: VendorSystem, environment: str, tenancy: str, tenant: Organisation | None, by: User, request=None
+) -> HelseIdClient:
+    if tenancy == HelseIdClient.Tenancy.SINGLE:
+        if tenant is None:
+            raise ValidationError(_("Choose the municipality a single-tenant client is for."))
+        if (
+            not VendorAssignment.objects.active()
+            .filter(system=system, environment=environment, organisation=tenant)
+            .exists()
+        ):
+            raise ValidationError(
+                _("%(name)s has not registered this system for this environment.") % {"name": tenant.name}
+            )
+    else:
+        tenant = None
+    try:
+        with transaction.atomic():
+            client = HelseIdClient.objects.create(
+                system=system, environment=environment, tenancy=tenancy, tenant=tenant, created_by=by
+            )
+    except IntegrityError:
+        raise ValidationError(_("This system already has such a client for this environment.")) from None
+    audit(
+        action="helseid_client.created",
+        obj=client,
+        actor=by,
+        organisation=system.vendor,
+        after={"client_id": str(client.client_id), "environment": environment, "tenancy": tenancy},
+        request=request,
+    )
+    return client
+
+
+@transaction.atomic
+def client_keys_add(
+    *, client: HelseIdClient, keys_text: str = "", jwks_url: str = "", expires_on=None, by: User, request=None
+) -> list[ClientKey]:
+    """Add public keys (pasted, or fetched from a JWKS URL). Several may be active, so rotation overlaps."""
+    existing = list(client.keys.values_list("kid", flat=True))
+    if jwks_url:
+        public_keys = jwks.fetch_jwks(jwks_url, existing_kids=existing)
+    else:
+        public_keys = jwks.parse_keys(keys_text, existing_kids=existing)
+    added = [
+        ClientKey.objects.create(
+            client=client,
+            kid=key.kid,
+            alg=key.alg,
+            kty=key.kty,
+            size=key.size,
+            thumbprint=key.thumbprint,
+            public_jwk=key.jwk,
+            expires_on=expires_on,
+            created_by=by,
+        )
+        for key in public_keys
+    ]
+    audit(
+        action="helseid_client.keys_added",
+        obj=client,
+        actor=by,
+        organisation=client.system.vendor,
+        after={"kids": [key.kid for key in added], "source": "jwks_url" if jwks_url else "upload"},
+        request=request,
+    )
+    return added
+
+
+@transaction.atomic
+def client_key_retire(*, key: ClientKey, by: User, request=None) -> ClientKey:
+    updated = ClientKey.objects.filter(pk=key.pk, retired_at__isnull=True).update(retired_at=timezone.now())
+    if not updated:
+        raise ValidationError(_("This key is already retired."))
+    key.refresh_from_db()
+    audit(
+        action="helseid_client.key_retired",
+        obj=key.client,
+        actor=by,
+        organisation=key.client.system.vendor,
+        after={"kid": key.kid},
+        request=request,
+    )
+    return key
+
+
+def clients_acting_for(organisation: Organisation) -> list[tuple[HelseIdClient, list[str]]]:
+    """The vendor clients whose tenants include the organisation, with the scopes they hold for it."""
+    systems = VendorAssignment.objects.active().filter(organisation=organisation).values("system_id")
+    clients = HelseIdClient.objects.exclude(state=HelseIdClient.State.DISABLED).filter(system_id__in=systems).filter(
+        tenant__isnull=True
+    ).select_related("system", "system__vendor") | HelseIdClient.objects.exclude(
+        state=HelseIdClient.State.DISABLED
+    ).filter(tenant=organisation).select_related("system", "system__vendor")
+    result = []
+    for client in clients.distinct():
+        scopes = next((t.scopes for t in client_tenants(client) if t.organisation.pk == organisation.pk), None)
+        if scopes is not None:
+            result.append((client, scopes))
+    return result

@@ -6,14 +6,18 @@ provisioning engine (issue #6) to be registered in HelseID's client registry.
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members.models import Organisation, User, VendorAssignment, VendorSystem
+from members.models import Affiliation, Organisation, User, VendorAssignment, VendorSystem
 from portal.audit import audit
+from portal.email import queue_email
 
 from . import jwks
 from .models import ClientKey, HelseIdClient, Order
@@ -181,3 +185,36 @@ def clients_acting_for(organisation: Organisation) -> list[tuple[HelseIdClient, 
         if scopes is not None:
             result.append((client, scopes))
     return result
+
+
+def keys_to_remind():
+    """Active keys that expire soon and whose vendor has not been reminded yet."""
+    horizon = timezone.localdate() + timedelta(days=settings.KEY_EXPIRY_REMINDER_DAYS)
+    return ClientKey.objects.filter(
+        retired_at__isnull=True, expiry_reminded_at__isnull=True, expires_on__isnull=False, expires_on__lte=horizon
+    ).select_related("client", "client__system", "client__system__vendor")
+
+
+@transaction.atomic
+def send_expiry_reminder(key: ClientKey) -> None:
+    # Mark first, in the same transaction as queueing the mail: a second run finds nothing to send.
+    if not ClientKey.objects.filter(pk=key.pk, expiry_reminded_at__isnull=True).update(
+        expiry_reminded_at=timezone.now()
+    ):
+        return
+    vendor = key.client.system.vendor
+    queue_email(
+        "orders/email/key_expiring",
+        {
+            "client": str(key.client),
+            "kid": key.kid,
+            "expires_on": key.expires_on.isoformat(),
+            "url": reverse("client_detail", args=[key.client.public_id]),
+        },
+        list(
+            Affiliation.objects.filter(
+                organisation=vendor, role=Affiliation.Role.VENDOR_USER, user__is_active=True
+            ).values_list("user__email", flat=True)
+        ),
+    )
+    audit(action="helseid_client.key_expiry_reminded", obj=key.client, organisation=vendor, after={"kid": key.kid})

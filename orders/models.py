@@ -322,6 +322,8 @@ class ClientKey(models.Model):
     public_jwk = models.JSONField(_("public key"))
     expires_on = models.DateField(_("expires"), null=True, blank=True)
     retired_at = models.DateTimeField(_("retired"), null=True, blank=True)
+    # Set when the vendor was reminded that the key expires, so the reminder goes out once.
+    expiry_reminded_at = models.DateTimeField(_("reminded of expiry"), null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("uploaded by"), on_delete=models.PROTECT, related_name="+"
     )

@@ -31,3 +31,15 @@ def provision_order(order_id: int) -> str:
         audit(action="order.activated", obj=order, after={"state": order.state})
         notify_organisation(order)
     return order.state
+
+
+@shared_task
+def remind_expiring_keys() -> int:
+    """Tell vendors about keys that expire within KEY_EXPIRY_REMINDER_DAYS, once per key."""
+    from .helseid import keys_to_remind, send_expiry_reminder
+
+    reminded = 0
+    for key in keys_to_remind():
+        send_expiry_reminder(key)
+        reminded += 1
+    return reminded

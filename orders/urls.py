@@ -17,6 +17,7 @@ urlpatterns = [
     path("leverandor/<str:org_number>/klienter/ny/", views.client_create, name="client_create"),
     path("klienter/<uuid:client_id>/", views.client_detail, name="client_detail"),
     path("klienter/<uuid:client_id>/konfigurasjon.json", views.client_configuration, name="client_configuration"),
+    path("klienter/<uuid:client_id>/ark.pdf", views.client_sheet, name="client_sheet"),
     path("klienter/<uuid:client_id>/nokler/<str:kid>/pensjoner/", views.client_key_retire, name="client_key_retire"),
     path("kundesenter/bestillinger/", views.staff_order_queue, name="staff_order_queue"),
     path("kundesenter/tjenester/", views.staff_service_list, name="staff_service_list"),

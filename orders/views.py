@@ -375,3 +375,17 @@ def client_configuration(request, client_id):
     filename = f"helseid-{client.system.name.lower().replace(' ', '-')}-{client.environment}.json"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+@login_required
+def client_sheet(request, client_id):
+    client = get_client_for_user(request, client_id)
+    context = {
+        "client": client,
+        "configuration": helseid.configuration(client),
+        "keys": [key for key in client.keys.all() if key.is_active],
+        "generated_at": timezone.now(),
+    }
+    response = HttpResponse(render_pdf("orders/pdf/client_sheet.html", context), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="helseid-{client.client_id}.pdf"'
+    return response

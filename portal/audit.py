@@ -40,6 +40,7 @@ ACTION_LABELS = {
     "helseid_client.created": _("HelseID client created"),
     "helseid_client.keys_added": _("Public key added"),
     "helseid_client.key_retired": _("Public key retired"),
+    "helseid_client.key_expiry_reminded": _("Reminder sent: key expires soon"),
 }
 
 

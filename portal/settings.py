@@ -181,6 +181,8 @@ ENHETSREGISTERET_DATA_FILE = env_str(
 
 # Orders. The sandbox provisions in process for the quick start; issue #6 adds the HTTP backend.
 PROVISIONING_BACKEND = env_str("PROVISIONING_BACKEND", "orders.provisioning.SandboxBackend")
+# Vendors are reminded this many days before a public key expires.
+KEY_EXPIRY_REMINDER_DAYS = env_int("KEY_EXPIRY_REMINDER_DAYS", 30)
 # Test-environment orders from active members go through without a person approving them.
 ORDERS_AUTO_APPROVE_TEST = env_bool("ORDERS_AUTO_APPROVE_TEST", False)
 
@@ -197,6 +199,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "portal.tasks.worker_heartbeat", "schedule": 60.0},
+    "key-expiry-reminders": {"task": "orders.tasks.remind_expiring_keys", "schedule": 6 * 3600.0},
 }
 # How long /healthz waits for the broker before calling it unreachable.
 HEALTHZ_BROKER_TIMEOUT = float(env_str("HEALTHZ_BROKER_TIMEOUT", "2"))

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from joserfc.jwk import ECKey, RSAKey
 
 from members.models import Affiliation, VendorAssignment, VendorSystem
@@ -189,3 +189,44 @@ def test_the_municipality_sees_the_clients_acting_for_it(client, client_config, 
     client.force_login(outsider)
     other = outsider.affiliations.get().organisation
     assert client.get(reverse("member_dashboard", args=[other.org_number])).context["acting_clients"] == []
+
+
+def test_the_sheet_for_operations_is_a_pdf_without_private_keys(client, client_config, vendor_user):
+    import io
+
+    from pypdf import PdfReader
+
+    helseid.client_keys_add(client=client_config, keys_text=json.dumps(public_jwk("ops-key")), by=vendor_user)
+    client.force_login(vendor_user)
+    response = client.get(reverse("client_sheet", args=[client_config.public_id]))
+    assert response["Content-Type"] == "application/pdf"
+    text = " ".join(" ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(response.content)).pages)
+    assert str(client_config.client_id) in text.replace(" ", "") and "ops-key" in text and "DPoP" in text
+
+
+def test_vendors_are_reminded_once_before_a_key_expires(
+    client_config, vendor_user, settings, django_capture_on_commit_callbacks, mailoutbox
+):
+    from datetime import timedelta
+
+    from orders.tasks import remind_expiring_keys
+
+    settings.KEY_EXPIRY_REMINDER_DAYS = 30
+    today = timezone.localdate()
+    helseid.client_keys_add(
+        client=client_config,
+        keys_text=json.dumps(public_jwk("soon")),
+        expires_on=today + timedelta(days=10),
+        by=vendor_user,
+    )
+    helseid.client_keys_add(
+        client=client_config,
+        keys_text=json.dumps(public_jwk("later")),
+        expires_on=today + timedelta(days=90),
+        by=vendor_user,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert remind_expiring_keys() == 1
+        assert remind_expiring_keys() == 0  # once per key
+    assert [m.to for m in mailoutbox] == [[vendor_user.email]]
+    assert "soon" in mailoutbox[0].body

@@ -255,3 +255,36 @@ def assess(entity: RegistryEntity, *, parent: RegistryEntity | None = None) -> E
         ),
         is_public=is_public,
     )
+
+
+def assess_vendor(entity: RegistryEntity, *, as_partner: bool = False) -> Eligibility:
+    """May ``entity`` register as a vendor (or partner) of NHN? Any live main entity may; NHN then reviews it."""
+    name = entity.name or formatted(entity.org_number)
+    is_public = _is_public(entity, None)
+    if entity.deleted_on is not None:
+        return _refused(
+            _interpolate(
+                _("%(name)s was deleted from Enhetsregisteret on %(date)s."), name=name, date=entity.deleted_on
+            ),
+            is_public=is_public,
+        )
+    if entity.bankrupt or entity.under_liquidation:
+        return _refused(
+            _interpolate(_("%(name)s is bankrupt or being wound up according to Enhetsregisteret."), name=name),
+            is_public=is_public,
+        )
+    if entity.is_sub_unit:
+        return _refused(
+            _interpolate(
+                _("%(name)s is a sub-unit; register the main entity (%(number)s) instead."),
+                name=name,
+                number=formatted(entity.parent_org_number),
+            ),
+            is_public=is_public,
+        )
+    kind = Organisation.Kind.PARTNER if as_partner else Organisation.Kind.VENDOR
+    return _eligible(
+        kind,
+        _interpolate(_("%(name)s can register; it then accepts the vendor terms and NHN reviews it."), name=name),
+        is_public=is_public,
+    )

@@ -20,6 +20,13 @@ class OrgNumberForm(forms.Form):
         return number
 
 
+class VendorRegisterForm(OrgNumberForm):
+    as_partner = forms.BooleanField(
+        label=_("We are a partner (samarbeidspartner): we exchange health data but do not provide healthcare."),
+        required=False,
+    )
+
+
 class SignForm(forms.Form):
     # The fingerprint of the text the signer was shown; the service refuses if it is no longer current.
     sha256 = forms.CharField(widget=forms.HiddenInput, max_length=64)

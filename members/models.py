@@ -431,6 +431,11 @@ class Membership(GuardedStateMixin, models.Model):
     def is_live(self) -> bool:
         return self.state in self.LIVE
 
+    @staticmethod
+    def terms_kind_for(organisation: Organisation) -> str:
+        """Members rest on the membership terms; vendors and partners on the vendor terms."""
+        return TermsDocument.Kind.VENDOR if organisation.is_vendor_kind else TermsDocument.Kind.MEMBERSHIP
+
     def needs_new_terms(self, current_terms: TermsDocument | None) -> bool:
         """True when the membership rests on an older version than the one in force (*Nye vilkår må aksepteres*)."""
         return bool(current_terms and self.acceptance_id and self.acceptance.document_id != current_terms.pk)

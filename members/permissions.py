@@ -34,6 +34,11 @@ def get_member_organisation_for_user(request, org_number: str) -> tuple[Organisa
     return _get_organisation_with_roles(request, org_number, Affiliation.MEMBER_ROLES)
 
 
+def get_agreement_organisation_for_user(request, org_number: str) -> tuple[Organisation, frozenset[str]]:
+    """An organisation whose agreement with NHN the user may follow: members' and vendors' own; else 404."""
+    return _get_organisation_with_roles(request, org_number, Affiliation.MEMBER_ROLES + Affiliation.VENDOR_ROLES)
+
+
 def get_vendor_organisation_for_user(request, org_number: str) -> tuple[Organisation, frozenset[str]]:
     """A vendor organisation the user is a vendor user of, and those roles; else 404."""
     return _get_organisation_with_roles(request, org_number, Affiliation.VENDOR_ROLES)
@@ -71,7 +76,7 @@ def get_acceptance_for_user(request, public_id) -> Acceptance:
     if acceptance is None:
         raise Http404(_("No such signature."))
     if not is_nhn_staff(request.user):
-        _get_organisation_with_roles(request, acceptance.organisation.org_number, Affiliation.MEMBER_ROLES)
+        get_agreement_organisation_for_user(request, acceptance.organisation.org_number)
     return acceptance
 
 

@@ -1,6 +1,6 @@
 """Read-side queries for the members app."""
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, Q, QuerySet, Value, When
 
 from .models import (
     Acceptance,
@@ -37,10 +37,13 @@ def active_delegations(organisation: Organisation) -> QuerySet[SigningDelegation
 
 def current_membership(organisation: Organisation) -> Membership | None:
     """The live membership, or else the latest one (rejected or ended), or None."""
-    base = Membership.objects.filter(organisation=organisation).select_related(
-        "acceptance", "acceptance__document", "acceptance__signed_by"
+    return (
+        Membership.objects.filter(organisation=organisation)
+        .select_related("acceptance", "acceptance__document", "acceptance__signed_by")
+        .annotate(live_first=Case(When(state__in=Membership.LIVE, then=Value(1)), default=Value(0)))
+        .order_by("-live_first", "-applied_at")
+        .first()
     )
-    return base.live().first() or base.order_by("-applied_at").first()
 
 
 def organisation_acceptances(organisation: Organisation) -> QuerySet[Acceptance]:

@@ -14,7 +14,7 @@ from portal.audit import audit, client_ip
 from portal.email import queue_email
 
 from . import enhetsregisteret, orgnr
-from .eligibility import assess
+from .eligibility import assess, assess_vendor
 from .models import (
     Acceptance,
     Affiliation,
@@ -109,7 +109,7 @@ class RegistryCheck:
     reason: str
 
 
-def registry_check(org_number: str) -> RegistryCheck:
+def registry_check(org_number: str, *, vendor_kind: str = "") -> RegistryCheck:
     """Validate the number, look it up and assess it. Raises ValidationError with the reason to show."""
     number = orgnr.normalise(org_number)
     orgnr.validate_org_number(number)
@@ -124,12 +124,15 @@ def registry_check(org_number: str) -> RegistryCheck:
             params={"number": number},
         )
     parent = None
-    if entity.parent_org_number:
+    if entity.parent_org_number and not vendor_kind:
         try:
             parent = enhetsregisteret.lookup(entity.parent_org_number)
         except enhetsregisteret.RegistryUnavailable:
             raise ValidationError(REGISTRY_DOWN, code="registry_unavailable") from None
-    eligibility = assess(entity, parent=parent)
+    if vendor_kind:
+        eligibility = assess_vendor(entity, as_partner=vendor_kind == Organisation.Kind.PARTNER)
+    else:
+        eligibility = assess(entity, parent=parent)
     return RegistryCheck(
         entity=entity,
         eligible=eligibility.eligible,
@@ -147,9 +150,11 @@ def _registry_snapshot(entity: enhetsregisteret.RegistryEntity) -> dict:
 
 
 @transaction.atomic
-def membership_apply(*, org_number: str, user: User, request=None) -> Membership:
-    """An administrator applies for membership for an organisation, registering it in the portal if new."""
-    check = registry_check(org_number)
+def membership_apply(*, org_number: str, user: User, vendor_kind: str = "", request=None) -> Membership:
+    """Apply for membership (or, with vendor_kind, for approval as vendor or partner), registering
+    the organisation in the portal if it is new. The applicant becomes its administrator (vendor user)."""
+    check = registry_check(org_number, vendor_kind=vendor_kind)
+    applicant_role = Affiliation.Role.VENDOR_USER if vendor_kind else Affiliation.Role.ADMIN
     if not check.eligible:
         raise ValidationError(check.reason, code="not_eligible")
     entity = check.entity
@@ -165,10 +170,8 @@ def membership_apply(*, org_number: str, user: User, request=None) -> Membership
             created_by=user,
             request=request,
         )
-        affiliation_grant(
-            user=user, organisation=organisation, role=Affiliation.Role.ADMIN, granted_by=user, request=request
-        )
-    elif not Affiliation.objects.filter(user=user, organisation=organisation, role=Affiliation.Role.ADMIN).exists():
+        affiliation_grant(user=user, organisation=organisation, role=applicant_role, granted_by=user, request=request)
+    elif not Affiliation.objects.filter(user=user, organisation=organisation, role=applicant_role).exists():
         raise ValidationError(
             _(
                 "%(name)s is already registered in the portal. Ask one of its administrators to give you a role, "
@@ -372,7 +375,7 @@ def terms_sign(
         after={"document": str(document), "sha256": document.sha256, "authority": authority.detail},
         request=request,
     )
-    if document.kind == TermsDocument.Kind.MEMBERSHIP:
+    if document.kind == Membership.terms_kind_for(organisation):
         _membership_rests_on(organisation, acceptance, user, request)
     return acceptance
 

@@ -1,22 +1,27 @@
 from django.urls import path
 
+import portal.converters  # noqa: F401  (the orgnr path converter)
+
 from . import views
 
 urlpatterns = [
     path("medlemskap/registrer/", views.membership_register, name="membership_register"),
+    path("leverandor/registrer/", views.vendor_register, name="vendor_register"),
     path("medlemskap/kvittering/<uuid:acceptance_id>/", views.acceptance_receipt, name="acceptance_receipt"),
-    path("medlemskap/<str:org_number>/", views.membership_detail, name="membership_detail"),
-    path("medlemskap/<str:org_number>/historikk/", views.organisation_history, name="organisation_history"),
-    path("medlemskap/<str:org_number>/fullmakt/", views.delegation_create, name="delegation_create"),
-    path("medlemskap/<str:org_number>/vilkar/<uuid:document_id>/", views.terms_sign, name="terms_sign"),
+    path("medlemskap/<orgnr:org_number>/", views.membership_detail, name="membership_detail"),
+    path("medlemskap/<orgnr:org_number>/historikk/", views.organisation_history, name="organisation_history"),
+    path("medlemskap/<orgnr:org_number>/fullmakt/", views.delegation_create, name="delegation_create"),
+    path("medlemskap/<orgnr:org_number>/vilkar/<uuid:document_id>/", views.terms_sign, name="terms_sign"),
     path(
-        "medlemskap/<str:org_number>/vilkar/<uuid:document_id>/be-om-signatur/",
+        "medlemskap/<orgnr:org_number>/vilkar/<uuid:document_id>/be-om-signatur/",
         views.signature_request,
         name="signature_request",
     ),
-    path("medlem/<str:org_number>/systemer/", views.assignment_create, name="assignment_create"),
-    path("medlem/<str:org_number>/systemer/<uuid:assignment_id>/avslutt/", views.assignment_end, name="assignment_end"),
-    path("leverandor/<str:org_number>/systemer/", views.vendor_system_create, name="vendor_system_create"),
+    path("medlem/<orgnr:org_number>/systemer/", views.assignment_create, name="assignment_create"),
+    path(
+        "medlem/<orgnr:org_number>/systemer/<uuid:assignment_id>/avslutt/", views.assignment_end, name="assignment_end"
+    ),
+    path("leverandor/<orgnr:org_number>/systemer/", views.vendor_system_create, name="vendor_system_create"),
     path("kundesenter/medlemskap/", views.staff_membership_queue, name="staff_membership_queue"),
     path("kundesenter/medlemskap/<uuid:membership_id>/", views.staff_membership_detail, name="staff_membership_detail"),
     path(

@@ -21,11 +21,13 @@ from .forms import (
     SignForm,
     TermsDocumentForm,
     VendorAssignmentForm,
+    VendorRegisterForm,
     VendorSystemForm,
 )
-from .models import Acceptance, Affiliation, Membership, TermsDocument, User, VendorAssignment
+from .models import Acceptance, Affiliation, Membership, Organisation, TermsDocument, User, VendorAssignment
 from .permissions import (
     get_acceptance_for_user,
+    get_agreement_organisation_for_user,
     get_member_organisation_for_user,
     get_membership_for_staff,
     get_vendor_organisation_for_user,
@@ -68,6 +70,37 @@ def membership_register(request):
     return render(request, template, {"form": form, "check": check})
 
 
+@login_required
+@require_http_methods(["GET", "POST"])
+def vendor_register(request):
+    """A vendor or partner registers, then accepts the vendor terms; NHN approves it."""
+    form = VendorRegisterForm(request.POST or None, initial={"org_number": request.GET.get("org_number", "")})
+    check = None
+    if request.method == "POST" and form.is_valid():
+        number = form.cleaned_data["org_number"]
+        kind = Organisation.Kind.PARTNER if form.cleaned_data["as_partner"] else Organisation.Kind.VENDOR
+        if request.POST.get("action") == "apply":
+            try:
+                membership = services.membership_apply(
+                    org_number=number, user=request.user, vendor_kind=kind, request=request
+                )
+            except ValidationError as error:
+                form.add_error("org_number", _first_error(error))
+            else:
+                messages.success(
+                    request, _("Registered. Next: a person with signing authority accepts the vendor terms.")
+                )
+                return redirect("membership_detail", membership.organisation.org_number)
+        else:
+            try:
+                check = services.registry_check(number, vendor_kind=kind)
+            except ValidationError as error:
+                form.add_error("org_number", _first_error(error))
+    context = {"form": form, "check": check, "vendor": True}
+    template = "members/_registry_result.html" if request.htmx else "members/register.html"
+    return render(request, template, context)
+
+
 # The organisation's membership page ------------------------------------------------------------
 
 
@@ -100,13 +133,14 @@ def _signing_context(request, organisation, roles):
 
 @login_required
 def membership_detail(request, org_number):
-    organisation, roles = get_member_organisation_for_user(request, org_number)
+    organisation, roles = get_agreement_organisation_for_user(request, org_number)
     membership = selectors.current_membership(organisation)
-    current_terms = TermsDocument.objects.current(TermsDocument.Kind.MEMBERSHIP)
+    current_terms = TermsDocument.objects.current(Membership.terms_kind_for(organisation))
     context = {
         "organisation": organisation,
         "roles": roles,
-        "is_admin": Role.ADMIN in roles,
+        "is_vendor": organisation.is_vendor_kind,
+        "is_admin": bool(roles & {Role.ADMIN, Role.VENDOR_USER}),
         "membership": membership,
         "current_terms": current_terms,
         "needs_new_terms": membership is not None and membership.needs_new_terms(current_terms),
@@ -119,7 +153,7 @@ def membership_detail(request, org_number):
 @login_required
 @require_http_methods(["GET", "POST"])
 def terms_sign(request, org_number, document_id):
-    organisation, roles = get_member_organisation_for_user(request, org_number)
+    organisation, roles = get_agreement_organisation_for_user(request, org_number)
     document = get_object_or_404(TermsDocument.objects.published(), public_id=document_id)
     form = SignForm(request.POST or None, initial={"sha256": document.sha256})
     if request.method == "POST" and form.is_valid():
@@ -157,7 +191,7 @@ def terms_sign(request, org_number, document_id):
 @login_required
 @require_POST
 def signature_request(request, org_number, document_id):
-    organisation, _roles = get_member_organisation_for_user(request, org_number)
+    organisation, _roles = get_agreement_organisation_for_user(request, org_number)
     document = get_object_or_404(TermsDocument.objects.published(), public_id=document_id)
     signatories = list(selectors.portal_signatories(organisation))
     form = SignatureRequestForm(request.POST, signatories=signatories)
@@ -179,7 +213,7 @@ def signature_request(request, org_number, document_id):
 @login_required
 @require_POST
 def delegation_create(request, org_number):
-    organisation, _roles = get_member_organisation_for_user(request, org_number)
+    organisation, _roles = get_agreement_organisation_for_user(request, org_number)
     colleagues = [a.user for a in selectors.organisation_people(organisation)]
     form = DelegationForm(request.POST, colleagues=colleagues)
     if form.is_valid():
@@ -207,7 +241,7 @@ def acceptance_receipt(request, acceptance_id):
 
 @login_required
 def organisation_history(request, org_number):
-    organisation, roles = get_member_organisation_for_user(request, org_number)
+    organisation, roles = get_agreement_organisation_for_user(request, org_number)
     events = AuditEvent.objects.for_organisation(organisation).select_related("organisation")
     page = Paginator(events, 50).get_page(request.GET.get("side"))
     return render(request, "members/history.html", {"organisation": organisation, "roles": roles, "page": page})

@@ -15,12 +15,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members.models import Affiliation, Organisation, User, VendorAssignment, VendorSystem
+from members.models import Affiliation, Membership, Organisation, User, VendorAssignment, VendorSystem
 from portal.audit import audit
 from portal.email import queue_email
 
 from . import jwks
-from .models import ClientKey, HelseIdClient, Order
+from .models import ClientKey, Environment, HelseIdClient, Order
 
 TOKEN_ENDPOINT_PATH = "/connect/token"  # noqa: S105  (a URL path, not a secret)
 
@@ -88,6 +88,12 @@ def configuration(client: HelseIdClient) -> dict:
 def client_create(
     *, system: VendorSystem, environment: str, tenancy: str, tenant: Organisation | None, by: User, request=None
 ) -> HelseIdClient:
+    if (
+        environment == Environment.PRODUCTION
+        and not Membership.objects.filter(organisation=system.vendor, state=Membership.State.ACTIVE).exists()
+    ):
+        # HelseID production needs an approved NHN supplier that has accepted the vendor terms.
+        raise ValidationError(_("Production clients need the vendor to be approved by NHN (vendor terms accepted)."))
     if tenancy == HelseIdClient.Tenancy.SINGLE:
         if tenant is None:
             raise ValidationError(_("Choose the municipality a single-tenant client is for."))

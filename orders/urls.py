@@ -1,20 +1,22 @@
 from django.urls import path
 
+import portal.converters  # noqa: F401  (the orgnr path converter)
+
 from . import views
 
 urlpatterns = [
     path("bestillinger/ordre/<uuid:order_id>/", views.order_detail, name="order_detail"),
     path("bestillinger/ordre/<uuid:order_id>/kanseller/", views.order_cancel, name="order_cancel"),
-    path("bestillinger/<str:org_number>/", views.catalogue, name="catalogue"),
-    path("bestillinger/<str:org_number>/legg-til/", views.basket_add, name="basket_add"),
-    path("bestillinger/<str:org_number>/fjern/<uuid:order_id>/", views.basket_remove, name="basket_remove"),
-    path("bestillinger/<str:org_number>/send/", views.basket_submit, name="basket_submit"),
+    path("bestillinger/<orgnr:org_number>/", views.catalogue, name="catalogue"),
+    path("bestillinger/<orgnr:org_number>/legg-til/", views.basket_add, name="basket_add"),
+    path("bestillinger/<orgnr:org_number>/fjern/<uuid:order_id>/", views.basket_remove, name="basket_remove"),
+    path("bestillinger/<orgnr:org_number>/send/", views.basket_submit, name="basket_submit"),
     path(
-        "bestillinger/<str:org_number>/<str:environment>/bekreftelse.pdf",
+        "bestillinger/<orgnr:org_number>/<str:environment>/bekreftelse.pdf",
         views.order_confirmation,
         name="order_confirmation",
     ),
-    path("leverandor/<str:org_number>/klienter/ny/", views.client_create, name="client_create"),
+    path("leverandor/<orgnr:org_number>/klienter/ny/", views.client_create, name="client_create"),
     path("klienter/<uuid:client_id>/", views.client_detail, name="client_detail"),
     path("klienter/<uuid:client_id>/konfigurasjon.json", views.client_configuration, name="client_configuration"),
     path("klienter/<uuid:client_id>/ark.pdf", views.client_sheet, name="client_sheet"),

@@ -1,13 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from . import views
+from . import converters, views  # noqa: F401  (registers the orgnr path converter)
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    path("medlem/<str:org_number>/", views.member_dashboard, name="member_dashboard"),
-    path("leverandor/<str:org_number>/", views.vendor_dashboard, name="vendor_dashboard"),
+    path("medlem/<orgnr:org_number>/", views.member_dashboard, name="member_dashboard"),
+    path("leverandor/<orgnr:org_number>/", views.vendor_dashboard, name="vendor_dashboard"),
     path("kundesenter/", views.staff_dashboard, name="staff_dashboard"),
     path("", include("members.urls")),
     path("", include("orders.urls")),

@@ -116,6 +116,7 @@ def vendor_dashboard(request, org_number):
     organisation, roles = get_vendor_organisation_for_user(request, org_number)
     context = {
         "organisation": organisation,
+        "agreement": current_membership(organisation),
         "systems": vendor_systems_of(organisation),
         "system_form": VendorSystemForm(),
         "tenants": vendor_tenants(organisation),

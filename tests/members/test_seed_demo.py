@@ -52,5 +52,5 @@ def test_seed_demo_restores_the_first_published_terms_after_a_flush():
     TermsDocument.objects.all().delete()
     call_command("seed_demo")
     assert TermsDocument.objects.current(TermsDocument.Kind.MEMBERSHIP).version == "2026.1"
-    assert Membership.objects.filter(state=Membership.State.ACTIVE).count() == 1
+    assert Membership.objects.filter(state=Membership.State.ACTIVE).count() == 5  # Nordvik and the four vendors
     assert Membership.objects.filter(state=Membership.State.PENDING_APPROVAL).count() == 1

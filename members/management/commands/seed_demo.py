@@ -13,7 +13,15 @@ from django.test.utils import override_settings
 from django.utils.translation import gettext as _
 
 from members.initial_terms import ensure_initial_terms
-from members.models import Affiliation, Organisation, TermsDocument, User, VendorAssignment, VendorSystem
+from members.models import (
+    Affiliation,
+    Membership,
+    Organisation,
+    TermsDocument,
+    User,
+    VendorAssignment,
+    VendorSystem,
+)
 from members.services import (
     affiliation_grant,
     membership_apply,
@@ -61,6 +69,11 @@ PEOPLE = [
 MEMBERSHIPS = [
     ("313231593", "admin@nordvik.example", "signatar@nordvik.example", True),
     ("310000000", "admin@fjordheim.example", "signatar@fjordheim.example", False),
+    # Vendors are approved on the vendor terms, signed by their daglig leder.
+    ("310000108", "utvikler@journalhuset.example", "utvikler@journalhuset.example", True),
+    ("310000167", "utvikler@epicdemo.example", "utvikler@epicdemo.example", True),
+    ("310000205", "utvikler@trygghetsvakta.example", "utvikler@trygghetsvakta.example", True),
+    ("310000264", "utvikler@dosett.example", "utvikler@dosett.example", True),
     # Vidda kommune is left without a membership, to try the whole flow.
 ]
 
@@ -141,13 +154,17 @@ class Command(BaseCommand):
 
     def _seed_memberships(self, organisations):
         ensure_initial_terms(TermsDocument)
-        terms = TermsDocument.objects.current(TermsDocument.Kind.MEMBERSHIP)
         staff = User.objects.get(email="kundesenter@nhn.example")
         for org_number, admin_email, signatory_email, approve in MEMBERSHIPS:
             organisation = organisations[org_number]
             if organisation.memberships.exists():
                 continue
-            membership = membership_apply(org_number=org_number, user=User.objects.get(email=admin_email))
+            terms = TermsDocument.objects.current(Membership.terms_kind_for(organisation))
+            membership = membership_apply(
+                org_number=org_number,
+                user=User.objects.get(email=admin_email),
+                vendor_kind=organisation.kind if organisation.is_vendor_kind else "",
+            )
             if signatory_email and terms:
                 signer = User.objects.get(email=signatory_email)
                 terms_sign(organisation=organisation, document=terms, shown_sha256=terms.sha256, user=signer)

@@ -524,3 +524,25 @@ class VendorAssignment(models.Model):
     def save(self, *args, **kwargs):
         self.kind = self.system.kind
         super().save(*args, **kwargs)
+
+
+class SupportedService(models.Model):
+    """A VKP information service a vendor system supports in an environment (*støttet tjeneste*)."""
+
+    system = models.ForeignKey(
+        VendorSystem, verbose_name=_("system"), on_delete=models.CASCADE, related_name="supported_services"
+    )
+    service = models.ForeignKey("orders.Service", verbose_name=_("service"), on_delete=models.PROTECT, related_name="+")
+    environment = models.CharField(
+        _("environment"), max_length=10, choices=[("test", _("Test")), ("prod", _("Production"))]
+    )
+
+    class Meta:
+        verbose_name = _("supported service")
+        verbose_name_plural = _("supported services")
+        constraints = [
+            models.UniqueConstraint(fields=["system", "service", "environment"], name="supported_service_once")
+        ]
+
+    def __str__(self):
+        return f"{self.system.name}: {self.service.code} ({self.environment})"

@@ -83,7 +83,7 @@ def assignable_systems() -> QuerySet[VendorSystem]:
 
 
 def vendor_systems_of(vendor: Organisation) -> QuerySet[VendorSystem]:
-    return VendorSystem.objects.filter(vendor=vendor).order_by("kind", "name")
+    return VendorSystem.objects.filter(vendor=vendor).prefetch_related("supported_services").order_by("kind", "name")
 
 
 def tenant_organisation_ids(vendor: Organisation) -> QuerySet:

@@ -21,6 +21,7 @@ from .models import (
     Membership,
     Organisation,
     SigningDelegation,
+    SupportedService,
     SystemKind,
     TermsDocument,
     User,
@@ -580,3 +581,29 @@ def vendor_assignment_end(*, assignment: VendorAssignment, by: User, request=Non
         _vendor_user_emails(assignment.system.vendor),
     )
     return assignment
+
+
+@transaction.atomic
+def vendor_system_set_services(
+    *, system: VendorSystem, supported: set[tuple[int, str]], by: User, request=None
+) -> None:
+    """Replace which services (service id, environment) the system supports; the log keeps before and after."""
+    current = set(system.supported_services.values_list("service_id", "environment"))
+    if current == supported:
+        return
+    system.supported_services.exclude(
+        pk__in=[s.pk for s in system.supported_services.all() if (s.service_id, s.environment) in supported]
+    ).delete()
+    SupportedService.objects.bulk_create(
+        SupportedService(system=system, service_id=service_id, environment=environment)
+        for service_id, environment in supported - current
+    )
+    audit(
+        action="vendor_system.services_changed",
+        obj=system,
+        actor=by,
+        organisation=system.vendor,
+        before={"supported": sorted(f"{s}:{e}" for s, e in current)},
+        after={"supported": sorted(f"{s}:{e}" for s, e in supported)},
+        request=request,
+    )

@@ -22,6 +22,11 @@ urlpatterns = [
         "medlem/<orgnr:org_number>/systemer/<uuid:assignment_id>/avslutt/", views.assignment_end, name="assignment_end"
     ),
     path("leverandor/<orgnr:org_number>/systemer/", views.vendor_system_create, name="vendor_system_create"),
+    path(
+        "leverandor/<orgnr:org_number>/systemer/<uuid:system_id>/tjenester/",
+        views.vendor_system_services,
+        name="vendor_system_services",
+    ),
     path("kundesenter/medlemskap/", views.staff_membership_queue, name="staff_membership_queue"),
     path("kundesenter/medlemskap/<uuid:membership_id>/", views.staff_membership_detail, name="staff_membership_detail"),
     path(

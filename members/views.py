@@ -24,7 +24,16 @@ from .forms import (
     VendorRegisterForm,
     VendorSystemForm,
 )
-from .models import Acceptance, Affiliation, Membership, Organisation, TermsDocument, User, VendorAssignment
+from .models import (
+    Acceptance,
+    Affiliation,
+    Membership,
+    Organisation,
+    TermsDocument,
+    User,
+    VendorAssignment,
+    VendorSystem,
+)
 from .permissions import (
     get_acceptance_for_user,
     get_agreement_organisation_for_user,
@@ -405,4 +414,22 @@ def vendor_system_create(request, org_number):
             messages.success(request, _("The system is registered."))
     else:
         messages.error(request, _("Give the system a name and a type."))
+    return redirect("vendor_dashboard", vendor.org_number)
+
+
+@login_required
+@require_POST
+def vendor_system_services(request, org_number, system_id):
+    vendor, _roles = get_vendor_organisation_for_user(request, org_number)
+    system = get_object_or_404(VendorSystem, public_id=system_id, vendor=vendor)
+    from orders.models import Environment, Service
+
+    valid_services = set(Service.objects.values_list("pk", flat=True))
+    supported = set()
+    for value in request.POST.getlist("support"):
+        service_id, _sep, environment = value.partition(":")
+        if service_id.isdigit() and int(service_id) in valid_services and environment in Environment.values:
+            supported.add((int(service_id), environment))
+    services.vendor_system_set_services(system=system, supported=supported, by=request.user, request=request)
+    messages.success(request, _("Supported services for %(system)s are saved.") % {"system": system.name})
     return redirect("vendor_dashboard", vendor.org_number)

@@ -38,8 +38,13 @@ def client_tenants(client: HelseIdClient) -> list[Tenant]:
         assignments = assignments.filter(organisation=client.tenant)
     organisations = {a.organisation_id: a.organisation for a in assignments.select_related("organisation")}
     scopes: dict[int, set[str]] = {organisation_id: set() for organisation_id in organisations}
+    # A scope needs both: the tenant's active order and the system's declared support for the service.
+    supported = client.system.supported_services.filter(environment=client.environment).values("service_id")
     active_orders = Order.objects.filter(
-        organisation_id__in=organisations, environment=client.environment, state=Order.State.ACTIVE
+        organisation_id__in=organisations,
+        environment=client.environment,
+        state=Order.State.ACTIVE,
+        service_id__in=supported,
     ).select_related("service")
     for order in active_orders:
         scopes[order.organisation_id].update(order.service.scopes_for(client.system.kind))

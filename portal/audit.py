@@ -35,6 +35,7 @@ ACTION_LABELS = {
     "order.ended": _("Service ended"),
     "service.updated": _("Catalogue entry changed"),
     "vendor_system.created": _("Vendor system registered"),
+    "vendor_system.services_changed": _("Supported services changed"),
     "vendor_assignment.created": _("Vendor system chosen"),
     "vendor_assignment.ended": _("Vendor system no longer used"),
     "helseid_client.created": _("HelseID client created"),

@@ -31,7 +31,7 @@ from members.selectors import (
 )
 from orders.forms import ClientCreateForm
 from orders.helseid import clients_acting_for
-from orders.models import HelseIdClient, Order
+from orders.models import HelseIdClient, Order, Service
 from orders.selectors import service_overview
 
 from .models import AuditEvent, WorkerHeartbeat
@@ -118,6 +118,8 @@ def vendor_dashboard(request, org_number):
         "organisation": organisation,
         "agreement": current_membership(organisation),
         "systems": vendor_systems_of(organisation),
+        "catalogue": Service.objects.filter(is_listed=True),
+        "environments": ["test", "prod"],
         "system_form": VendorSystemForm(),
         "tenants": vendor_tenants(organisation),
         "clients": HelseIdClient.objects.filter(system__vendor=organisation).select_related("system", "tenant"),

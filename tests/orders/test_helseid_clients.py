@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from joserfc.jwk import ECKey, RSAKey
 
-from members.models import Affiliation, VendorAssignment, VendorSystem
+from members.models import Affiliation, SupportedService, VendorAssignment, VendorSystem
 from orders import helseid
 from orders.models import ClientKey, HelseIdClient, Order, Service
 from portal.models import AuditEvent
@@ -33,9 +33,16 @@ def private_jwk(kid="leaked"):
     return {**ECKey.generate_key("P-256").as_dict(private=True), "kid": kid, "alg": "ES256"}
 
 
+def supports(system, *codes, environment="test"):
+    for code in codes:
+        SupportedService.objects.create(system=system, service=Service.objects.get(code=code), environment=environment)
+
+
 @pytest.fixture
 def alarm(vendor):
-    return VendorSystem.objects.create(vendor=vendor, name="Trygghetsalarm", kind="vft")
+    system = VendorSystem.objects.create(vendor=vendor, name="Trygghetsalarm", kind="vft")
+    supports(system, "vkp-journaling", "vkp-patient")
+    return system
 
 
 @pytest.fixture
@@ -92,6 +99,7 @@ def test_scopes_follow_the_tenants_active_orders(client_config, tenant, municipa
 def test_an_epj_writes_patient_data_and_a_welfare_system_reads_it(tenant, municipal_admin, vendor_user, vendor):
     order(tenant, "vkp-patient", "active", municipal_admin)
     epj = VendorSystem.objects.create(vendor=vendor, name="EPJ", kind="epj")
+    supports(epj, "vkp-patient")
     VendorAssignment.objects.create(organisation=tenant, system=epj, environment="test", created_by=municipal_admin)
     epj_client = helseid.client_create(
         system=epj, environment="test", tenancy="multi-tenant", tenant=None, by=vendor_user
@@ -230,3 +238,27 @@ def test_vendors_are_reminded_once_before_a_key_expires(
         assert remind_expiring_keys() == 0  # once per key
     assert [m.to for m in mailoutbox] == [[vendor_user.email]]
     assert "soon" in mailoutbox[0].body
+
+
+def test_a_service_the_system_does_not_support_gives_no_scope(client_config, tenant, municipal_admin, alarm):
+    order(tenant, "vkp-careplan", "active", municipal_admin)  # ordered, but the alarm system does not support it
+    order(tenant, "vkp-journaling", "active", municipal_admin)
+    assert helseid.configuration(client_config)["scopes"] == ["nhn:jft/api"]
+    supports(alarm, "vkp-careplan")
+    assert helseid.configuration(client_config)["scopes"] == ["nhn:careplan/api.read", "nhn:jft/api"]
+
+
+def test_vendors_declare_supported_services_for_their_own_systems_only(client, vendor, vendor_user, alarm):
+    careplan = Service.objects.get(code="vkp-careplan")
+    url = reverse("vendor_system_services", args=[vendor.org_number, alarm.public_id])
+    client.force_login(vendor_user)
+    client.post(url, {"support": [f"{careplan.pk}:test", f"{careplan.pk}:prod", "junk", "99999:test"]})
+    assert sorted(alarm.supported_services.values_list("service__code", "environment")) == [
+        ("vkp-careplan", "prod"),
+        ("vkp-careplan", "test"),
+    ]
+    assert AuditEvent.objects.filter(action="vendor_system.services_changed").count() == 1
+    other_user = AffiliationFactory(organisation=VendorFactory(), role=Affiliation.Role.VENDOR_USER).user
+    client.force_login(other_user)
+    assert client.post(url, {"support": []}).status_code == 404
+    assert alarm.supported_services.count() == 2

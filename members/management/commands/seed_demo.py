@@ -17,6 +17,7 @@ from members.models import (
     Affiliation,
     Membership,
     Organisation,
+    SupportedService,
     TermsDocument,
     User,
     VendorAssignment,
@@ -173,12 +174,9 @@ class Command(BaseCommand):
                 membership_approve(membership=membership, by=staff)
 
     def _seed_orders(self, organisations):
-        from orders.catalogue import load_catalogue
         from orders.models import Order, Service
         from orders.services import basket_add, basket_submit, order_approve
 
-        if not Service.objects.exists():  # after a flush; never over staff edits
-            load_catalogue(Service, TermsDocument)
         staff = User.objects.get(email="kundesenter@nhn.example")
         for org_number, service_code, approve in ORDERS:
             organisation = organisations[org_number]
@@ -193,10 +191,21 @@ class Command(BaseCommand):
                 order_approve(order=order, by=staff)  # the in-process provisioning makes it active
 
     def _seed_vendor_systems(self, organisations):
+        from orders.catalogue import load_catalogue
+        from orders.models import Service
+
+        if not Service.objects.exists():  # after a flush; never over staff edits
+            load_catalogue(Service, TermsDocument)
+
         for vendor_number, name, kind, product in SYSTEMS:
-            VendorSystem.objects.get_or_create(
+            system, created = VendorSystem.objects.get_or_create(
                 vendor=organisations[vendor_number], name=name, defaults={"kind": kind, "product": product}
             )
+            if created:  # every demo system supports what its side uses, in both environments
+                for service in Service.objects.all():
+                    if kind in service.sides("read_by") + service.sides("written_by"):
+                        for environment in ("test", "prod"):
+                            SupportedService.objects.create(system=system, service=service, environment=environment)
         for org_number, system_name, environment in ASSIGNMENTS:
             organisation = organisations[org_number]
             system = VendorSystem.objects.get(name=system_name)

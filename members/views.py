@@ -2,13 +2,15 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from portal.decisions import staff_decide
 from portal.models import AuditEvent
 from portal.pdf import render_pdf
 
@@ -297,34 +299,19 @@ STAFF_DECISIONS = {
 @require_POST
 def staff_membership_decide(request, membership_id, decision):
     membership = get_membership_for_staff(request, membership_id)
-    if decision not in STAFF_DECISIONS:
-        raise Http404
-    service, needs_reason, done_message = STAFF_DECISIONS[decision]
-    kwargs = {"membership": membership, "by": request.user, "request": request}
-    error = None
-    if needs_reason:
-        kwargs["reason"] = request.POST.get("reason", "")
-    try:
-        service(**kwargs)
-    except ValidationError as exc:
-        error = _first_error(exc)
-    if request.htmx and request.POST.get("from") == "queue":
-        membership.refresh_from_db()
-        return render(
-            request,
-            "members/staff/_queue_row.html",
-            {
-                "membership": membership,
-                "error": error,
-                "done": None if error else done_message,
-            },
-        )
-    if error:
-        messages.error(request, error)
-    else:
-        messages.success(request, done_message)
-    target = redirect("staff_membership_detail", membership.public_id)
-    return HttpResponseClientRedirect(target.url) if request.htmx else target
+    response = staff_decide(
+        request,
+        obj=membership,
+        obj_name="membership",
+        decision=decision,
+        decisions=STAFF_DECISIONS,
+        row_template="members/staff/_queue_row.html",
+        detail_url=reverse("staff_membership_detail", args=[membership.public_id]),
+    )
+    # A decision taken from an htmx form outside the queue reloads the detail page.
+    if request.htmx and request.POST.get("from") != "queue":
+        return HttpResponseClientRedirect(response.url)
+    return response
 
 
 @nhn_staff_required

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from members.models import Affiliation
 from members.permissions import get_vendor_organisation_for_user, nhn_staff_required, roles_in
 from members.selectors import current_membership
+from portal.decisions import staff_decide
 from portal.models import AuditEvent
 from portal.pdf import render_pdf
 
@@ -233,27 +234,15 @@ STAFF_ORDER_DECISIONS = {
 @require_POST
 def staff_order_decide(request, order_id, decision):
     order = get_order_for_user(request, order_id)
-    if decision not in STAFF_ORDER_DECISIONS:
-        raise Http404
-    service, needs_reason, done = STAFF_ORDER_DECISIONS[decision]
-    kwargs = {"order": order, "by": request.user, "request": request}
-    if needs_reason:
-        kwargs["reason"] = request.POST.get("reason", "")
-    error = None
-    try:
-        service(**kwargs)
-    except ValidationError as exc:
-        error = exc.messages[0]
-    if request.htmx and request.POST.get("from") == "queue":
-        order.refresh_from_db()
-        return render(
-            request, "orders/staff/_order_row.html", {"order": order, "error": error, "done": None if error else done}
-        )
-    if error:
-        messages.error(request, error)
-    else:
-        messages.success(request, done)
-    return redirect("order_detail", order.public_id)
+    return staff_decide(
+        request,
+        obj=order,
+        obj_name="order",
+        decision=decision,
+        decisions=STAFF_ORDER_DECISIONS,
+        row_template="orders/staff/_order_row.html",
+        detail_url=reverse("order_detail", args=[order.public_id]),
+    )
 
 
 class ServiceForm(forms.ModelForm):

@@ -2,6 +2,8 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from portal.choices import Environment
+
 from . import orgnr
 from .models import Membership, SystemKind, TermsDocument, VendorSystem
 
@@ -79,7 +81,7 @@ class TermsDocumentForm(forms.ModelForm):
 
 class VendorAssignmentForm(forms.Form):
     system = forms.ModelChoiceField(label=_("System"), queryset=VendorSystem.objects.none())
-    environment = forms.ChoiceField(label=_("Environment"), choices=[("test", _("Test")), ("prod", _("Production"))])
+    environment = forms.ChoiceField(label=_("Environment"), choices=Environment.choices)
     # <input type="date"> takes ISO dates only, whatever the page's language.
     starts_on = forms.DateField(
         label=_("In use from"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")

@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from portal.choices import Environment
 from portal.transitions import GuardedStateMixin, InvalidTransition
 
 from . import orgnr
@@ -491,9 +492,7 @@ class VendorAssignment(models.Model):
     )
     # Copied from the system so the database can keep one EPJ per organisation and environment.
     kind = models.CharField(_("type"), max_length=10, choices=SystemKind.choices, editable=False)
-    environment = models.CharField(
-        _("environment"), max_length=10, choices=[("test", _("Test")), ("prod", _("Production"))]
-    )
+    environment = models.CharField(_("environment"), max_length=10, choices=Environment.choices)
     starts_on = models.DateField(_("from"), default=timezone.localdate)
     ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
     created_by = models.ForeignKey(User, verbose_name=_("registered by"), on_delete=models.PROTECT, related_name="+")
@@ -533,9 +532,7 @@ class SupportedService(models.Model):
         VendorSystem, verbose_name=_("system"), on_delete=models.CASCADE, related_name="supported_services"
     )
     service = models.ForeignKey("orders.Service", verbose_name=_("service"), on_delete=models.PROTECT, related_name="+")
-    environment = models.CharField(
-        _("environment"), max_length=10, choices=[("test", _("Test")), ("prod", _("Production"))]
-    )
+    environment = models.CharField(_("environment"), max_length=10, choices=Environment.choices)
 
     class Meta:
         verbose_name = _("supported service")

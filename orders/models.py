@@ -8,20 +8,8 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from members.models import Acceptance, Organisation
+from portal.choices import Environment
 from portal.transitions import GuardedStateMixin
-
-
-class Environment(models.TextChoices):
-    TEST = "test", _("Test")
-    PRODUCTION = "prod", _("Production")
-
-
-class Side(models.TextChoices):
-    """Which kind of system uses a service, in the words of NHN's roadmap."""
-
-    EPJ = "epj", _("Patient record system (EPJ)")
-    VFT = "vft", _("Welfare technology (VFT)")
-    DHO = "dho", _("Digital home follow-up (DHO)")
 
 
 class Availability(models.TextChoices):

@@ -156,3 +156,26 @@ def _production_blockers(tenant: dict) -> list[str]:
             else:
                 blockers.append(_("%(service)s is not ordered for production.") % {"service": service.name})
     return blockers
+
+
+# Who gets told: the recipient lists every notification uses.
+
+
+def _emails_with_role(organisation: Organisation, role: str) -> list[str]:
+    return list(
+        Affiliation.objects.filter(organisation=organisation, role=role, user__is_active=True).values_list(
+            "user__email", flat=True
+        )
+    )
+
+
+def admin_emails(organisation: Organisation) -> list[str]:
+    return _emails_with_role(organisation, Affiliation.Role.ADMIN)
+
+
+def vendor_user_emails(vendor: Organisation) -> list[str]:
+    return _emails_with_role(vendor, Affiliation.Role.VENDOR_USER)
+
+
+def nhn_staff_emails() -> list[str]:
+    return list(User.objects.filter(is_nhn_staff=True, is_active=True).values_list("email", flat=True))

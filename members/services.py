@@ -28,6 +28,7 @@ from .models import (
     VendorAssignment,
     VendorSystem,
 )
+from .selectors import admin_emails, nhn_staff_emails, vendor_user_emails
 
 # Roles in Enhetsregisteret that carry the right to sign for the organisation: the top leader
 # (daglig leder) and the persons registered with signature or procuration (signatur, prokura).
@@ -217,17 +218,9 @@ def _membership_transition(
             "reason": reason,
             "url": reverse("membership_detail", args=[membership.organisation.org_number]),
         },
-        organisation_admin_emails(membership.organisation),
+        admin_emails(membership.organisation),
     )
     return membership
-
-
-def organisation_admin_emails(organisation: Organisation) -> list[str]:
-    return list(
-        Affiliation.objects.filter(
-            organisation=organisation, role=Affiliation.Role.ADMIN, user__is_active=True
-        ).values_list("user__email", flat=True)
-    )
 
 
 def _required_reason(reason: str) -> str:
@@ -398,7 +391,7 @@ def _membership_rests_on(organisation: Organisation, acceptance: Acceptance, use
         queue_email(
             "members/email/membership_submitted",
             {"organisation": organisation.name, "url": reverse("staff_membership_queue")},
-            list(User.objects.filter(is_nhn_staff=True, is_active=True).values_list("email", flat=True)),
+            nhn_staff_emails(),
         )
     else:
         # A new version of the terms signed by an existing member: the membership now rests on it.
@@ -494,14 +487,6 @@ def terms_publish(*, document: TermsDocument, by: User, request=None) -> TermsDo
 # Vendor systems and the municipalities that use them ----------------------------------------------
 
 
-def _vendor_user_emails(vendor: Organisation) -> list[str]:
-    return list(
-        Affiliation.objects.filter(
-            organisation=vendor, role=Affiliation.Role.VENDOR_USER, user__is_active=True
-        ).values_list("user__email", flat=True)
-    )
-
-
 @transaction.atomic
 def vendor_system_create(
     *, vendor: Organisation, name: str, kind: str, product: str, by: User, request=None
@@ -552,7 +537,7 @@ def vendor_assignment_create(
     queue_email(
         "members/email/assignment_changed",
         {"organisation": organisation.name, "system": system.name, "environment": environment, "ended": False},
-        _vendor_user_emails(system.vendor),
+        vendor_user_emails(system.vendor),
     )
     return assignment
 
@@ -578,7 +563,7 @@ def vendor_assignment_end(*, assignment: VendorAssignment, by: User, request=Non
             "environment": assignment.environment,
             "ended": True,
         },
-        _vendor_user_emails(assignment.system.vendor),
+        vendor_user_emails(assignment.system.vendor),
     )
     return assignment
 

@@ -15,7 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members.models import Affiliation, Membership, Organisation, User, VendorAssignment, VendorSystem
+from members.models import Membership, Organisation, User, VendorAssignment, VendorSystem
+from members.selectors import vendor_user_emails
 from portal.audit import audit
 from portal.email import queue_email
 
@@ -222,10 +223,6 @@ def send_expiry_reminder(key: ClientKey) -> None:
             "expires_on": key.expires_on.isoformat(),
             "url": reverse("client_detail", args=[key.client.public_id]),
         },
-        list(
-            Affiliation.objects.filter(
-                organisation=vendor, role=Affiliation.Role.VENDOR_USER, user__is_active=True
-            ).values_list("user__email", flat=True)
-        ),
+        vendor_user_emails(vendor),
     )
     audit(action="helseid_client.key_expiry_reminded", obj=key.client, organisation=vendor, after={"kid": key.kid})

@@ -8,7 +8,6 @@ from django.utils.translation import gettext as _
 
 from members.models import (
     Acceptance,
-    Affiliation,
     Membership,
     Organisation,
     SystemKind,
@@ -16,6 +15,7 @@ from members.models import (
     User,
     VendorAssignment,
 )
+from members.selectors import admin_emails, nhn_staff_emails
 from portal.audit import audit
 from portal.email import queue_email
 
@@ -95,18 +95,6 @@ def _raise_if_blocked(blockers: list[str]) -> None:
         raise ValidationError(blockers, code="order_blocked")
 
 
-def _staff_emails() -> list[str]:
-    return list(User.objects.filter(is_nhn_staff=True, is_active=True).values_list("email", flat=True))
-
-
-def _admin_emails(organisation: Organisation) -> list[str]:
-    return list(
-        Affiliation.objects.filter(
-            organisation=organisation, role=Affiliation.Role.ADMIN, user__is_active=True
-        ).values_list("user__email", flat=True)
-    )
-
-
 def _audit_order(order: Order, action: str, by, before: str | None, request=None, **extra) -> None:
     audit(
         action=action,
@@ -128,7 +116,7 @@ def notify_staff_of_failure(order: Order) -> None:
             "error": order.last_error,
             "url": reverse("staff_order_queue") + "?state=failed",
         },
-        _staff_emails(),
+        nhn_staff_emails(),
     )
 
 
@@ -143,7 +131,7 @@ def notify_organisation(order: Order) -> None:
             "reason": order.reason,
             "url": reverse("order_detail", args=[order.public_id]),
         },
-        _admin_emails(order.organisation),
+        admin_emails(order.organisation),
     )
 
 
@@ -218,7 +206,7 @@ def basket_submit(*, organisation: Organisation, environment: str, by: User, req
             "environment": environment,
             "url": reverse("staff_order_queue"),
         },
-        _staff_emails(),
+        nhn_staff_emails(),
     )
     if _auto_approves(organisation, environment):
         for order in drafts:

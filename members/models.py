@@ -199,6 +199,12 @@ class TermsDocumentQuerySet(models.QuerySet):
     def published(self):
         return self.filter(published_at__isnull=False)
 
+    def current_per_service(self, kind: str) -> dict[str, "TermsDocument"]:
+        """The version in force now for each service code, in one query."""
+        in_force = self.published().filter(kind=kind, effective_from__lte=timezone.now())
+        # Ordered oldest first, so each later version overwrites the one it replaced.
+        return {document.service_code: document for document in in_force.order_by("effective_from", "published_at")}
+
     def current(self, kind: str, service_code: str = ""):
         """The version in force now for a kind (and service, for usage terms), or None."""
         return (

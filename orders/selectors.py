@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from members.models import Acceptance, Organisation, TermsDocument
+from members.models import Organisation, TermsDocument
 
 from . import services
 from .models import Environment, Order, Service
@@ -36,14 +36,8 @@ def catalogue_for(organisation: Organisation, environment: str) -> list[Catalogu
         order.service_id: order
         for order in Order.objects.live().filter(organisation=organisation, environment=environment)
     }
-    accepted_documents = set(Acceptance.objects.filter(organisation=organisation).values_list("document_id", flat=True))
-    usage_terms = {
-        document.service_code: document
-        for document in TermsDocument.objects.published()
-        .filter(kind=TermsDocument.Kind.USAGE)
-        .order_by("effective_from")
-        if document.effective_from <= timezone.now()
-    }  # the latest in force per service wins, being last
+    usage_terms = TermsDocument.objects.current_per_service(TermsDocument.Kind.USAGE)
+    facts = services.ordering_facts(organisation, environment)
     entries = []
     for service in listed_services():
         terms = usage_terms.get(service.code)
@@ -51,9 +45,11 @@ def catalogue_for(organisation: Organisation, environment: str) -> list[Catalogu
             CatalogueEntry(
                 service=service,
                 order=live.get(service.pk),
-                blockers=services.order_blockers(organisation=organisation, service=service, environment=environment),
+                blockers=services.order_blockers(
+                    organisation=organisation, service=service, environment=environment, facts=facts
+                ),
                 usage_terms=terms,
-                usage_accepted=terms is not None and terms.pk in accepted_documents,
+                usage_accepted=service.code in facts.usage_terms_accepted,
             )
         )
     return entries
@@ -78,21 +74,9 @@ def service_overview(organisation: Organisation) -> list[ServiceStatus]:
         if key not in latest or order.state in Order.LIVE or latest[key].state not in Order.LIVE:
             latest[key] = order
     # The next step for a production draft is a signature when the current usage terms are not accepted.
-    signed = set(
-        Acceptance.objects.filter(organisation=organisation, document__kind=TermsDocument.Kind.USAGE).values_list(
-            "document_id", flat=True
-        )
-    )
-    current_terms = {
-        document.service_code: document.pk
-        for document in TermsDocument.objects.published()
-        .filter(kind=TermsDocument.Kind.USAGE, effective_from__lte=timezone.now())
-        .order_by("effective_from")
-    }
+    accepted = services.accepted_usage_terms(organisation)
     for order in latest.values():
-        order.needs_usage_terms = (
-            order.environment == Environment.PRODUCTION and current_terms.get(order.service.code) not in signed
-        )
+        order.needs_usage_terms = order.environment == Environment.PRODUCTION and order.service.code not in accepted
     return [
         ServiceStatus(
             service, latest.get((service.pk, Environment.TEST)), latest.get((service.pk, Environment.PRODUCTION))

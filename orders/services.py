@@ -1,5 +1,7 @@
 """Ordering services. Every rule about what may be ordered lives in `order_blockers`."""
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -22,13 +24,9 @@ from portal.email import queue_email
 from .models import Environment, Order, Service, TestEnvironmentException
 
 
-def current_usage_terms(service: Service) -> TermsDocument | None:
-    return TermsDocument.objects.current(TermsDocument.Kind.USAGE, service.code)
-
-
 def usage_acceptance(organisation: Organisation, service: Service) -> Acceptance | None:
     """The organisation's signature on the usage terms now in force for the service, if any."""
-    terms = current_usage_terms(service)
+    terms = TermsDocument.objects.current(TermsDocument.Kind.USAGE, service.code)
     if terms is None:
         return None
     return Acceptance.objects.filter(organisation=organisation, document=terms).first()
@@ -45,17 +43,53 @@ def registered_epj_product(organisation: Organisation, environment: str) -> str:
     return assignment.system.product if assignment else ""
 
 
+@dataclass(frozen=True)
+class OrderingFacts:
+    """What the rules need to know about an organisation in an environment, fetched once for many services."""
+
+    active_member: bool
+    test_exception: bool
+    epj_product: str
+    usage_terms_accepted: frozenset[str]  # service codes whose usage terms in force are signed
+
+
+def accepted_usage_terms(organisation: Organisation) -> frozenset[str]:
+    """Service codes whose usage terms in force the organisation has signed."""
+    current_terms = TermsDocument.objects.current_per_service(TermsDocument.Kind.USAGE)
+    return frozenset(
+        Acceptance.objects.filter(
+            organisation=organisation, document__in=[document.pk for document in current_terms.values()]
+        ).values_list("document__service_code", flat=True)
+    )
+
+
+def ordering_facts(organisation: Organisation, environment: str) -> OrderingFacts:
+    return OrderingFacts(
+        active_member=organisation.memberships.filter(state=Membership.State.ACTIVE).exists(),
+        test_exception=TestEnvironmentException.objects.filter(organisation=organisation).exists(),
+        epj_product=registered_epj_product(organisation, environment),
+        usage_terms_accepted=accepted_usage_terms(organisation),
+    )
+
+
 def order_blockers(
-    *, organisation: Organisation, service: Service, environment: str, for_submit: bool = False
+    *,
+    organisation: Organisation,
+    service: Service,
+    environment: str,
+    for_submit: bool = False,
+    facts: OrderingFacts | None = None,
 ) -> list[str]:
     """Why this organisation cannot order this service in this environment now; empty when it can.
 
     With for_submit, the usage terms must also be accepted (production). The same rules guard the
     catalogue, the basket and the submit, so a forged POST meets exactly what the page showed.
+    Pass `facts` when checking many services for the same organisation and environment.
     """
     blockers = []
     if environment not in Environment.values:
         return [_("Choose test or production.")]
+    facts = facts or ordering_facts(organisation, environment)
     if not service.is_available_in(environment):
         if service.planned_for:
             blockers.append(
@@ -68,7 +102,7 @@ def order_blockers(
             )
     if service.requires_public_organisation and not organisation.is_public:
         blockers.append(_("Only public organisations may order this service."))
-    if service.epj_restriction and registered_epj_product(organisation, environment) != service.epj_restriction:
+    if service.epj_restriction and facts.epj_product != service.epj_restriction:
         blockers.append(
             _("Works only with the %(product)s patient record system, and your organisation has not registered it.")
             % {"product": service.epj_restriction}
@@ -76,14 +110,11 @@ def order_blockers(
     if environment == Environment.PRODUCTION:
         if organisation.is_synthetic:
             blockers.append(_("A synthetic test organisation cannot order for production."))
-        if not organisation.memberships.filter(state=Membership.State.ACTIVE).exists():
+        if not facts.active_member:
             blockers.append(_("Production needs an active membership of the health network."))
-        if for_submit and usage_acceptance(organisation, service) is None:
+        if for_submit and service.code not in facts.usage_terms_accepted:
             blockers.append(_("An authorised signatory must accept the usage terms first."))
-    elif (
-        not organisation.is_synthetic
-        and not TestEnvironmentException.objects.filter(organisation=organisation).exists()
-    ):
+    elif not organisation.is_synthetic and not facts.test_exception:
         blockers.append(
             _("The test environment takes synthetic organisations only, unless NHN has approved an exception.")
         )
@@ -188,9 +219,10 @@ def basket_submit(*, organisation: Organisation, environment: str, by: User, req
     if not drafts:
         raise ValidationError(_("The basket is empty."))
     problems = []
+    facts = ordering_facts(organisation, environment)
     for order in drafts:
         for blocker in order_blockers(
-            organisation=organisation, service=order.service, environment=environment, for_submit=True
+            organisation=organisation, service=order.service, environment=environment, for_submit=True, facts=facts
         ):
             problems.append(f"{order.service.name}: {blocker}")
     _raise_if_blocked(problems)

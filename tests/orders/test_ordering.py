@@ -431,7 +431,7 @@ def test_dashboard_and_catalogue_queries_are_bounded(
     client.force_login(nordvik_admin)
     with django_assert_max_num_queries(16):  # one or two per panel, whatever the number of orders
         assert client.get(reverse("member_dashboard", args=[nordvik.org_number])).status_code == 200
-    with django_assert_max_num_queries(40):  # per service: a few rule lookups, independent of order count
+    with django_assert_max_num_queries(15):  # the rules fetch their facts once, not per service
         assert client.get(reverse("catalogue", args=[nordvik.org_number])).status_code == 200
 
 

@@ -576,9 +576,8 @@ def vendor_system_set_services(
     current = set(system.supported_services.values_list("service_id", "environment"))
     if current == supported:
         return
-    system.supported_services.exclude(
-        pk__in=[s.pk for s in system.supported_services.all() if (s.service_id, s.environment) in supported]
-    ).delete()
+    for service_id, environment in current - supported:
+        system.supported_services.filter(service_id=service_id, environment=environment).delete()
     SupportedService.objects.bulk_create(
         SupportedService(system=system, service_id=service_id, environment=environment)
         for service_id, environment in supported - current

@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -186,13 +187,13 @@ def client_key_retire(*, key: ClientKey, by: User, request=None) -> ClientKey:
 def clients_acting_for(organisation: Organisation) -> list[tuple[HelseIdClient, list[str]]]:
     """The vendor clients whose tenants include the organisation, with the scopes they hold for it."""
     systems = VendorAssignment.objects.active().filter(organisation=organisation).values("system_id")
-    clients = HelseIdClient.objects.exclude(state=HelseIdClient.State.DISABLED).filter(system_id__in=systems).filter(
-        tenant__isnull=True
-    ).select_related("system", "system__vendor") | HelseIdClient.objects.exclude(
-        state=HelseIdClient.State.DISABLED
-    ).filter(tenant=organisation).select_related("system", "system__vendor")
+    clients = (
+        HelseIdClient.objects.exclude(state=HelseIdClient.State.DISABLED)
+        .filter(Q(tenant__isnull=True, system_id__in=systems) | Q(tenant=organisation))
+        .select_related("system", "system__vendor")
+    )
     result = []
-    for client in clients.distinct():
+    for client in clients:
         scopes = next((t.scopes for t in client_tenants(client) if t.organisation.pk == organisation.pk), None)
         if scopes is not None:
             result.append((client, scopes))

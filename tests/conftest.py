@@ -5,7 +5,6 @@ from hypothesis import settings as hypothesis_settings
 from members.models import Affiliation
 from tests.factories import AffiliationFactory, OrganisationFactory, UserFactory, VendorFactory
 
-
 # Property tests check rules, not speed: on a busy two-core CI machine Hypothesis's default
 # 200 ms per-example deadline fails runs for timing alone.
 hypothesis_settings.register_profile("portal", deadline=None)

@@ -534,6 +534,7 @@ def vendor_assignment_create(
         after={"system": system.name, "vendor": system.vendor.org_number, "environment": environment},
         request=request,
     )
+    _provision_assignment(assignment, ended=False)
     queue_email(
         "members/email/assignment_changed",
         {"organisation": organisation.name, "system": system.name, "environment": environment, "ended": False},
@@ -555,6 +556,7 @@ def vendor_assignment_end(*, assignment: VendorAssignment, by: User, request=Non
         after={"system": assignment.system.name, "environment": assignment.environment},
         request=request,
     )
+    _provision_assignment(assignment, ended=True)
     queue_email(
         "members/email/assignment_changed",
         {
@@ -591,3 +593,15 @@ def vendor_system_set_services(
         after={"supported": sorted(f"{s}:{e}" for s, e in supported)},
         request=request,
     )
+    from orders.provisioning import queue_for_supported_services  # orders builds on members, not the reverse
+
+    queue_for_supported_services(system, current ^ supported)
+
+
+def _provision_assignment(assignment: VendorAssignment, *, ended: bool) -> None:
+    """The orders' access for this system follows the registration (orders builds on members)."""
+    from orders.models import ProvisioningTask
+    from orders.provisioning import queue_for_assignment
+
+    reason = ProvisioningTask.Reason.ASSIGNMENT_ENDED if ended else ProvisioningTask.Reason.ASSIGNMENT_CREATED
+    queue_for_assignment(assignment, reason=reason)

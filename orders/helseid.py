@@ -1,8 +1,8 @@
 """HelseID client configurations for vendor systems: creation, keys, tenants and their scopes.
 
 Scopes are never chosen by the vendor: each tenant's scopes follow from that tenant's active
-orders and the side the system is on (catalogue data). Changes are audited and wait for the
-provisioning engine (issue #6) to be registered in HelseID's client registry.
+orders and the side the system is on (catalogue data). Every change is audited and queues a
+provisioning task that brings the client in HelseID's registry up to date.
 """
 
 from dataclasses import dataclass
@@ -22,7 +22,8 @@ from portal.audit import audit
 from portal.email import queue_email
 
 from . import jwks
-from .models import ClientKey, Environment, HelseIdClient, Order
+from .models import ClientKey, Environment, HelseIdClient, Order, ProvisioningTask
+from .provisioning import client_name, queue_for_client
 
 TOKEN_ENDPOINT_PATH = "/connect/token"  # noqa: S105  (a URL path, not a secret)
 
@@ -33,8 +34,11 @@ class Tenant:
     scopes: list[str]
 
 
-def client_tenants(client: HelseIdClient) -> list[Tenant]:
-    """The municipalities the client acts for, each with the scopes its active orders give."""
+def client_tenants(client: HelseIdClient, *, order_states=(Order.State.ACTIVE,)) -> list[Tenant]:
+    """The municipalities the client acts for, each with the scopes its active orders give.
+
+    Provisioning passes the order states whose access is being set up as well.
+    """
     assignments = VendorAssignment.objects.active().filter(system=client.system, environment=client.environment)
     if client.tenancy == HelseIdClient.Tenancy.SINGLE:
         assignments = assignments.filter(organisation=client.tenant)
@@ -45,7 +49,7 @@ def client_tenants(client: HelseIdClient) -> list[Tenant]:
     active_orders = Order.objects.filter(
         organisation_id__in=organisations,
         environment=client.environment,
-        state=Order.State.ACTIVE,
+        state__in=order_states,
         service_id__in=supported,
     ).select_related("service")
     for order in active_orders:
@@ -63,11 +67,8 @@ def configuration(client: HelseIdClient) -> dict:
     """
     tenants = client_tenants(client)
     keys = [key for key in client.keys.order_by("created_at") if key.is_active]
-    name = f"{client.system.name} ({client.system.vendor.name})"
-    if client.tenant_id:
-        name += f" – {client.tenant.name}"
     return {
-        "clientName": name,
+        "clientName": client_name(client),
         "authority": client.authority,
         "tokenEndpoint": client.authority + TOKEN_ENDPOINT_PATH,
         "clientId": str(client.client_id),
@@ -129,6 +130,7 @@ def client_create(
         after={"client_id": str(client.client_id), "environment": environment, "tenancy": tenancy},
         request=request,
     )
+    queue_for_client(client, reason=ProvisioningTask.Reason.CLIENT_CREATED)
     return client
 
 
@@ -164,6 +166,7 @@ def client_keys_add(
         after={"kids": [key.kid for key in added], "source": "jwks_url" if jwks_url else "upload"},
         request=request,
     )
+    queue_for_client(client, reason=ProvisioningTask.Reason.KEYS_CHANGED)
     return added
 
 
@@ -181,7 +184,32 @@ def client_key_retire(*, key: ClientKey, by: User, request=None) -> ClientKey:
         after={"kid": key.kid},
         request=request,
     )
+    queue_for_client(key.client, reason=ProvisioningTask.Reason.KEYS_CHANGED)
     return key
+
+
+@transaction.atomic
+def client_disable(*, client: HelseIdClient, by: User, request=None) -> HelseIdClient:
+    """Stop a client for good (e.g. the system is retired); HelseID disables it too. A new one can be made."""
+    before = client.state
+    if (
+        not HelseIdClient.objects.filter(pk=client.pk)
+        .exclude(state=HelseIdClient.State.DISABLED)
+        .update(state=HelseIdClient.State.DISABLED)
+    ):
+        raise ValidationError(_("This client is already disabled."))
+    client.refresh_from_db()
+    audit(
+        action="helseid_client.disabled",
+        obj=client,
+        actor=by,
+        organisation=client.system.vendor,
+        before={"state": before},
+        after={"state": client.state},
+        request=request,
+    )
+    queue_for_client(client, reason=ProvisioningTask.Reason.CLIENT_DISABLED)
+    return client
 
 
 def clients_acting_for(organisation: Organisation) -> list[tuple[HelseIdClient, list[str]]]:

@@ -329,3 +329,116 @@ class ClientKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.retired_at is None and (self.expires_on is None or self.expires_on >= timezone.localdate())
+
+
+class ProvisioningTaskQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(state__in=ProvisioningTask.OPEN)
+
+    def for_order(self, order):
+        return self.filter(order=order).order_by("created_at", "pk")
+
+
+class ProvisioningTask(models.Model):
+    """One change to make in a backing service (*provisjoneringsoppgave*): the transactional outbox.
+
+    Rows are written in the same transaction as the state change that needs them and sent to
+    Celery after commit. A task does not carry the request it will make: it names its target and
+    brings that target to what the database says it should be when it runs, so tasks for the same
+    target may run in any order, twice, or after a newer change, and the result is still right.
+    """
+
+    class Kind(models.TextChoices):
+        VKP_ACCESS = "vkp.access", _("Access in the VKP information service")
+        HELSEID_CLIENT = "helseid.client", _("HelseID client")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        SUCCEEDED = "succeeded", _("Done")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled by NHN")
+
+    class Reason(models.TextChoices):
+        ORDER_APPROVED = "order_approved", _("Order approved")
+        ORDER_ENDED = "order_ended", _("Order ended")
+        ASSIGNMENT_CREATED = "assignment_created", _("System registered by the municipality")
+        ASSIGNMENT_ENDED = "assignment_ended", _("System registration ended")
+        SERVICES_CHANGED = "services_changed", _("Supported services changed")
+        CLIENT_CREATED = "client_created", _("Client created")
+        KEYS_CHANGED = "keys_changed", _("Keys changed")
+        CLIENT_DISABLED = "client_disabled", _("Client disabled")
+        RECONCILIATION = "reconciliation", _("Drift found by reconciliation")
+
+    OPEN = (State.PENDING, State.FAILED)
+    DONE = (State.SUCCEEDED, State.CANCELLED)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Sent as the Idempotency-Key header (with the request's own digest), so a repeated call is a replay.
+    idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    reason = models.CharField(_("why"), max_length=30, choices=Reason.choices)
+    # What the task brings up to date, e.g. "vkp:test:921234567:vkp-journaling:<system uuid>" or
+    # "helseid:<client id>"; used to see which targets already have work under way.
+    target = models.CharField(_("target"), max_length=200, db_index=True)
+    payload = models.JSONField(_("target details"))
+    order = models.ForeignKey(
+        Order,
+        verbose_name=_("order"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="provisioning_tasks",
+    )
+    client = models.ForeignKey(
+        HelseIdClient,
+        verbose_name=_("client"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="provisioning_tasks",
+    )
+    state = models.CharField(_("state"), max_length=20, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    # When the message was last handed to the broker; the sweeper re-sends those that never ran.
+    dispatched_at = models.DateTimeField(_("sent to the queue"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    result = models.JSONField(_("what was done"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("cancelled by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    objects = ProvisioningTaskQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("provisioning task")
+        verbose_name_plural = _("provisioning tasks")
+        ordering = ["created_at", "pk"]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="provisioning_due"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.describe()}"
+
+    def describe(self) -> str:
+        """One line a person understands: what this step does to which system."""
+        payload = self.payload
+        if self.kind == self.Kind.VKP_ACCESS:
+            return _("%(system)s for %(organisation)s in %(service)s") % {
+                "system": payload.get("system_name", ""),
+                "organisation": payload.get("organisation_name", ""),
+                "service": payload.get("service_name", ""),
+            }
+        return _("Client %(client)s") % {"client": payload.get("client_name", payload.get("client_id", ""))}
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN

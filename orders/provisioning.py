@@ -1,42 +1,570 @@
-"""Backends that make an approved order real in the VKP information services' access registry.
+"""The provisioning engine: make approved orders and client changes real in the backing services.
 
-Chosen in settings like Django's EMAIL_BACKEND. The sandbox records what it was asked, in process,
-so the quick start shows orders becoming active. The HTTP backend, the outbox and retries with
-backoff come with the provisioning engine (issue #6).
+How it never loses a change:
+- `ProvisioningTask` rows (the outbox) are written in the transaction that changes the order,
+  assignment or client, and sent to Celery only after that commit.
+- A task names a target and, when it runs, brings that target to what the database says it
+  should be (`desired_grants`, `desired_client`). Running it twice, late, or out of order gives
+  the same result; every request carries an idempotency key, so the service sees a replay.
+- `task_run` holds a row lock (SELECT … FOR UPDATE SKIP LOCKED) while it calls the service: a
+  second delivery of the same message skips, and a worker that dies releases the lock with its
+  connection, so the redelivered message (acks_late) runs the task again.
+- Timeouts, dropped connections and 5xx are retried with exponential backoff and jitter; 4xx
+  fails at once. A failed task waits for NHN staff, who retry or cancel it.
+- `requeue_stale` (celery beat) re-sends tasks whose message was lost (broker down at commit);
+  `reconcile` (celery beat) compares the services with the database and queues repairs.
 """
 
-from dataclasses import dataclass
+import logging
+import uuid
+from datetime import timedelta
 
 from django.conf import settings
-from django.utils.module_loading import import_string
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from members.models import Organisation, SupportedService, User, VendorAssignment, VendorSystem
+from portal.audit import audit
+from portal.choices import Environment
+from portal.clients import BackingServiceError, backoff_delay
+
+from .clients import AccessGrant, RegisteredClient, helseid_registry, vkp_registry
+from .models import HelseIdClient, Order, ProvisioningTask, Service
+
+logger = logging.getLogger(__name__)
+
+# Orders whose access should exist in the services: being set up, in force, or stuck on a failure.
+ORDER_STATES_WITH_ACCESS = (Order.State.PROVISIONING, Order.State.ACTIVE, Order.State.FAILED)
+# A message may arrive a little before next_attempt_at (clocks, countdown rounding).
+EARLY_TOLERANCE = timedelta(seconds=1)
+
+Kind, Reason, TaskState = ProvisioningTask.Kind, ProvisioningTask.Reason, ProvisioningTask.State
 
 
-class ProvisioningError(Exception):
-    """The backing service refused or failed; `retryable` says whether trying again can help."""
-
-    def __init__(self, message: str, *, retryable: bool):
-        super().__init__(message)
-        self.retryable = retryable
+# What the services should hold -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Grant:
-    org_number: str
-    service_code: str
-    environment: str
+def access_for(system: VendorSystem, service: Service) -> tuple[str, ...]:
+    """Read and/or write, from the side the system is on (catalogue data)."""
+    access = []
+    if system.kind in service.sides("read_by"):
+        access.append("read")
+    if system.kind in service.sides("written_by"):
+        access.append("write")
+    return tuple(access)
 
 
-class SandboxBackend:
-    """Keeps grants in memory: enough for a single-process demo, never for production."""
+def desired_grants(environment: str, *, organisation: Organisation | None = None) -> dict[tuple, AccessGrant]:
+    """Every grant the VKP access registry should hold: an order with access, and a system in use that supports it."""
+    orders = Order.objects.filter(environment=environment, state__in=ORDER_STATES_WITH_ACCESS)
+    assignments = VendorAssignment.objects.active().filter(environment=environment)
+    if organisation is not None:
+        orders = orders.filter(organisation=organisation)
+        assignments = assignments.filter(organisation=organisation)
+    ordered: dict[int, list[Service]] = {}
+    for order in orders.select_related("organisation", "service"):
+        ordered.setdefault(order.organisation_id, []).append(order.service)
+    supported = set(SupportedService.objects.filter(environment=environment).values_list("system_id", "service_id"))
+    grants = {}
+    for assignment in assignments.select_related("organisation", "system"):
+        for service in ordered.get(assignment.organisation_id, []):
+            access = access_for(assignment.system, service)
+            if (assignment.system_id, service.pk) in supported and access:
+                grant = AccessGrant(
+                    environment,
+                    assignment.organisation.org_number,
+                    service.code,
+                    str(assignment.system.public_id),
+                    access,
+                )
+                grants[grant.target] = grant
+    return grants
 
-    grants: set[Grant] = set()
 
-    def grant(self, order) -> None:
-        self.grants.add(Grant(order.organisation.org_number, order.service.code, order.environment))
-
-    def revoke(self, order) -> None:
-        self.grants.discard(Grant(order.organisation.org_number, order.service.code, order.environment))
+def client_name(client: HelseIdClient) -> str:
+    name = f"{client.system.name} ({client.system.vendor.name})"
+    return f"{name} – {client.tenant.name}" if client.tenant_id else name
 
 
-def get_backend():
-    return import_string(settings.PROVISIONING_BACKEND)()
+def desired_client(client: HelseIdClient) -> RegisteredClient:
+    from .helseid import client_tenants
+
+    return RegisteredClient(
+        client_id=str(client.client_id),
+        name=client_name(client),
+        environment=client.environment,
+        tenancy=client.tenancy,
+        keys=[key.public_jwk for key in client.keys.order_by("created_at", "pk") if key.is_active],
+        tenants={
+            tenant.organisation.org_number: tenant.scopes
+            for tenant in client_tenants(client, order_states=ORDER_STATES_WITH_ACCESS)
+        },
+        enabled=client.state != HelseIdClient.State.DISABLED,
+    )
+
+
+# Writing the outbox -------------------------------------------------------------------------------
+
+
+def _vkp_target(environment: str, org_number: str, service_code: str, system_public_id: str) -> str:
+    return f"vkp:{environment}:{org_number}:{service_code}:{system_public_id}"
+
+
+def _queue(tasks: list[ProvisioningTask]) -> list[ProvisioningTask]:
+    created = ProvisioningTask.objects.bulk_create(tasks)
+    ids = [task.pk for task in created]
+    if ids:
+        transaction.on_commit(lambda: dispatch(ids))
+    return created
+
+
+def _vkp_task(*, organisation, service, system, environment, reason, intent, order=None) -> ProvisioningTask:
+    return ProvisioningTask(
+        kind=Kind.VKP_ACCESS,
+        reason=reason,
+        target=_vkp_target(environment, organisation.org_number, service.code, str(system.public_id)),
+        payload={
+            "environment": environment,
+            "org_number": organisation.org_number,
+            "organisation_name": organisation.name,
+            "service": service.code,
+            "service_name": service.name_nb,
+            "system": str(system.public_id),
+            "system_name": system.name,
+            "intent": intent,
+        },
+        order=order,
+    )
+
+
+def _client_task(client: HelseIdClient, *, reason: str, order=None) -> ProvisioningTask:
+    return ProvisioningTask(
+        kind=Kind.HELSEID_CLIENT,
+        reason=reason,
+        target=f"helseid:{client.client_id}",
+        payload={
+            "client_id": str(client.client_id),
+            "client_name": client_name(client),
+            "intent": "disable" if client.state == HelseIdClient.State.DISABLED else "update",
+        },
+        client=client,
+        order=order,
+    )
+
+
+def _clients_acting_for(systems, organisation: Organisation, environment: str):
+    return (
+        HelseIdClient.objects.exclude(state=HelseIdClient.State.DISABLED)
+        .filter(system__in=systems, environment=environment)
+        .filter(Q(tenancy=HelseIdClient.Tenancy.MULTI) | Q(tenant=organisation))
+        .select_related("system", "system__vendor", "tenant")
+    )
+
+
+def queue_for_order(order: Order, *, reason: str) -> list[ProvisioningTask]:
+    """Grant (or, once ended, revoke) the order's access for every system the organisation uses for it."""
+    intent = "revoke" if reason == Reason.ORDER_ENDED else "grant"
+    systems = VendorSystem.objects.filter(
+        assignments__in=VendorAssignment.objects.active().filter(
+            organisation=order.organisation, environment=order.environment
+        ),
+        supported_services__service=order.service,
+        supported_services__environment=order.environment,
+    ).distinct()
+    tasks = [
+        _vkp_task(
+            organisation=order.organisation,
+            service=order.service,
+            system=system,
+            environment=order.environment,
+            reason=reason,
+            intent=intent,
+            order=order,
+        )
+        for system in systems
+        if access_for(system, order.service)
+    ]
+    tasks += [
+        _client_task(client, reason=reason, order=order)
+        for client in _clients_acting_for(systems, order.organisation, order.environment)
+    ]
+    return _queue(tasks)
+
+
+def queue_for_assignment(assignment: VendorAssignment, *, reason: str) -> list[ProvisioningTask]:
+    """A municipality started or stopped using a system: its orders' access for that system follows."""
+    intent = "revoke" if reason == Reason.ASSIGNMENT_ENDED else "grant"
+    system, organisation, environment = assignment.system, assignment.organisation, assignment.environment
+    supported = system.supported_services.filter(environment=environment).values("service_id")
+    orders = Order.objects.filter(
+        organisation=organisation, environment=environment, state__in=ORDER_STATES_WITH_ACCESS, service__in=supported
+    ).select_related("service")
+    tasks = [
+        _vkp_task(
+            organisation=organisation,
+            service=order.service,
+            system=system,
+            environment=environment,
+            reason=reason,
+            intent=intent,
+            order=order if order.state == Order.State.PROVISIONING else None,
+        )
+        for order in orders
+        if access_for(system, order.service)
+    ]
+    tasks += [
+        _client_task(client, reason=reason) for client in _clients_acting_for([system], organisation, environment)
+    ]
+    return _queue(tasks)
+
+
+def queue_for_supported_services(system: VendorSystem, changed: set[tuple[int, str]]) -> list[ProvisioningTask]:
+    """The vendor changed which services the system supports: grants for its tenants follow."""
+    tasks = []
+    environments = {environment for _service_id, environment in changed}
+    for assignment in VendorAssignment.objects.active().filter(system=system).select_related("organisation"):
+        orders = Order.objects.filter(
+            organisation=assignment.organisation,
+            environment=assignment.environment,
+            state__in=ORDER_STATES_WITH_ACCESS,
+        ).select_related("service")
+        for order in orders:
+            if (order.service_id, order.environment) in changed and access_for(system, order.service):
+                supported_now = system.supported_services.filter(
+                    service=order.service, environment=order.environment
+                ).exists()
+                tasks.append(
+                    _vkp_task(
+                        organisation=assignment.organisation,
+                        service=order.service,
+                        system=system,
+                        environment=order.environment,
+                        reason=Reason.SERVICES_CHANGED,
+                        intent="grant" if supported_now else "revoke",
+                    )
+                )
+    clients = system.helseid_clients.exclude(state=HelseIdClient.State.DISABLED).filter(environment__in=environments)
+    tasks += [_client_task(client, reason=Reason.SERVICES_CHANGED) for client in clients]
+    return _queue(tasks)
+
+
+def queue_for_client(client: HelseIdClient, *, reason: str) -> list[ProvisioningTask]:
+    return _queue([_client_task(client, reason=reason)])
+
+
+def dispatch(task_ids: list[int], *, countdown: float | None = None) -> None:
+    """Hand tasks to the broker. If it is down, they stay in the outbox and `requeue_stale` sends them later."""
+    from .tasks import run_provisioning_task
+
+    try:
+        for task_id in task_ids:
+            run_provisioning_task.apply_async(
+                (task_id,), countdown=countdown, retry=True, retry_policy=settings.PROVISIONING_PUBLISH_RETRY
+            )
+    except Exception:  # the broker's client raises many kinds; none may undo a committed approval
+        logger.warning("Broker unreachable; %d provisioning task(s) stay queued in the database", len(task_ids))
+        return
+    ProvisioningTask.objects.filter(pk__in=task_ids).update(dispatched_at=timezone.now())
+
+
+# Running a task ----------------------------------------------------------------------------------
+
+
+def _perform_vkp(task: ProvisioningTask) -> dict:
+    payload = task.payload
+    organisation = Organisation.objects.get(org_number=payload["org_number"])
+    target = (payload["environment"], payload["org_number"], payload["service"], payload["system"])
+    grant = desired_grants(payload["environment"], organisation=organisation).get(target)
+    registry = vkp_registry()
+    key_base = str(task.idempotency_key)
+    if grant is None:
+        registry.revoke(AccessGrant(*target, access=()), key_base=key_base)
+        return {"action": "revoked"}
+    registry.grant(grant, key_base=key_base)
+    return {"action": "granted", "access": list(grant.access)}
+
+
+def _perform_helseid(task: ProvisioningTask) -> dict:
+    client = HelseIdClient.objects.select_related("system", "system__vendor", "tenant").get(pk=task.client_id)
+    desired = desired_client(client)
+    registry = helseid_registry()
+    key_base = str(task.idempotency_key)
+    if not desired.enabled:
+        registry.disable(desired.client_id, key_base=key_base)
+        return {"action": "disabled"}
+    registry.put_client(desired, key_base=key_base)
+    registry.set_keys(desired.client_id, desired.keys, key_base=key_base)
+    registry.set_tenants(desired.client_id, desired.tenants, key_base=key_base)
+    return {
+        "action": "updated",
+        "kids": [key.get("kid") for key in desired.keys],
+        "tenants": desired.tenants,
+    }
+
+
+PERFORMERS = {Kind.VKP_ACCESS: _perform_vkp, Kind.HELSEID_CLIENT: _perform_helseid}
+
+
+def task_run(task_id: int, *, allow_early: bool = False) -> str | None:
+    """Run one task if it is due and nobody else is running it; return its new state, or None if skipped."""
+    with transaction.atomic():
+        task = (
+            ProvisioningTask.objects.select_for_update(skip_locked=True)
+            .filter(pk=task_id, state=TaskState.PENDING)
+            .first()
+        )
+        if task is None:
+            return None  # done, failed, cancelled, or another worker holds it right now
+        now = timezone.now()
+        if not allow_early and task.next_attempt_at > now + EARLY_TOLERANCE:
+            return None  # a stray early copy; the retry's own message comes at the right time
+        task.attempts += 1
+        try:
+            task.result = PERFORMERS[task.kind](task)
+        except BackingServiceError as error:
+            task.last_error = str(error)
+            if error.retryable and task.attempts < settings.PROVISIONING_MAX_ATTEMPTS:
+                delay = backoff_delay(
+                    task.attempts, base=settings.PROVISIONING_BACKOFF_BASE, cap=settings.PROVISIONING_BACKOFF_CAP
+                )
+                task.next_attempt_at = now + timedelta(seconds=delay)
+                task.save()
+                transaction.on_commit(lambda: dispatch([task.pk], countdown=delay))
+                return task.state
+            task.state = TaskState.FAILED
+            task.save()
+            audit(
+                action="provisioning.task_failed",
+                obj=task.order or task.client or task,
+                organisation=_organisation_of(task),
+                after={"task": str(task.public_id), "step": task.describe(), "error": task.last_error},
+            )
+        else:
+            task.state, task.completed_at, task.last_error = TaskState.SUCCEEDED, now, ""
+            task.save()
+    _settle(task)
+    return task.state
+
+
+def _organisation_of(task: ProvisioningTask):
+    if task.order_id:
+        return task.order.organisation
+    if task.client_id:
+        return task.client.system.vendor
+    return Organisation.objects.filter(org_number=task.payload.get("org_number", "")).first()
+
+
+def _settle(task: ProvisioningTask) -> None:
+    if task.order_id:
+        settle_order(task.order_id)
+    if task.client_id and task.state == TaskState.SUCCEEDED:
+        with transaction.atomic():
+            registered = HelseIdClient.objects.filter(pk=task.client_id, state=HelseIdClient.State.PENDING).update(
+                state=HelseIdClient.State.ACTIVE
+            )
+            if registered:
+                client = HelseIdClient.objects.select_related("system__vendor").get(pk=task.client_id)
+                audit(
+                    action="helseid_client.registered",
+                    obj=client,
+                    organisation=client.system.vendor,
+                    after={"state": client.state},
+                )
+
+
+@transaction.atomic
+def settle_order(order_id: int) -> Order:
+    """Move a provisioning order on once its tasks say so: all done → active; one failed → failed.
+
+    The order row lock makes two tasks finishing at once agree: the second sees the first's commit.
+    """
+    from .services import notify_organisation, notify_staff_of_failure
+
+    order = Order.objects.select_for_update().select_related("organisation", "service").get(pk=order_id)
+    if order.state != Order.State.PROVISIONING:
+        return order
+    tasks = list(order.provisioning_tasks.all())
+    failed = [task for task in tasks if task.state == TaskState.FAILED]
+    if failed:
+        order.fail(error=failed[0].last_error)
+        audit(action="order.failed", obj=order, after={"state": order.state, "error": order.last_error})
+        notify_staff_of_failure(order)
+    elif all(task.state in ProvisioningTask.DONE for task in tasks):
+        order.activate()
+        audit(action="order.activated", obj=order, after={"state": order.state, "steps": len(tasks)})
+        notify_organisation(order)
+    return order
+
+
+# NHN staff: retry or cancel a failed task ----------------------------------------------------------
+
+
+@transaction.atomic
+def task_retry(*, task: ProvisioningTask, by: User, request=None) -> ProvisioningTask:
+    updated = ProvisioningTask.objects.filter(pk=task.pk, state=TaskState.FAILED).update(
+        state=TaskState.PENDING, attempts=0, next_attempt_at=timezone.now()
+    )
+    if not updated:
+        raise ValidationError(_("Only failed steps can be retried."))
+    task.refresh_from_db()
+    audit(
+        action="provisioning.task_retried",
+        obj=task.order or task.client or task,
+        actor=by,
+        organisation=_organisation_of(task),
+        after={"task": str(task.public_id), "step": task.describe(), "last_error": task.last_error},
+        request=request,
+    )
+    if task.order_id:
+        order = Order.objects.select_for_update().get(pk=task.order_id)
+        if order.state == Order.State.FAILED:
+            order.start_provisioning()
+            audit(action="order.provisioning", obj=order, actor=by, after={"state": order.state}, request=request)
+    transaction.on_commit(lambda: dispatch([task.pk]))
+    return task
+
+
+@transaction.atomic
+def task_cancel(*, task: ProvisioningTask, by: User, reason: str, request=None) -> ProvisioningTask:
+    """NHN gives up on a step (done by hand, or no longer needed); the order no longer waits for it."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(_("Give a reason; it is kept in the log."), code="reason_required")
+    updated = ProvisioningTask.objects.filter(pk=task.pk, state__in=ProvisioningTask.OPEN).update(
+        state=TaskState.CANCELLED, cancelled_by=by, completed_at=timezone.now()
+    )
+    if not updated:
+        raise ValidationError(_("This step is already done."))
+    task.refresh_from_db()
+    audit(
+        action="provisioning.task_cancelled",
+        obj=task.order or task.client or task,
+        actor=by,
+        organisation=_organisation_of(task),
+        after={"task": str(task.public_id), "step": task.describe(), "reason": reason},
+        request=request,
+    )
+    if task.order_id:
+        order = Order.objects.select_for_update().get(pk=task.order_id)
+        if order.state == Order.State.FAILED and not order.provisioning_tasks.filter(state=TaskState.FAILED).exists():
+            order.start_provisioning()
+            audit(action="order.provisioning", obj=order, actor=by, after={"state": order.state}, request=request)
+        settle_order(order.pk)
+    return task
+
+
+# Periodic safety nets ----------------------------------------------------------------------------
+
+
+def requeue_stale() -> int:
+    """Re-send due tasks whose message never arrived (broker down at commit, message lost)."""
+    now = timezone.now()
+    stale_before = now - timedelta(seconds=settings.PROVISIONING_REQUEUE_AFTER)
+    ids = list(
+        ProvisioningTask.objects.filter(state=TaskState.PENDING, next_attempt_at__lte=now)
+        .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=stale_before))
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:1000]
+    )
+    if ids:
+        dispatch(ids)
+    return len(ids)
+
+
+def reconcile() -> list[dict]:
+    """Compare each backing service with the database and queue a task for every difference.
+
+    Targets with work already under way are left alone: their own task brings them right. The
+    differences found are written to the audit log, and the queued tasks record what they changed.
+    """
+    busy = set(ProvisioningTask.objects.open().values_list("target", flat=True))
+    drift: list[dict] = []
+    tasks: list[ProvisioningTask] = []
+    registry = vkp_registry()
+    for environment in Environment.values:
+        desired = desired_grants(environment)
+        actual = {grant.target: grant for grant in registry.list_grants(environment)}
+        for target in sorted(set(desired) | set(actual)):
+            want, have = desired.get(target), actual.get(target)
+            if want is not None and have is not None and set(want.access) == set(have.access):
+                continue
+            if _vkp_target(*target) in busy:
+                continue
+            task = _reconciliation_vkp_task(target, intent="grant" if want else "revoke")
+            if task is not None:
+                tasks.append(task)
+                drift.append(
+                    {
+                        "target": task.target,
+                        "expected": list(want.access) if want else [],
+                        "found": list(have.access) if have else [],
+                    }
+                )
+    helseid = helseid_registry()
+    clients = HelseIdClient.objects.exclude(state=HelseIdClient.State.PENDING).select_related(
+        "system", "system__vendor", "tenant"
+    )
+    for client in clients:
+        if f"helseid:{client.client_id}" in busy:
+            continue
+        want, have = desired_client(client), helseid.get_client(str(client.client_id))
+        difference = _client_difference(want, have)
+        if difference:
+            tasks.append(_client_task(client, reason=Reason.RECONCILIATION))
+            drift.append({"target": f"helseid:{client.client_id}", **difference})
+    with transaction.atomic():
+        _queue(tasks)
+        if drift:
+            audit(action="provisioning.drift_repaired", after={"differences": drift})
+    return drift
+
+
+def _reconciliation_vkp_task(target: tuple, *, intent: str) -> ProvisioningTask | None:
+    environment, org_number, service_code, system_public_id = target
+    organisation = Organisation.objects.filter(org_number=org_number).first()
+    service = Service.objects.filter(code=service_code).first()
+    system = VendorSystem.objects.filter(public_id=system_public_id).first() if _is_uuid(system_public_id) else None
+    if organisation is None or service is None or system is None:
+        # The registry holds a grant for something the portal never knew; only a person can judge it.
+        logger.warning("VKP registry holds an unknown grant %s; left for NHN staff", target)
+        return None
+    return _vkp_task(
+        organisation=organisation,
+        service=service,
+        system=system,
+        environment=environment,
+        reason=Reason.RECONCILIATION,
+        intent=intent,
+    )
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _client_difference(want: RegisteredClient, have: RegisteredClient | None) -> dict:
+    if have is None:
+        return {"expected": "registered", "found": "missing"} if want.enabled else {}
+    if want.enabled != have.enabled:
+        return {
+            "expected": "enabled" if want.enabled else "disabled",
+            "found": "enabled" if have.enabled else "disabled",
+        }
+    if not want.enabled:
+        return {}
+    difference = {}
+    want_kids = sorted(key.get("kid") for key in want.keys)
+    have_kids = sorted(key.get("kid") for key in have.keys)
+    if want_kids != have_kids:
+        difference["keys"] = {"expected": want_kids, "found": have_kids}
+    normalise = lambda tenants: {org: sorted(scopes) for org, scopes in tenants.items()}  # noqa: E731
+    if normalise(want.tenants) != normalise(have.tenants):
+        difference["tenants"] = {"expected": normalise(want.tenants), "found": normalise(have.tenants)}
+    return difference

@@ -9,7 +9,7 @@ from django.utils import timezone
 from members.models import Organisation, TermsDocument
 
 from . import services
-from .models import Environment, Order, Service
+from .models import Environment, Order, ProvisioningTask, Service
 
 
 def listed_services() -> QuerySet[Service]:
@@ -103,3 +103,25 @@ def order_queue(*, state="", service="", environment="", search="", older_than_d
     if older_than_days:
         orders = orders.filter(submitted_at__lte=timezone.now() - timedelta(days=older_than_days))
     return orders.order_by("submitted_at", "created_at")
+
+
+def provisioning_failures():
+    """NHN's failures queue: failed steps first, then steps still retrying after a failed attempt."""
+    return (
+        ProvisioningTask.objects.filter(
+            Q(state=ProvisioningTask.State.FAILED) | Q(state=ProvisioningTask.State.PENDING, attempts__gt=0)
+        )
+        .select_related("order", "order__organisation", "order__service", "client", "client__system")
+        .order_by("-state", "created_at")  # "pending" sorts before "failed"; reversed puts failures first
+    )
+
+
+def steps_for_vendor(orders: list[Order], vendor: Organisation) -> dict[int, list[ProvisioningTask]]:
+    """Each order's provisioning steps that concern the vendor's own systems and clients (one query)."""
+    own_systems = {str(public_id) for public_id in vendor.vendor_systems.values_list("public_id", flat=True)}
+    steps: dict[int, list[ProvisioningTask]] = {}
+    tasks = ProvisioningTask.objects.filter(order__in=[order.pk for order in orders]).select_related("client__system")
+    for task in tasks:
+        if task.payload.get("system") in own_systems or (task.client_id and task.client.system.vendor_id == vendor.pk):
+            steps.setdefault(task.order_id, []).append(task)
+    return steps

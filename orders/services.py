@@ -21,7 +21,8 @@ from members.selectors import admin_emails, nhn_staff_emails
 from portal.audit import audit
 from portal.email import queue_email
 
-from .models import Environment, Order, Service, TestEnvironmentException
+from . import provisioning
+from .models import Environment, Order, ProvisioningTask, Service, TestEnvironmentException
 
 
 def usage_acceptance(organisation: Organisation, service: Service) -> Acceptance | None:
@@ -271,7 +272,12 @@ def order_approve(*, order: Order, by: User | None, request=None) -> Order:
     order.approve(by=by)
     _audit_order(order, "order.approved", by, Order.State.SUBMITTED, request, automatic=by is None)
     notify_organisation(order)
-    _queue_provisioning(order)
+    # The outbox rows commit with the approval; with nothing to set up the order is active at once.
+    order.start_provisioning()
+    _audit_order(order, "order.provisioning", by, Order.State.APPROVED, request)
+    provisioning.queue_for_order(order, reason=ProvisioningTask.Reason.ORDER_APPROVED)
+    provisioning.settle_order(order.pk)
+    order.refresh_from_db()
     return order
 
 
@@ -303,11 +309,14 @@ def orders_approve_test_in_bulk(*, orders, by: User, request=None) -> tuple[int,
 
 @transaction.atomic
 def order_retry(*, order: Order, by: User, request=None) -> Order:
+    """Retry every failed step of the order's set-up."""
     order.refresh_from_db()  # the page may be older than the last attempt
     if order.state != Order.State.FAILED:
         raise ValidationError(_("Only orders whose set-up failed can be retried."))
     audit(action="order.retried", obj=order, actor=by, after={"last_error": order.last_error}, request=request)
-    _queue_provisioning(order)
+    for task in order.provisioning_tasks.filter(state=ProvisioningTask.State.FAILED):
+        provisioning.task_retry(task=task, by=by, request=request)
+    order.refresh_from_db()
     return order
 
 
@@ -319,13 +328,8 @@ def order_end(*, order: Order, by: User, reason: str, request=None) -> Order:
     order.end(by=by, reason=reason)
     _audit_order(order, "order.ended", by, Order.State.ACTIVE, request, reason=reason)
     notify_organisation(order)
+    provisioning.queue_for_order(order, reason=ProvisioningTask.Reason.ORDER_ENDED)
     return order
-
-
-def _queue_provisioning(order: Order) -> None:
-    from .tasks import provision_order
-
-    transaction.on_commit(lambda: provision_order.delay(order.pk))
 
 
 @transaction.atomic

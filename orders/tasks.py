@@ -1,36 +1,25 @@
 from celery import shared_task
-from django.db import transaction
 
-from portal.audit import audit
-
-from .models import Order
-from .provisioning import ProvisioningError, get_backend
-from .services import notify_organisation, notify_staff_of_failure
+from . import provisioning
 
 
-@shared_task(acks_late=True)
-def provision_order(order_id: int) -> str:
-    """Set up access for an approved order. Running it twice for the same order changes nothing."""
-    order = Order.objects.select_related("organisation", "service").get(pk=order_id)
-    if order.state not in (Order.State.APPROVED, Order.State.FAILED, Order.State.PROVISIONING):
-        return order.state  # already active, or cancelled meanwhile: nothing to do
-    if order.state != Order.State.PROVISIONING:
-        with transaction.atomic():
-            order.start_provisioning()
-            audit(action="order.provisioning", obj=order, after={"state": order.state})
-    try:
-        get_backend().grant(order)
-    except ProvisioningError as error:
-        with transaction.atomic():
-            order.fail(error=str(error))
-            audit(action="order.failed", obj=order, after={"state": order.state, "error": str(error)})
-            notify_staff_of_failure(order)
-        return order.state
-    with transaction.atomic():
-        order.activate()
-        audit(action="order.activated", obj=order, after={"state": order.state})
-        notify_organisation(order)
-    return order.state
+@shared_task(bind=True, acks_late=True)
+def run_provisioning_task(self, task_id: int) -> str | None:
+    """Send one outbox row to its backing service. Safe to deliver twice: see orders.provisioning."""
+    # In-process (quick start, unit tests) a retry's countdown is not honoured, so it may run early.
+    return provisioning.task_run(task_id, allow_early=bool(self.request.is_eager))
+
+
+@shared_task
+def requeue_provisioning_tasks() -> int:
+    """Beat: re-send outbox rows whose message was lost."""
+    return provisioning.requeue_stale()
+
+
+@shared_task
+def reconcile_backing_services() -> int:
+    """Beat: repair drift between the backing services and the database."""
+    return len(provisioning.reconcile())
 
 
 @shared_task

@@ -22,6 +22,11 @@ urlpatterns = [
     path("klienter/<uuid:client_id>/ark.pdf", views.client_sheet, name="client_sheet"),
     path("klienter/<uuid:client_id>/nokler/<str:kid>/pensjoner/", views.client_key_retire, name="client_key_retire"),
     path("kundesenter/bestillinger/", views.staff_order_queue, name="staff_order_queue"),
+    path("klienter/<uuid:client_id>/deaktiver/", views.client_disable, name="client_disable"),
+    path("kundesenter/provisjonering/", views.staff_provisioning_failures, name="staff_provisioning_failures"),
+    path(
+        "kundesenter/provisjonering/<uuid:task_id>/<str:decision>/", views.staff_task_decide, name="staff_task_decide"
+    ),
     path("kundesenter/tjenester/", views.staff_service_list, name="staff_service_list"),
     path("kundesenter/tjenester/<slug:code>/", views.staff_service_edit, name="staff_service_edit"),
     path("kundesenter/bestillinger/godkjenn-test/", views.staff_orders_bulk_approve, name="staff_orders_bulk_approve"),

@@ -18,9 +18,9 @@ from portal.decisions import staff_decide
 from portal.models import AuditEvent
 from portal.pdf import render_pdf
 
-from . import helseid, selectors, services
+from . import helseid, provisioning, selectors, services
 from .forms import ClientCreateForm, KeyUploadForm
-from .models import ClientKey, Environment, Order, Service
+from .models import ClientKey, Environment, Order, ProvisioningTask, Service
 from .permissions import get_client_for_user, get_order_for_user, get_organisation_for_ordering
 
 
@@ -117,7 +117,16 @@ def order_detail(request, order_id):
     order = get_order_for_user(request, order_id)
     events = AuditEvent.objects.filter(object_type="orders.order", object_id=str(order.pk)).select_related("actor")
     can_change = Affiliation.Role.ADMIN in roles_in(request.user, order.organisation)
-    context = {"order": order, "organisation": order.organisation, "events": events, "can_change": can_change}
+    steps = list(order.provisioning_tasks.order_by("created_at", "pk"))
+    context = {
+        "order": order,
+        "organisation": order.organisation,
+        "events": events,
+        "can_change": can_change,
+        "steps": steps,
+        "open_steps": any(step.state == ProvisioningTask.State.PENDING for step in steps),
+        "show_errors": request.user.is_nhn_staff,
+    }
     template = "orders/_order_status.html" if request.htmx else "orders/order_detail.html"
     return render(request, template, context)
 
@@ -334,12 +343,28 @@ def client_detail(request, client_id):
                 return redirect("client_detail", client.public_id)
     context = {
         "client": client,
+        "steps": client.provisioning_tasks.order_by("-created_at", "-pk")[:10],
+        "show_errors": request.user.is_nhn_staff,
         "tenants": helseid.client_tenants(client),
         "keys": client.keys.all(),
         "form": form,
         "configuration": helseid.configuration(client),
     }
     return render(request, "orders/clients/client_detail.html", context)
+
+
+@login_required
+@require_POST
+def client_disable(request, client_id):
+    client = get_client_for_user(request, client_id)
+    get_vendor_organisation_for_user(request, client.system.vendor.org_number)
+    try:
+        helseid.client_disable(client=client, by=request.user, request=request)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, _("The client is disabled, and will be disabled in HelseID too."))
+    return redirect("client_detail", client.public_id)
 
 
 @login_required
@@ -378,3 +403,30 @@ def client_sheet(request, client_id):
     response = HttpResponse(render_pdf("orders/pdf/client_sheet.html", context), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="helseid-{client.client_id}.pdf"'
     return response
+
+
+@nhn_staff_required
+def staff_provisioning_failures(request):
+    page = Paginator(selectors.provisioning_failures(), 50).get_page(request.GET.get("side"))
+    return render(request, "orders/staff/provisioning_failures.html", {"page": page})
+
+
+STAFF_TASK_DECISIONS = {
+    "prov-igjen": (provisioning.task_retry, False, gettext_lazy("The step is queued again.")),
+    "avbryt": (provisioning.task_cancel, True, gettext_lazy("The step is cancelled.")),
+}
+
+
+@nhn_staff_required
+@require_POST
+def staff_task_decide(request, task_id, decision):
+    task = get_object_or_404(ProvisioningTask.objects.select_related("order", "client"), public_id=task_id)
+    return staff_decide(
+        request,
+        obj=task,
+        obj_name="task",
+        decision=decision,
+        decisions=STAFF_TASK_DECISIONS,
+        row_template="orders/staff/_task_row.html",
+        detail_url=reverse("staff_provisioning_failures"),
+    )

@@ -42,6 +42,12 @@ ACTION_LABELS = {
     "helseid_client.keys_added": _("Public key added"),
     "helseid_client.key_retired": _("Public key retired"),
     "helseid_client.key_expiry_reminded": _("Reminder sent: key expires soon"),
+    "helseid_client.disabled": _("HelseID client disabled"),
+    "helseid_client.registered": _("HelseID client registered in HelseID"),
+    "provisioning.task_failed": _("Set-up step failed"),
+    "provisioning.task_retried": _("Set-up step retried"),
+    "provisioning.task_cancelled": _("Set-up step cancelled"),
+    "provisioning.drift_repaired": _("Differences in the backing services repaired"),
 }
 
 

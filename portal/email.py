@@ -1,5 +1,7 @@
 """E-mail as subject / text / HTML template triples, sent by a Celery task queued after commit."""
 
+import uuid
+
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
@@ -14,10 +16,14 @@ def render_email(template_prefix: str, context: dict) -> tuple[str, str, str]:
     return subject, text, html
 
 
-def send_email_now(template_prefix: str, context: dict, recipients: list[str], language: str = "nb") -> None:
+def send_email_now(
+    template_prefix: str, context: dict, recipients: list[str], language: str = "nb", message_key: str = ""
+) -> None:
     with translation.override(language):
         subject, text, html = render_email(template_prefix, {**context, "site_url": settings.SITE_URL})
-    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, recipients)
+    # A Message-ID fixed when the mail was queued: a retry of the same mail is recognised as one.
+    headers = {"Message-ID": f"<{message_key}@selvbetjening.nhn.no>"} if message_key else {}
+    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, recipients, headers=headers)
     message.attach_alternative(html, "text/html")
     message.send()
 
@@ -29,4 +35,5 @@ def queue_email(template_prefix: str, context: dict, recipients: list[str]) -> N
         return
     from .tasks import send_email
 
-    transaction.on_commit(lambda: send_email.delay(template_prefix, context, recipients))
+    message_key = str(uuid.uuid4())
+    transaction.on_commit(lambda: send_email.delay(template_prefix, context, recipients, message_key=message_key))

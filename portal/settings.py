@@ -163,7 +163,12 @@ STORAGES = {
     },
 }
 
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "portal.clients.HttpEmailBackend"
+    if env_str("BACKING_SERVICES_URL")
+    else "django.core.mail.backends.console.EmailBackend",
+)
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
@@ -179,8 +184,31 @@ ENHETSREGISTERET_DATA_FILE = env_str(
     "ENHETSREGISTERET_DATA_FILE", str(BASE_DIR / "members" / "data" / "enhetsregisteret.json")
 )
 
-# Orders. The sandbox provisions in process for the quick start; issue #6 adds the HTTP backend.
-PROVISIONING_BACKEND = env_str("PROVISIONING_BACKEND", "orders.provisioning.SandboxBackend")
+# Backing services (orders/clients.py, portal/clients.py). The quick start keeps them in process;
+# with BACKING_SERVICES_URL set (e.g. the simulator: `manage.py simulate_backing_services`) all
+# three talk HTTP unless a backend is chosen one by one.
+BACKING_SERVICES_URL = env_str("BACKING_SERVICES_URL")
+_http_by_default = bool(BACKING_SERVICES_URL)
+HELSEID_REGISTRY_BACKEND = env_str(
+    "HELSEID_REGISTRY_BACKEND",
+    "orders.clients.HttpHelseIdRegistry" if _http_by_default else "orders.clients.SandboxHelseIdRegistry",
+)
+VKP_REGISTRY_BACKEND = env_str(
+    "VKP_REGISTRY_BACKEND",
+    "orders.clients.HttpVkpRegistry" if _http_by_default else "orders.clients.SandboxVkpRegistry",
+)
+HELSEID_REGISTRY_URL = env_str("HELSEID_REGISTRY_URL", BACKING_SERVICES_URL)
+VKP_REGISTRY_URL = env_str("VKP_REGISTRY_URL", BACKING_SERVICES_URL)
+MAIL_API_URL = env_str("MAIL_API_URL", BACKING_SERVICES_URL)
+BACKING_SERVICES_TIMEOUT = float(env_str("BACKING_SERVICES_TIMEOUT", "10"))
+# A task is tried this many times on timeouts and 5xx, waiting base·2ⁿ seconds (capped, with jitter).
+PROVISIONING_MAX_ATTEMPTS = env_int("PROVISIONING_MAX_ATTEMPTS", 8)
+PROVISIONING_BACKOFF_BASE = float(env_str("PROVISIONING_BACKOFF_BASE", "5"))
+PROVISIONING_BACKOFF_CAP = float(env_str("PROVISIONING_BACKOFF_CAP", "900"))
+# The sweeper re-sends a due task whose message went out this long ago and never ran.
+PROVISIONING_REQUEUE_AFTER = env_int("PROVISIONING_REQUEUE_AFTER", 300)
+# Publishing to a broker that is down must not hold an approval for long: the sweeper resends.
+PROVISIONING_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 # Vendors are reminded this many days before a public key expires.
 KEY_EXPIRY_REMINDER_DAYS = env_int("KEY_EXPIRY_REMINDER_DAYS", 30)
 # Test-environment orders from active members go through without a person approving them.
@@ -200,6 +228,14 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "portal.tasks.worker_heartbeat", "schedule": 60.0},
     "key-expiry-reminders": {"task": "orders.tasks.remind_expiring_keys", "schedule": 6 * 3600.0},
+    "provisioning-requeue": {
+        "task": "orders.tasks.requeue_provisioning_tasks",
+        "schedule": float(env_int("PROVISIONING_REQUEUE_EVERY", 60)),
+    },
+    "provisioning-reconcile": {
+        "task": "orders.tasks.reconcile_backing_services",
+        "schedule": float(env_int("PROVISIONING_RECONCILE_EVERY", 3600)),
+    },
 }
 # How long /healthz waits for the broker before calling it unreachable.
 HEALTHZ_BROKER_TIMEOUT = float(env_str("HEALTHZ_BROKER_TIMEOUT", "2"))
@@ -232,5 +268,6 @@ LOGGING = {
         "celery.app.trace": {"level": "WARNING"},
         "weasyprint": {"level": "WARNING"},  # it logs every rendering step at INFO
         "fontTools": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},  # one INFO line per request to the backing services
     },
 }

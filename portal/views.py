@@ -31,8 +31,8 @@ from members.selectors import (
 )
 from orders.forms import ClientCreateForm
 from orders.helseid import clients_acting_for
-from orders.models import HelseIdClient, Order, Service
-from orders.selectors import service_overview
+from orders.models import HelseIdClient, Order, ProvisioningTask, Service
+from orders.selectors import service_overview, steps_for_vendor
 
 from .models import AuditEvent, WorkerHeartbeat
 
@@ -114,6 +114,11 @@ def member_dashboard(request, org_number):
 @login_required
 def vendor_dashboard(request, org_number):
     organisation, roles = get_vendor_organisation_for_user(request, org_number)
+    tenants = vendor_tenants(organisation)
+    tenants_changing = _attach_vendor_steps(tenants, organisation)
+    if request.htmx and request.GET.get("del") == "leietakere":
+        context = {"organisation": organisation, "tenants": tenants, "tenants_changing": tenants_changing}
+        return render(request, "portal/_vendor_tenants.html", context)
     context = {
         "organisation": organisation,
         "agreement": current_membership(organisation),
@@ -121,7 +126,8 @@ def vendor_dashboard(request, org_number):
         "catalogue": Service.objects.filter(is_listed=True),
         "environments": ["test", "prod"],
         "system_form": VendorSystemForm(),
-        "tenants": vendor_tenants(organisation),
+        "tenants": tenants,
+        "tenants_changing": tenants_changing,
         "clients": HelseIdClient.objects.filter(system__vendor=organisation).select_related("system", "tenant"),
         "client_form": ClientCreateForm(vendor=organisation),
         "role_labels": _role_labels(roles),
@@ -129,6 +135,19 @@ def vendor_dashboard(request, org_number):
         "events": _recent_events(organisation=organisation),
     }
     return render(request, "portal/vendor_dashboard.html", context)
+
+
+def _attach_vendor_steps(tenants: list[dict], vendor) -> bool:
+    """Give each tenant order the set-up steps for the vendor's own systems; True while any is under way."""
+    orders = [order for tenant in tenants for order in tenant["orders"]]
+    steps = steps_for_vendor(orders, vendor)
+    for order in orders:
+        order.vendor_steps = steps.get(order.pk, [])
+    return any(
+        order.state in (Order.State.APPROVED, Order.State.PROVISIONING)
+        or any(step.state == ProvisioningTask.State.PENDING for step in order.vendor_steps)
+        for order in orders
+    )
 
 
 @nhn_staff_required

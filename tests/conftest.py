@@ -88,3 +88,156 @@ def outsider(other_municipality):
 @pytest.fixture
 def nhn_staff(db):
     return UserFactory(is_nhn_staff=True, email="kundesenter@nhn.example")
+
+
+# Backing services ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _empty_sandboxes():
+    from orders.clients import SandboxHelseIdRegistry, SandboxVkpRegistry
+
+    SandboxVkpRegistry.grants.clear()
+    SandboxHelseIdRegistry.clients.clear()
+
+
+class SimulatorControl:
+    """Talks to the simulator over HTTP, as an operator would: faults, state, journal."""
+
+    def __init__(self, server):
+        import httpx
+
+        self.server = server
+        self.url = server.url
+        self.http = httpx.Client(base_url=server.url, timeout=5)
+
+    def fault(self, **spec):
+        self.http.post("/_sim/faults", json=spec).raise_for_status()
+
+    def state(self) -> dict:
+        return self.http.get("/_sim/state").json()
+
+    def journal(self) -> list[dict]:
+        return self.http.get("/_sim/journal").json()["journal"]
+
+    def grants(self) -> list[dict]:
+        return self.state()["grants"]
+
+    def client(self, client_id) -> dict | None:
+        return next((c for c in self.state()["clients"] if c["clientId"] == str(client_id)), None)
+
+
+@pytest.fixture(scope="session")
+def simulator_server():
+    from portal.simulator import start_in_thread
+
+    server = start_in_thread()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def simulator(simulator_server, settings):
+    """The portal's HTTP backends pointed at the backing-services simulator, a real HTTP server on loopback."""
+    simulator_server.state.reset()
+    settings.HELSEID_REGISTRY_BACKEND = "orders.clients.HttpHelseIdRegistry"
+    settings.VKP_REGISTRY_BACKEND = "orders.clients.HttpVkpRegistry"
+    settings.HELSEID_REGISTRY_URL = settings.VKP_REGISTRY_URL = settings.MAIL_API_URL = simulator_server.url
+    settings.BACKING_SERVICES_TIMEOUT = 2
+    settings.PROVISIONING_BACKOFF_BASE = 0.05
+    settings.PROVISIONING_BACKOFF_CAP = 0.2
+    return SimulatorControl(simulator_server)
+
+
+class CeleryWorker:
+    """A real `celery worker` process (optionally with beat) against the test database and a Redis broker."""
+
+    def __init__(self, *, database: dict, broker_url: str, env: dict | None = None):
+        self.database, self.broker_url, self.extra_env = database, broker_url, env or {}
+        self.process = None
+        self.output = ""
+
+    def start(self, *, concurrency: int = 1, pool: str = "prefork", beat: bool = False, hostname: str = ""):
+        import os
+        import subprocess
+        import sys
+        import tempfile
+        from pathlib import Path
+
+        db = self.database
+        env = dict(
+            os.environ,
+            DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            CELERY_BROKER_URL=self.broker_url,
+            **self.extra_env,
+        )
+        self.hostname = hostname or f"worker-{os.getpid()}-{id(self)}@testhost"
+        command = [sys.executable, "-m", "celery", "-A", "portal", "worker", "-n", self.hostname,
+                   "--pool", pool, "--concurrency", str(concurrency),
+                   "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "warning"]  # fmt: skip
+        if beat:
+            schedule = Path(tempfile.mkdtemp()) / "celerybeat-schedule"
+            command += ["-B", "-s", str(schedule)]
+        self.process = subprocess.Popen(
+            command, cwd=Path(__file__).resolve().parents[1], env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        return self
+
+    def children(self) -> list[int]:
+        """The pool's child processes (prefork), which run the tasks."""
+        from pathlib import Path
+
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in path.read_text().split()] if path.exists() else []
+
+    def stop(self):
+        import os
+        import subprocess
+
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.output, _ = self.process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.output, _ = self.process.communicate()
+        if os.environ.get("CELERY_TEST_VERBOSE"):
+            print(self.output)
+
+
+@pytest.fixture
+def celery_worker_factory(transactional_db, settings):
+    """Start workers for a test; they are stopped before the test database is emptied."""
+    from django.db import connection
+
+    from portal.celery import app
+
+    app.control.purge()  # nothing left over from an earlier test
+    workers = []
+
+    def start(*, broker_url: str | None = None, env: dict | None = None, **options) -> CeleryWorker:
+        worker = CeleryWorker(
+            database=connection.settings_dict, broker_url=broker_url or settings.CELERY_BROKER_URL, env=env
+        )
+        workers.append(worker)
+        return worker.start(**options)
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+def wait_for(condition, *, timeout: float = 30, interval: float = 0.1, message: str = ""):
+    """Poll until `condition()` is truthy; return its value or fail with `message`."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(message or f"condition not met within {timeout} s")

@@ -13,7 +13,6 @@ from pypdf import PdfReader
 from members.models import Acceptance, Affiliation, InvalidTransition, Membership, TermsDocument
 from orders import services
 from orders.models import Order, Service, TestEnvironmentException
-from orders.provisioning import ProvisioningError, SandboxBackend
 from portal.models import AuditEvent
 from tests.factories import AffiliationFactory, OrganisationFactory, UserFactory
 
@@ -176,9 +175,6 @@ def test_an_ended_order_can_be_ordered_again(nordvik, nordvik_admin, journaling,
     order = services.basket_add(organisation=nordvik, service=journaling, environment=TEST, by=nordvik_admin)
     services.basket_submit(organisation=nordvik, environment=TEST, by=nordvik_admin)
     services.order_approve(order=order, by=nhn_staff)
-    from orders.tasks import provision_order
-
-    provision_order(order.pk)
     services.order_end(order=Order.objects.get(pk=order.pk), by=nhn_staff, reason="Avsluttet avtale")
     assert services.basket_add(organisation=nordvik, service=journaling, environment=TEST, by=nordvik_admin)
 
@@ -204,14 +200,16 @@ def submitted(nordvik, nordvik_admin, journaling):
     return order
 
 
-def test_approval_provisions_and_activates(submitted, nhn_staff, nordvik_admin, django_capture_on_commit_callbacks):
-    SandboxBackend.grants.clear()
+def test_approval_with_nothing_to_set_up_activates_at_once(
+    submitted, nhn_staff, nordvik_admin, django_capture_on_commit_callbacks
+):
+    # No vendor system is registered yet: no access to grant, so the order is in force at once.
     with django_capture_on_commit_callbacks(execute=True):
         services.order_approve(order=submitted, by=nhn_staff)
     submitted.refresh_from_db()
     assert submitted.state == Order.State.ACTIVE
     assert submitted.activated_at is not None
-    assert ("313231593", "vkp-journaling", "test") in {tuple(vars(g).values()) for g in SandboxBackend.grants}
+    assert not submitted.provisioning_tasks.exists()
     actions = list(
         AuditEvent.objects.filter(object_type="orders.order", object_id=str(submitted.pk))
         .order_by("id")
@@ -220,34 +218,6 @@ def test_approval_provisions_and_activates(submitted, nhn_staff, nordvik_admin, 
     assert actions == ["order.drafted", "order.submitted", "order.approved", "order.provisioning", "order.activated"]
     assert [m.to for m in mail.outbox] == [[nordvik_admin.email], [nordvik_admin.email]]  # approved, then active
     assert "Aktiv" in mail.outbox[-1].subject
-
-
-def test_provisioning_twice_changes_nothing(submitted, nhn_staff):
-    from orders.tasks import provision_order
-
-    services.order_approve(order=submitted, by=nhn_staff)
-    provision_order(submitted.pk)
-    provision_order(submitted.pk)
-    assert AuditEvent.objects.filter(action="order.activated").count() == 1
-
-
-def test_a_failed_set_up_is_visible_and_can_be_retried(submitted, nhn_staff, monkeypatch):
-    from orders.tasks import provision_order
-
-    def refuse(self, order):
-        raise ProvisioningError("Access registry answered 503", retryable=True)
-
-    monkeypatch.setattr(SandboxBackend, "grant", refuse)
-    services.order_approve(order=submitted, by=nhn_staff)
-    provision_order(submitted.pk)
-    submitted.refresh_from_db()
-    assert (submitted.state, submitted.last_error) == (Order.State.FAILED, "Access registry answered 503")
-
-    monkeypatch.undo()
-    services.order_retry(order=submitted, by=nhn_staff)
-    provision_order(submitted.pk)
-    submitted.refresh_from_db()
-    assert submitted.state == Order.State.ACTIVE
 
 
 def test_cancel_before_approval_only(submitted, nordvik_admin, nhn_staff):
@@ -281,7 +251,7 @@ def test_test_orders_from_active_members_can_auto_approve(nordvik, nordvik_admin
     order = services.basket_add(organisation=nordvik, service=journaling, environment=TEST, by=nordvik_admin)
     services.basket_submit(organisation=nordvik, environment=TEST, by=nordvik_admin)
     order.refresh_from_db()
-    assert order.state == Order.State.APPROVED
+    assert order.state == Order.State.ACTIVE  # approved without a person; nothing to set up yet
     assert AuditEvent.objects.get(action="order.approved").after["automatic"] is True
 
 
@@ -468,31 +438,6 @@ def test_the_overview_says_a_production_draft_needs_usage_terms(client, oslo, os
     accept_usage_terms(oslo, journaling)
     row = client.get(reverse("member_dashboard", args=[oslo.org_number])).context["overview"][0]
     assert row.prod.needs_usage_terms is False
-
-
-def test_activation_tells_the_organisation_and_failure_tells_nhn(
-    submitted, nhn_staff, nordvik_admin, monkeypatch, django_capture_on_commit_callbacks
-):
-    from orders.tasks import provision_order
-
-    services.order_approve(order=submitted, by=nhn_staff)
-    mail.outbox.clear()
-
-    def refuse(self, order):
-        raise ProvisioningError("Access registry answered 500", retryable=True)
-
-    monkeypatch.setattr(SandboxBackend, "grant", refuse)
-    with django_capture_on_commit_callbacks(execute=True):
-        provision_order(submitted.pk)
-    assert [m.to for m in mail.outbox] == [[nhn_staff.email]]
-    assert "500" in mail.outbox[0].body
-
-    monkeypatch.undo()
-    mail.outbox.clear()
-    services.order_retry(order=submitted, by=nhn_staff)
-    with django_capture_on_commit_callbacks(execute=True):
-        provision_order(submitted.pk)
-    assert [m.to for m in mail.outbox] == [[nordvik_admin.email]]
 
 
 def test_the_overview_cell_names_the_usage_terms_step(client, oslo, oslo_admin, journaling):

@@ -1,0 +1,464 @@
+"""The provisioning engine's rules, in process: the outbox, retries, failures, revocation and
+reconciliation, with the HTTP backends talking to the simulator on loopback. The same scenarios
+with a real worker and broker are in test_provisioning_worker.py."""
+
+import json
+
+import pytest
+from django.core import mail
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils import translation
+from hypothesis import given
+from hypothesis import strategies as st
+
+from members import services as member_services
+from members.models import SupportedService, VendorAssignment, VendorSystem
+from orders import helseid, provisioning, services
+from orders.clients import SandboxVkpRegistry
+from orders.models import HelseIdClient, Order, ProvisioningTask, Service
+from portal.clients import backoff_delay, idempotency_key
+from portal.models import AuditEvent
+from tests.factories import OrganisationFactory, UserFactory, VendorFactory
+
+pytestmark = pytest.mark.django_db
+
+PUBLIC_JWK = {
+    "kty": "EC",
+    "crv": "P-256",
+    "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+    "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+    "kid": "key-1",
+    "alg": "ES256",
+}
+
+
+@pytest.fixture(autouse=True)
+def _english_messages():
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
+def nordvik():
+    return OrganisationFactory(org_number="313231593", name="Testkommune Nordvik")
+
+
+@pytest.fixture
+def admin():
+    return UserFactory()
+
+
+@pytest.fixture
+def staff():
+    return UserFactory(is_nhn_staff=True)
+
+
+@pytest.fixture
+def alarm(nordvik, admin):
+    """A welfare-technology system in use by Nordvik in test, supporting Journaling, with a multi-tenant client."""
+    system = VendorSystem.objects.create(vendor=VendorFactory(name="Alarmhuset AS"), name="Trygghetsalarm", kind="vft")
+    SupportedService.objects.create(
+        system=system, service=Service.objects.get(code="vkp-journaling"), environment="test"
+    )
+    VendorAssignment.objects.create(organisation=nordvik, system=system, environment="test", created_by=admin)
+    return system
+
+
+@pytest.fixture
+def client_config(alarm):
+    client = helseid.client_create(
+        system=alarm, environment="test", tenancy="multi-tenant", tenant=None, by=UserFactory()
+    )
+    helseid.client_keys_add(client=client, keys_text=json.dumps(PUBLIC_JWK), by=UserFactory())
+    return client
+
+
+@pytest.fixture
+def submitted(nordvik, admin):
+    return Order.objects.create(
+        organisation=nordvik,
+        service=Service.objects.get(code="vkp-journaling"),
+        environment="test",
+        state="submitted",
+        created_by=admin,
+    )
+
+
+def run_outbox(limit=50):
+    """What the workers do: run every pending task until none is left (retries included)."""
+    for _ in range(limit):
+        pending = list(ProvisioningTask.objects.filter(state="pending").values_list("pk", flat=True))
+        if not pending:
+            return
+        for task_id in pending:
+            provisioning.task_run(task_id, allow_early=True)
+    raise AssertionError("the outbox never emptied")
+
+
+def refreshed(obj):
+    obj.refresh_from_db()
+    return obj
+
+
+# The outbox ------------------------------------------------------------------------------------
+
+
+def test_approval_writes_its_tasks_in_the_same_transaction_and_waits_for_them(submitted, client_config, staff):
+    # Without the on-commit hook running (as when the broker is down) the tasks are still there.
+    services.order_approve(order=submitted, by=staff)
+
+    assert refreshed(submitted).state == "provisioning"
+    tasks = ProvisioningTask.objects.filter(order=submitted)
+    assert sorted(tasks.values_list("kind", flat=True)) == ["helseid.client", "vkp.access"]
+    assert all(task.dispatched_at is None and task.state == "pending" for task in tasks)
+
+
+def test_the_sweeper_sends_what_was_never_sent_and_the_order_becomes_active(submitted, client_config, staff):
+    services.order_approve(order=submitted, by=staff)
+
+    sent = provisioning.requeue_stale()  # in process, sending is running
+
+    assert sent == 4  # the client's creation and first key, and the order's two steps
+    assert refreshed(submitted).state == "active"
+    assert [(g.org_number, g.service, g.access) for g in SandboxVkpRegistry.grants.values()] == [
+        ("313231593", "vkp-journaling", ("write",))
+    ]
+    assert refreshed(client_config).state == "active"
+
+
+def test_the_sweeper_leaves_tasks_alone_that_were_just_sent(submitted, client_config, staff, settings):
+    services.order_approve(order=submitted, by=staff)
+    ProvisioningTask.objects.update(dispatched_at=provisioning.timezone.now())
+    assert provisioning.requeue_stale() == 0
+
+
+def test_running_a_task_twice_has_one_effect(submitted, client_config, staff, simulator):
+    services.order_approve(order=submitted, by=staff)
+    run_outbox()
+    grant_task = ProvisioningTask.objects.get(order=submitted, kind="vkp.access")
+    journal_before = simulator.journal()
+
+    assert provisioning.task_run(grant_task.pk) is None  # done already: a second delivery does nothing
+    assert simulator.journal() == journal_before
+    assert refreshed(grant_task).attempts == 1
+
+
+# The HTTP backends against the simulator -------------------------------------------------------------
+
+
+def test_timeouts_and_5xx_are_retried_then_succeed(submitted, client_config, staff, simulator):
+    simulator.fault(match="PUT /vkp/grants", status=503, times=2)
+    services.order_approve(order=submitted, by=staff)
+    run_outbox()
+
+    grant_task = ProvisioningTask.objects.get(order=submitted, kind="vkp.access")
+    assert (grant_task.state, grant_task.attempts) == ("succeeded", 3)
+    assert refreshed(submitted).state == "active"
+    assert simulator.grants()[0]["access"] == ["write"]
+
+
+def test_a_dropped_answer_is_retried_and_recognised_as_a_replay(submitted, client_config, staff, simulator):
+    simulator.fault(match="PUT /vkp/grants", drop=True, times=1)
+    services.order_approve(order=submitted, by=staff)
+    run_outbox()
+
+    grant_task = ProvisioningTask.objects.get(order=submitted, kind="vkp.access")
+    assert grant_task.attempts == 2
+    grant_writes = [entry for entry in simulator.journal() if entry["path"].startswith("/vkp/grants")]
+    assert len(grant_writes) == 1  # the second attempt was a replay, not a second change
+
+
+def test_a_slow_answer_times_out_and_is_retried(submitted, client_config, staff, simulator, settings):
+    settings.BACKING_SERVICES_TIMEOUT = 0.3
+    simulator.fault(match="PUT /vkp/grants", delay=0.6, times=1)
+    services.order_approve(order=submitted, by=staff)
+    provisioning.task_run(ProvisioningTask.objects.get(order=submitted, kind="vkp.access").pk)
+
+    grant_task = ProvisioningTask.objects.get(order=submitted, kind="vkp.access")
+    assert grant_task.state == "pending" and grant_task.attempts == 1
+    assert "no answer within 0.3 s" in grant_task.last_error
+    assert grant_task.next_attempt_at > grant_task.created_at
+
+
+def test_a_duplicate_answer_counts_as_done(submitted, client_config, staff, simulator):
+    simulator.fault(match="PUT /vkp/grants", duplicate=True, times=1)
+    services.order_approve(order=submitted, by=staff)
+    run_outbox()
+    assert ProvisioningTask.objects.get(order=submitted, kind="vkp.access").attempts == 1
+    assert refreshed(submitted).state == "active"
+
+
+def test_a_4xx_fails_at_once_tells_nhn_and_waits_in_the_failures_queue(
+    submitted, client_config, staff, simulator, django_capture_on_commit_callbacks
+):
+    simulator.fault(match="PUT /vkp/grants", status=400, code="unknown_system", message="System not known")
+    services.order_approve(order=submitted, by=staff)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        run_outbox()
+
+    grant_task = ProvisioningTask.objects.get(order=submitted, kind="vkp.access")
+    assert (grant_task.state, grant_task.attempts) == ("failed", 1)
+    order = refreshed(submitted)
+    assert order.state == "failed"
+    assert "400 unknown_system" in order.last_error and "System not known" in order.last_error
+    assert [m.to for m in mail.outbox] == [[staff.email]]
+    assert AuditEvent.objects.filter(action="provisioning.task_failed").count() == 1
+
+
+def test_retries_stop_after_the_limit(submitted, client_config, staff, simulator, settings):
+    settings.PROVISIONING_MAX_ATTEMPTS = 3
+    simulator.fault(match="PUT /vkp/grants", status=500)
+    services.order_approve(order=submitted, by=staff)
+    run_outbox()
+    grant_task = ProvisioningTask.objects.get(order=submitted, kind="vkp.access")
+    assert (grant_task.state, grant_task.attempts) == ("failed", 3)
+    assert refreshed(submitted).state == "failed"
+
+
+def test_staff_retry_a_failed_step_and_the_order_goes_on(submitted, client_config, staff, simulator):
+    simulator.fault(match="PUT /vkp/grants", status=400, times=1)
+    services.order_approve(order=submitted, by=staff)
+    run_outbox()
+    assert refreshed(submitted).state == "failed"
+
+    services.order_retry(order=submitted, by=staff)
+    assert refreshed(submitted).state == "provisioning"
+    run_outbox()
+    assert refreshed(submitted).state == "active"
+
+
+def test_staff_cancel_a_step_with_a_reason_and_the_order_no_longer_waits(submitted, client_config, staff, simulator):
+    simulator.fault(match="PUT /vkp/grants", status=400, times=1)
+    services.order_approve(order=submitted, by=staff)
+    run_outbox()
+    grant_task = ProvisioningTask.objects.get(order=submitted, kind="vkp.access")
+
+    with pytest.raises(ValidationError):
+        provisioning.task_cancel(task=grant_task, by=staff, reason=" ")
+    provisioning.task_cancel(task=grant_task, by=staff, reason="Granted by hand in the registry")
+
+    assert refreshed(grant_task).state == "cancelled"
+    assert refreshed(submitted).state == "active"
+    with pytest.raises(ValidationError):
+        provisioning.task_retry(task=refreshed(grant_task), by=staff)
+
+
+# Ending and changing -------------------------------------------------------------------------------
+
+
+def test_ending_an_order_revokes_the_access_and_the_scopes(submitted, client_config, staff, simulator):
+    services.order_approve(order=submitted, by=staff)
+    run_outbox()
+    assert simulator.grants()
+
+    services.order_end(order=refreshed(submitted), by=staff, reason="Avtalen er sagt opp")
+    run_outbox()
+
+    assert simulator.grants() == []
+    assert simulator.client(client_config.client_id)["tenants"] == [{"organizationNumber": "313231593", "scopes": []}]
+    revoke = ProvisioningTask.objects.get(reason="order_ended", kind="vkp.access")
+    assert revoke.result == {"action": "revoked"}
+
+
+def test_ending_the_system_registration_revokes_its_access(submitted, client_config, staff, admin, simulator):
+    services.order_approve(order=submitted, by=staff)
+    run_outbox()
+    assignment = VendorAssignment.objects.get(system=client_config.system)
+
+    member_services.vendor_assignment_end(assignment=assignment, by=admin)
+    run_outbox()
+
+    assert simulator.grants() == []
+    assert simulator.client(client_config.client_id)["tenants"] == []
+
+
+def test_new_keys_and_a_disabled_client_reach_the_registry(client_config, simulator):
+    run_outbox()
+    other = {**PUBLIC_JWK, "kid": "key-2"}
+    helseid.client_keys_add(client=client_config, keys_text=json.dumps(other), by=UserFactory())
+    run_outbox()
+    assert [key["kid"] for key in simulator.client(client_config.client_id)["keys"]] == ["key-1", "key-2"]
+
+    helseid.client_disable(client=client_config, by=UserFactory())
+    run_outbox()
+    assert simulator.client(client_config.client_id)["enabled"] is False
+    with pytest.raises(ValidationError):
+        helseid.client_disable(client=refreshed(client_config), by=UserFactory())
+
+
+def test_tasks_for_one_target_in_any_order_end_in_what_the_database_says(submitted, client_config, staff, simulator):
+    services.order_approve(order=submitted, by=staff)
+    grant = ProvisioningTask.objects.get(order=submitted, kind="vkp.access")
+    services_end_first = Order.objects.get(pk=submitted.pk)
+    provisioning.settle_order(submitted.pk)
+    # The order ends before its grant task ran: the late grant task must not grant anything.
+    Order.objects.filter(pk=services_end_first.pk).update(state="ended")
+    provisioning.task_run(grant.pk)
+    assert simulator.grants() == []
+    assert refreshed(grant).result == {"action": "revoked"}
+
+
+# Reconciliation -------------------------------------------------------------------------------------
+
+
+def test_reconciliation_repairs_drift_and_records_it(submitted, client_config, staff, simulator):
+    services.order_approve(order=submitted, by=staff)
+    run_outbox()
+    client_path = f"/helseid/clients/{client_config.client_id}/tenants"
+    simulator.http.put(client_path, json={"tenants": []}, headers={"Idempotency-Key": "someone-by-hand"})
+    simulator.http.put(
+        f"/vkp/grants/test/313231593/vkp-journaling/{client_config.system.public_id}",
+        json={"access": ["read", "write"]},
+        headers={"Idempotency-Key": "widened-by-hand"},
+    )
+
+    drift = provisioning.reconcile()
+    run_outbox()
+
+    assert {entry["target"].split(":")[0] for entry in drift} == {"vkp", "helseid"}
+    assert simulator.grants()[0]["access"] == ["write"]
+    assert simulator.client(client_config.client_id)["tenants"] == [
+        {"organizationNumber": "313231593", "scopes": ["nhn:jft/api"]}
+    ]
+    event = AuditEvent.objects.get(action="provisioning.drift_repaired")
+    assert len(event.after["differences"]) == 2
+    assert provisioning.reconcile() == []  # nothing left to repair
+
+
+def test_reconciliation_leaves_targets_with_work_under_way_alone(submitted, client_config, staff, simulator):
+    services.order_approve(order=submitted, by=staff)  # tasks pending, not yet run
+    assert provisioning.reconcile() == []
+
+
+def test_an_unknown_grant_in_the_registry_is_left_for_a_person(simulator, caplog):
+    simulator.http.put(
+        "/vkp/grants/test/313231593/vkp-journaling/not-a-system", json={"access": ["read"]},
+        headers={"Idempotency-Key": "mystery"},
+    )  # fmt: skip
+    assert provisioning.reconcile() == []
+    assert "unknown grant" in caplog.text
+    assert len(simulator.grants()) == 1
+
+
+# Transport details ----------------------------------------------------------------------------------
+
+
+def test_the_same_change_has_the_same_idempotency_key_and_another_change_another():
+    first = idempotency_key("task-1", "PUT", "/vkp/grants/x", {"access": ["read"]})
+    assert first == idempotency_key("task-1", "PUT", "/vkp/grants/x", {"access": ["read"]})
+    assert first != idempotency_key("task-1", "PUT", "/vkp/grants/x", {"access": ["read", "write"]})
+    assert first != idempotency_key("task-2", "PUT", "/vkp/grants/x", {"access": ["read"]})
+
+
+@given(attempt=st.integers(min_value=1, max_value=40))
+def test_backoff_grows_exponentially_with_jitter_and_a_cap(attempt):
+    delay = backoff_delay(attempt, base=2, cap=300)
+    full = min(300, 2 * 2 ** (attempt - 1))
+    assert full / 2 <= delay <= full
+
+
+def test_the_simulator_requires_an_idempotency_key_and_refuses_a_reused_one(simulator):
+    path = "/vkp/grants/test/313231593/vkp-journaling/sys"
+    assert simulator.http.put(path, json={"access": ["read"]}).status_code == 400
+    assert simulator.http.put(path, json={"access": ["read"]}, headers={"Idempotency-Key": "k"}).status_code == 201
+    replay = simulator.http.put(path, json={"access": ["read"]}, headers={"Idempotency-Key": "k"})
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert simulator.http.put(path, json={"access": ["write"]}, headers={"Idempotency-Key": "k"}).status_code == 422
+
+
+def test_e_mail_through_the_mail_api_is_sent_once_however_often_the_task_runs(simulator, settings):
+    from portal.email import send_email_now
+
+    settings.EMAIL_BACKEND = "portal.clients.HttpEmailBackend"
+    context = {"organisation": "Nordvik", "system": "Trygghetsalarm", "environment": "test", "ended": False}
+    for _ in range(2):
+        send_email_now("members/email/assignment_changed", context, ["drift@alarmhuset.example"], message_key="m-1")
+    messages = simulator.http.get("/mail/messages").json()["messages"]
+    assert len(messages) == 1
+    assert messages[0]["to"] == ["drift@alarmhuset.example"]
+
+
+# Pages ----------------------------------------------------------------------------------------------
+
+
+def test_the_failures_queue_shows_the_error_and_staff_retry_from_it(
+    client, submitted, client_config, staff, simulator, django_assert_max_num_queries
+):
+    simulator.fault(match="PUT /vkp/grants", status=400, message="System not known", times=1)
+    services.order_approve(order=submitted, by=staff)
+    run_outbox()
+    client.force_login(staff)
+    with django_assert_max_num_queries(8):
+        page = client.get(reverse("staff_provisioning_failures"))
+    assert "System not known" in page.content.decode()
+
+    task = ProvisioningTask.objects.get(state="failed")
+    response = client.post(
+        reverse("staff_task_decide", args=[task.public_id, "prov-igjen"]), {"from": "queue"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    assert refreshed(task).state == "pending"
+    assert refreshed(submitted).state == "provisioning"
+
+
+def test_the_failures_queue_is_for_nhn_staff_only(client, admin, submitted, client_config, staff):
+    services.order_approve(order=submitted, by=staff)
+    task = ProvisioningTask.objects.filter(order=submitted).first()
+    client.force_login(admin)
+    assert client.get(reverse("staff_provisioning_failures")).status_code == 403
+    assert (
+        client.post(reverse("staff_task_decide", args=[task.public_id, "avbryt"]), {"reason": "x"}).status_code == 403
+    )
+    assert refreshed(task).state == "pending"
+
+
+def test_the_order_page_shows_each_step_and_polls_while_work_is_under_way(
+    client, nordvik, admin, submitted, client_config, staff
+):
+    from members.models import Affiliation
+
+    Affiliation.objects.create(user=admin, organisation=nordvik, role="admin")
+    services.order_approve(order=submitted, by=staff)
+    client.force_login(admin)
+    page = client.get(reverse("order_detail", args=[submitted.public_id]), HTTP_HX_REQUEST="true").content.decode()
+    assert 'hx-trigger="every 2s"' in page
+    assert "Trygghetsalarm for Testkommune Nordvik" in page
+
+    run_outbox()
+    page = client.get(reverse("order_detail", args=[submitted.public_id]), HTTP_HX_REQUEST="true").content.decode()
+    assert "hx-trigger" not in page
+    assert page.count("Done") == 2
+
+
+def test_the_vendor_tenant_list_shows_its_own_steps_live(
+    client, submitted, client_config, staff, django_assert_max_num_queries
+):
+    from members.models import Affiliation
+
+    vendor = client_config.system.vendor
+    vendor_user = UserFactory()
+    Affiliation.objects.create(user=vendor_user, organisation=vendor, role="vendor_user")
+    other_system = VendorSystem.objects.create(vendor=VendorFactory(), name="Annen leverandørs EPJ", kind="epj")
+    SupportedService.objects.create(system=other_system, service=submitted.service, environment="test")
+    VendorAssignment.objects.create(organisation=submitted.organisation, system=other_system, environment="test",
+                                    created_by=UserFactory())  # fmt: skip
+    services.order_approve(order=submitted, by=staff)
+    client.force_login(vendor_user)
+
+    url = reverse("vendor_dashboard", args=[vendor.org_number]) + "?del=leietakere"
+    with django_assert_max_num_queries(15):
+        part = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert 'hx-trigger="every 3s"' in part
+    assert "Trygghetsalarm for Testkommune Nordvik" in part
+    assert "Annen leverandørs EPJ" not in part  # another vendor's step is not this vendor's business
+    run_outbox()
+    assert "hx-trigger" not in client.get(url, HTTP_HX_REQUEST="true").content.decode()
+
+
+def test_a_client_is_disabled_by_its_vendor_only(client, client_config):
+    outsider = UserFactory()
+    client.force_login(outsider)
+    assert client.post(reverse("client_disable", args=[client_config.public_id])).status_code == 404
+    assert refreshed(client_config).state != HelseIdClient.State.DISABLED

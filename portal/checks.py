@@ -23,6 +23,9 @@ def production_settings_problems() -> list[str]:
         problems.append("SQLite is not allowed in production: set DATABASE_URL to PostgreSQL.")
     if settings.CELERY_TASK_ALWAYS_EAGER:
         problems.append("Tasks must go through a broker in production: set CELERY_BROKER_URL.")
+    for name in ("HELSEID_REGISTRY_BACKEND", "VKP_REGISTRY_BACKEND"):
+        if ".Sandbox" in getattr(settings, name):
+            problems.append(f"{name} is an in-process sandbox: set BACKING_SERVICES_URL in production.")
     if not settings.ALLOWED_HOSTS:
         problems.append("ALLOWED_HOSTS must name the portal's host names in production.")
     return problems

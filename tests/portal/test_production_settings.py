@@ -14,6 +14,7 @@ SAFE = {
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/portal",
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/15",
     "ALLOWED_HOSTS": "selvbetjening.nhn.example",
+    "BACKING_SERVICES_URL": "https://backing.nhn.example",
 }
 
 
@@ -38,6 +39,7 @@ def test_check_deploy_is_clean_with_production_settings():
         ({"SECRET_KEY": None}, "SECRET_KEY must be set"),
         ({"DATABASE_URL": None}, "SQLite is not allowed"),
         ({"CELERY_BROKER_URL": None}, "set CELERY_BROKER_URL"),
+        ({"BACKING_SERVICES_URL": None}, "VKP_REGISTRY_BACKEND is an in-process sandbox"),
     ],
 )
 def test_production_refuses_unsafe_settings(overrides, message):

@@ -1,0 +1,213 @@
+"""Provisioning benchmark: approve N orders with two Celery workers against the simulator on loopback.
+
+    .venv/bin/python bench/provisioning.py [--orders 1000] [--systems 10] [--failure-rate 0.1]
+
+Needs PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379), like `make test`. Uses its own
+database (`portal_bench`, dropped and made anew) and Redis database 13. Prints orders per second
+and the median and p95 time from approval to active, once with every call succeeding and once with
+the simulator failing the given share of calls with 503. Not a test: nothing is asserted.
+"""
+
+import argparse
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATABASE = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal_bench")
+BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/13")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=1000)
+    parser.add_argument("--systems", type=int, default=10, help="vendor systems (one multi-tenant client each)")
+    parser.add_argument("--failure-rate", type=float, default=0.1)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    port = free_port()
+    simulator_url = f"http://127.0.0.1:{port}"
+    env = dict(
+        os.environ,
+        PORTAL_ENV="test",
+        DATABASE_URL=DATABASE,
+        CELERY_BROKER_URL=BROKER,
+        BACKING_SERVICES_URL=simulator_url,
+        EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend",
+        PROVISIONING_BACKOFF_BASE="0.5",
+        PROVISIONING_BACKOFF_CAP="5",
+        PROVISIONING_MAX_ATTEMPTS="12",
+    )
+    os.environ.update(env)
+    recreate_database()
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    django.setup()
+    from portal.celery import app
+
+    app.control.purge()
+    simulator = subprocess.Popen(
+        [sys.executable, "manage.py", "simulate_backing_services", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    worker_command = [sys.executable, "-m", "celery", "-A", "portal", "worker", "--concurrency", "1",
+                      "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "error"]  # fmt: skip
+    workers = [
+        subprocess.Popen([*worker_command, "-n", f"bench{i}@%h"], cwd=ROOT, env=env) for i in range(args.workers)
+    ]
+    try:
+        wait_for_port(port)
+        print(f"Machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+        print(f"{args.orders} orders, {args.systems} vendor systems, {args.workers} workers, simulator {simulator_url}")
+        run("all calls succeed", args, simulator_url, failure_rate=0.0)
+        run(f"{args.failure_rate:.0%} of calls answer 503", args, simulator_url, failure_rate=args.failure_rate)
+    finally:
+        for process in [*workers, simulator]:
+            process.send_signal(signal.SIGTERM)
+        for process in [*workers, simulator]:
+            process.wait(30)
+
+
+def recreate_database() -> None:
+    import psycopg
+
+    name = DATABASE.rsplit("/", 1)[1]
+    with psycopg.connect(DATABASE.rsplit("/", 1)[0] + "/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("the simulator did not start")
+
+
+def run(label: str, args, simulator_url: str, *, failure_rate: float) -> None:
+    import httpx
+
+    from orders.models import Order, ProvisioningTask
+
+    control = httpx.Client(base_url=simulator_url)
+    control.post("/_sim/reset")
+    orders = make_orders(args.orders, args.systems)
+    settle_outbox()  # the clients' own set-up is not part of the measurement
+    if failure_rate:
+        control.post("/_sim/faults", json={"match": "", "rate": failure_rate, "status": 503})
+
+    from orders import services
+    from orders.models import Order as OrderModel
+
+    staff = staff_user()
+    started = time.monotonic()
+    for order in orders:
+        services.order_approve(order=order, by=staff)
+    approving = time.monotonic() - started
+    ids = [order.pk for order in orders]
+    while Order.objects.filter(pk__in=ids, state=OrderModel.State.ACTIVE).count() < len(ids):
+        failed = Order.objects.filter(pk__in=ids, state=OrderModel.State.FAILED).count()
+        if failed:
+            raise SystemExit(f"{failed} orders failed; raise PROVISIONING_MAX_ATTEMPTS")
+        time.sleep(0.5)
+    control.delete("/_sim/faults")
+
+    rows = list(Order.objects.filter(pk__in=ids).values_list("decided_at", "activated_at"))
+    latencies = sorted((active - approved).total_seconds() for approved, active in rows)
+    first, last = min(a for a, _ in rows), max(b for _, b in rows)
+    retries = sum(
+        max(attempts - 1, 0)
+        for attempts in ProvisioningTask.objects.filter(order__in=ids).values_list("attempts", flat=True)
+    )
+    tasks = ProvisioningTask.objects.filter(order__in=ids).count()
+    print(
+        f"\n{label}:\n"
+        f"  {len(ids)} orders, {tasks} tasks, {retries} retries; approving took {approving:.1f} s\n"
+        f"  throughput {len(ids) / (last - first).total_seconds():.1f} orders/s (first approval to last active)\n"
+        f"  approval → active: median {statistics.median(latencies):.2f} s, "
+        f"p95 {latencies[int(0.95 * (len(latencies) - 1))]:.2f} s, max {latencies[-1]:.2f} s"
+    )
+
+
+def staff_user():
+    from members.models import User
+
+    user, _ = User.objects.get_or_create(email="bench@nhn.example", defaults={"is_nhn_staff": True})
+    return user
+
+
+def make_orders(count: int, systems: int) -> list:
+    from members.models import Organisation, SupportedService, VendorAssignment, VendorSystem
+    from orders import helseid
+    from orders.models import Order, Service
+
+    staff = staff_user()
+    journaling = Service.objects.get(code="vkp-journaling")
+    run_id = Organisation.objects.count()
+    vendor_systems = []
+    for index in range(systems):
+        vendor = Organisation.objects.create(
+            org_number=next_org_number(), name=f"Benkleverandør {run_id}-{index} AS", kind="vendor"
+        )
+        system = VendorSystem.objects.create(vendor=vendor, name=f"Alarm {index}", kind="vft")
+        SupportedService.objects.create(system=system, service=journaling, environment="test")
+        helseid.client_create(system=system, environment="test", tenancy="multi-tenant", tenant=None, by=staff)
+        vendor_systems.append(system)
+    orders = []
+    for index in range(count):
+        municipality = Organisation.objects.create(
+            org_number=next_org_number(), name=f"Benkkommune {run_id}-{index}", kind="municipality", is_public=True
+        )
+        VendorAssignment.objects.create(
+            organisation=municipality, system=vendor_systems[index % systems], environment="test", created_by=staff
+        )
+        orders.append(
+            Order.objects.create(
+                organisation=municipality, service=journaling, environment="test", state="submitted", created_by=staff
+            )
+        )
+    return orders
+
+
+_counter = iter(range(10_000_000))
+
+
+def next_org_number() -> str:
+    from members import orgnr
+
+    while True:
+        number = orgnr.with_check_digit(f"3{next(_counter):07d}")  # synthetic: starts with 3
+        if number:
+            return number
+
+
+def settle_outbox() -> None:
+    from orders.models import ProvisioningTask
+
+    while ProvisioningTask.objects.filter(state="pending").exists():
+        time.sleep(0.2)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()

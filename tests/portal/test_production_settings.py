@@ -14,6 +14,7 @@ SAFE = {
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/portal",
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/15",
     "ALLOWED_HOSTS": "selvbetjening.nhn.example",
+    "IDENTITY_HASH_KEY": "a-long-random-key-for-hashing-identity-numbers-in-tests",
 }
 
 
@@ -38,6 +39,12 @@ def test_check_deploy_is_clean_with_production_settings():
         ({"SECRET_KEY": None}, "SECRET_KEY must be set"),
         ({"DATABASE_URL": None}, "SQLite is not allowed"),
         ({"CELERY_BROKER_URL": None}, "set CELERY_BROKER_URL"),
+        ({"IDENTITY_HASH_KEY": None}, "IDENTITY_HASH_KEY must be set"),
+        ({"IDENTITY_HASH_KEY": "too-short"}, "IDENTITY_HASH_KEY must be set"),
+        (
+            {"OIDC_IDPORTEN_CLIENT_ID": "portal", "OIDC_IDPORTEN_ISSUER": "http://idporten.example"},
+            "must be an https URL",
+        ),
     ],
 )
 def test_production_refuses_unsafe_settings(overrides, message):

@@ -102,3 +102,23 @@ def log_in(page, live_server, email: str, password: str):
         page.get_by_label("Kode").fill(current_totp(DEMO_TOTP_SECRET))
         with page.expect_navigation():
             page.locator("main").get_by_role("button", name="Logg inn", exact=True).click()
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(live_server, tmp_path_factory):
+    """A real OpenID Connect provider (npm's oidc-provider) on loopback, for the portal's live server."""
+    from tests.oidc_provider.server import LoopbackProvider
+
+    provider = LoopbackProvider(live_server.url, tmp_path_factory.mktemp("oidc")).start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def federated_login(settings, oidc_provider):
+    """The portal configured with HelseID and ID-porten, both played by the loopback provider."""
+    from members import oidc
+
+    settings.OIDC_PROVIDERS = oidc_provider.portal_settings()
+    oidc._discovery.clear()
+    return oidc_provider

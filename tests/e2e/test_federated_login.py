@@ -9,6 +9,7 @@ import logging
 from urllib.parse import parse_qs, urlencode, urljoin, urlparse
 
 import pytest
+from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.db import connection
 
@@ -16,10 +17,10 @@ from members.identity import pid_hash
 from members.models import Affiliation, FederatedIdentity, User
 from members.services import invitation_send
 from portal.models import AuditEvent
-from tests.factories import AffiliationFactory, OrganisationFactory
+from tests.factories import PASSWORD, AffiliationFactory, OrganisationFactory, UserFactory
 from tests.oidc_provider.server import ACCOUNTS
 
-from .conftest import assert_accessible, screenshot
+from .conftest import assert_accessible, log_in, screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -185,3 +186,91 @@ def test_a_misbehaving_id_token_is_refused_with_a_clear_page(page, live_server, 
     assert not User.objects.filter(first_name="Kari").exists()
     assert AuditEvent.objects.filter(action="login.refused", after__reason=reason).exists()
     screenshot(page, f"federated-refused-{mode}")
+
+
+def known_person(account: str, provider: str, **fields) -> User:
+    """A person who has logged in before: the portal knows the hash of their number."""
+    user = UserFactory(**fields)
+    FederatedIdentity.objects.create(user=user, provider=provider, pid_hash=pid_hash(ACCOUNTS[account]["pid"]))
+    return user
+
+
+def expire_id_token(page, live_server):
+    session_key = next(c["value"] for c in page.context.cookies(live_server.url) if c["name"] == "sessionid")
+    session = SessionStore(session_key)
+    session["oidc_id_token_expiration"] = 0
+    session.save()
+
+
+def test_an_expired_session_is_rechecked_silently_and_ends_when_the_provider_session_has(
+    page, live_server, federated_login
+):
+    municipality = OrganisationFactory(name="Testkommune Fjellvik")
+    kari = known_person("kari", "idporten")
+    AffiliationFactory(user=kari, organisation=municipality, role=Affiliation.Role.VIEWER)
+    dashboard = f"{live_server.url}/medlem/{municipality.org_number}/"
+    start_login(page, live_server, "ID-porten")
+    log_in_at_provider(page, "kari")
+    assert page.url == dashboard
+
+    # The ID token's time is up: the next page asks the provider again with prompt=none, unseen.
+    expire_id_token(page, live_server)
+    with page.expect_request(lambda request: "prompt=none" in request.url):
+        page.goto(dashboard)
+    page.wait_for_url(dashboard)
+    assert page.get_by_role("heading", level=1).inner_text() == "Testkommune Fjellvik"
+
+    # The session at the provider ends (its cookies are gone): the portal logs the person out.
+    page.context.clear_cookies(domain="127.0.0.1")
+    expire_id_token(page, live_server)
+    page.goto(dashboard)
+    assert page.get_by_role("heading", level=1).inner_text() == "Innlogging avvist"
+    assert page.get_by_text("Økten din hos identitetsleverandøren er avsluttet").is_visible()
+    page.goto(dashboard)
+    assert "/konto/login/" in page.url
+
+
+@pytest.mark.parametrize(
+    ("label", "account", "acr"),
+    [("ID-porten", "kari", "idporten-loa-substantial"), ("HelseID", "lav", "idporten-loa-high")],
+    ids=["id-porten-substantial", "helseid-level-3"],
+)
+def test_a_login_below_the_required_security_level_is_refused(page, live_server, federated_login, label, account, acr):
+    start_login(page, live_server, label)
+    log_in_at_provider(page, account, acr=acr)
+    assert page.get_by_text("ikke gjort på et høyt nok sikkerhetsnivå").is_visible()
+    assert_logged_out(page)
+    assert not FederatedIdentity.objects.exists()
+
+
+def test_a_client_assertion_signed_with_another_key_gets_no_tokens(page, live_server, federated_login, settings):
+    from joserfc.jwk import RSAKey
+
+    other_key = RSAKey.generate_key(2048, parameters={"kid": "portal-1", "alg": "PS256"})
+    settings.OIDC_PROVIDERS["helseid"]["private_key"] = json.dumps(other_key.as_dict(private=True))
+    known_person("ola", "helseid")
+    start_login(page, live_server, "HelseID")
+    log_in_at_provider(page, "ola")
+    assert page.get_by_text("Identitetsleverandøren leverte ikke tokenene").is_visible()
+    assert_logged_out(page)
+
+
+def test_a_local_account_links_helseid_and_then_logs_in_with_it(page, live_server, federated_login):
+    user = UserFactory(email="per@kommune.example", first_name="Per", last_name="Hansen")
+    log_in(page, live_server, user.email, PASSWORD)
+    page.goto(f"{live_server.url}/innlogging/metoder/")
+    assert_accessible(page)
+    with page.expect_navigation():
+        page.get_by_role("link", name="Koble HelseID til denne kontoen").click()
+    log_in_at_provider(page, "ola")
+    assert page.url == f"{live_server.url}/innlogging/metoder/"
+    assert page.get_by_text("HelseID: koblet til").is_visible()
+    assert user.federated_identities.get().pid_hash == pid_hash(ACCOUNTS["ola"]["pid"])
+    user.refresh_from_db()
+    assert (user.first_name, user.last_name) == ("Ola", "Nordmann")  # names from HelseID replace typed ones
+
+    page.context.clear_cookies()
+    start_login(page, live_server, "HelseID")
+    log_in_at_provider(page, "ola")
+    assert page.get_by_role("button", name="Logg ut").is_visible()
+    assert User.objects.count() == 1

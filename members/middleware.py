@@ -1,5 +1,5 @@
 from allauth.mfa.models import Authenticator
-from allauth.mfa.signals import authenticator_added, authenticator_removed
+from allauth.mfa.signals import authenticator_removed
 from django.contrib import messages
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
@@ -37,6 +37,9 @@ class StaffMfaMiddleware:
             and request.user.is_authenticated
             and not request.path.startswith(OPEN_WITHOUT_MFA)
         ):
+            if has_second_factor(request.user):  # set up since (only flagged sessions pay this query)
+                del request.session[SESSION_KEY]
+                return self.get_response(request)
             messages.warning(
                 request,
                 _(
@@ -56,12 +59,6 @@ def staff_mfa_at_login(sender, request, user, **kwargs):
     federated = bool(getattr(user, "oidc_provider", None))
     if request is not None and user.is_nhn_staff and not federated and not has_second_factor(user):
         request.session[SESSION_KEY] = True
-
-
-@receiver(authenticator_added, dispatch_uid="members.staff_mfa_added")
-def staff_mfa_added(sender, request, user, **kwargs):
-    if request is not None and has_second_factor(user):
-        request.session.pop(SESSION_KEY, None)
 
 
 @receiver(authenticator_removed, dispatch_uid="members.staff_mfa_removed")

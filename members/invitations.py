@@ -26,6 +26,13 @@ def pending_invitation(request) -> Invitation | None:
     return Invitation.objects.pending().select_related("organisation").filter(public_id=public_id).first()
 
 
+def accepted_message(affiliation) -> str:
+    return _("You are now %(role)s in %(name)s.") % {
+        "role": affiliation.get_role_display().lower(),
+        "name": affiliation.organisation.name,
+    }
+
+
 @receiver(user_logged_in, dispatch_uid="members.bind_pending_invitation")
 def bind_pending_invitation(sender, request, user, **kwargs):
     from . import services
@@ -41,8 +48,4 @@ def bind_pending_invitation(sender, request, user, **kwargs):
     except services.InvitationNotUsable as problem:
         messages.error(request, problem.messages[0])
     else:
-        messages.success(
-            request,
-            _("You are now %(role)s in %(name)s.")
-            % {"role": affiliation.get_role_display().lower(), "name": affiliation.organisation.name},
-        )
+        messages.success(request, accepted_message(affiliation))

@@ -152,7 +152,8 @@ class ProviderSettings:
     provider: str | None = None
 
     @property
-    def provider_config(self) -> dict:
+    def config(self) -> dict:
+        """This provider's settings; 404 for a provider that is not configured."""
         config = provider_config(self.provider)
         if config is None:
             raise Http404("No such identity provider.")
@@ -264,7 +265,7 @@ class OIDCBackend(ProviderSettings, OIDCAuthenticationBackend):
         return user
 
     def get_token(self, payload):
-        config = self.provider_config
+        config = self.config
         if config["private_key"]:
             payload.pop("client_secret", None)
             payload["client_assertion_type"] = CLIENT_ASSERTION_TYPE
@@ -296,10 +297,10 @@ class OIDCBackend(ProviderSettings, OIDCAuthenticationBackend):
             raise LoginRefused("nonce")
         if "exp" not in payload:
             raise LoginRefused("expired")
-        client_id = self.provider_config["client_id"]
+        client_id = self.config["client_id"]
         audience = payload.get("aud")
         audiences = audience if isinstance(audience, list) else [audience]
-        if payload.get("iss") != self.provider_config["issuer"] or client_id not in audiences:
+        if payload.get("iss") != self.config["issuer"] or client_id not in audiences:
             raise LoginRefused("claims")
         if len(audiences) > 1 and payload.get("azp") != client_id:
             raise LoginRefused("claims")
@@ -318,7 +319,7 @@ class OIDCBackend(ProviderSettings, OIDCAuthenticationBackend):
         return {**userinfo, **payload}
 
     def verify_claims(self, claims):
-        config = self.provider_config
+        config = self.config
         pid = claims.get(config["pid_claim"])
         if not pid or not str(pid).strip():
             raise LoginRefused("missing_pid")
@@ -415,7 +416,7 @@ class AuthenticationRequestView(ProviderSettings, OIDCAuthenticationRequestView)
         View.__init__(self, **kwargs)
 
     def get(self, request):
-        config = self.provider_config
+        config = self.config
         try:
             self.OIDC_OP_AUTH_ENDPOINT = self.get_settings("OIDC_OP_AUTHORIZATION_ENDPOINT")
         except ProviderUnavailable:
@@ -433,7 +434,7 @@ class AuthenticationRequestView(ProviderSettings, OIDCAuthenticationRequestView)
         return response
 
     def get_extra_params(self, request):
-        config = self.provider_config
+        config = self.config
         params = {"ui_locales": translation.get_language() or settings.LANGUAGE_CODE}
         if config["acr_values"]:
             params["acr_values"] = config["acr_values"]
@@ -446,7 +447,7 @@ class AuthenticationCallbackView(ProviderSettings, OIDCAuthenticationCallbackVie
     """Takes the provider's answer: the library checks state, nonce, PKCE and signature; refusals get a page."""
 
     def get(self, request):
-        self.provider_config  # noqa: B018  (404 for a provider that is not configured)
+        self.config  # noqa: B018  (404 for a provider that is not configured)
         request.oidc_provider = self.provider
         state = request.GET.get("state", "")
         entry = request.session.get("oidc_states", {}).get(state) if state else None

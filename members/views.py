@@ -494,11 +494,7 @@ def invitation_landing(request, token):
         except services.InvitationNotUsable as error:
             context = {"invitation": invitation, "problem": _first_error(error)}
             return render(request, "members/invitation.html", context, status=403)
-        messages.success(
-            request,
-            _("You are now %(role)s in %(name)s.")
-            % {"role": affiliation.get_role_display().lower(), "name": affiliation.organisation.name},
-        )
+        messages.success(request, invitations.accepted_message(affiliation))
         return redirect("home")
     if request.method == "POST":
         return redirect("invitation_landing", token)

@@ -100,3 +100,25 @@ class VendorSystemForm(forms.Form):
     product = forms.CharField(
         label=_("Product family"), max_length=100, required=False, help_text=_("For an EPJ: for example Epic.")
     )
+
+
+class InvitationForm(forms.Form):
+    email = forms.EmailField(
+        label=_("Colleague's e-mail address"),
+        help_text=_("The invitation goes to this address. It can be used once, by the person it was sent to."),
+    )
+    role = forms.ChoiceField(label=_("Role"), widget=forms.RadioSelect)
+
+    def __init__(self, *args, roles=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = list(roles)
+        if len(roles) == 1:
+            self.fields["role"].initial = roles[0][0]
+
+
+class CompleteAccountForm(forms.Form):
+    email = forms.EmailField(
+        label=_("Your work e-mail address"),
+        help_text=_("The portal sends notices about your organisation's membership and orders here."),
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )

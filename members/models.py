@@ -549,3 +549,101 @@ class SupportedService(models.Model):
 
     def __str__(self):
         return f"{self.system.name}: {self.service.code} ({self.environment})"
+
+
+class FederatedIdentity(models.Model):
+    """A person's national identity from HelseID or ID-porten (*fødselsnummer*), held only as a keyed hash.
+
+    The number itself is never stored: ``pid_hash`` is HMAC-SHA256 under ``IDENTITY_HASH_KEY``
+    (``members.identity.pid_hash``). One person may log in through several providers; each gives
+    the same number, so every row of a user carries the same hash.
+    """
+
+    user = models.ForeignKey(
+        User, verbose_name=_("user"), on_delete=models.CASCADE, related_name="federated_identities"
+    )
+    provider = models.CharField(_("identity provider"), max_length=32)
+    pid_hash = models.CharField(_("keyed hash of the national identity number"), max_length=64, db_index=True)
+    created_at = models.DateTimeField(_("linked"), default=timezone.now)
+    last_login_at = models.DateTimeField(_("last login"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("federated identity")
+        verbose_name_plural = _("federated identities")
+        ordering = ["provider"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "pid_hash"], name="federated_identity_once_per_provider"),
+            models.UniqueConstraint(fields=["user", "provider"], name="federated_identity_one_per_user_provider"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} ({self.provider})"
+
+
+class InvitationQuerySet(models.QuerySet):
+    def pending(self):
+        return self.filter(accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+
+class Invitation(models.Model):
+    """An administrator's invitation to a colleague to take a role in the organisation (*invitasjon*).
+
+    The e-mail carries a random token; only its SHA-256 is stored, so the table alone cannot be
+    used to accept an invitation.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        ACCEPTED = "accepted", _("Accepted")
+        EXPIRED = "expired", _("Expired")
+        REVOKED = "revoked", _("Withdrawn")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(
+        Organisation, verbose_name=_("organisation"), on_delete=models.PROTECT, related_name="invitations"
+    )
+    email = models.EmailField(_("e-mail address"))
+    role = models.CharField(_("role"), max_length=32, choices=Affiliation.Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(User, verbose_name=_("invited by"), on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("sent"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"))
+    accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        User, verbose_name=_("accepted by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    revoked_at = models.DateTimeField(_("withdrawn"), null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(accepted_at__isnull=True) | models.Q(accepted_by__isnull=False),
+                name="invitation_accepted_by_someone",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.email} – {self.get_role_display()} – {self.organisation.name}"
+
+    @property
+    def status(self) -> str:
+        if self.accepted_at:
+            return self.Status.ACCEPTED
+        if self.revoked_at:
+            return self.Status.REVOKED
+        if self.expires_at <= timezone.now():
+            return self.Status.EXPIRED
+        return self.Status.PENDING
+
+    def get_status_display(self) -> str:
+        return self.Status(self.status).label
+
+    def clean(self):
+        allowed = Affiliation.VENDOR_ROLES if self.organisation.is_vendor_kind else Affiliation.MEMBER_ROLES
+        if self.role not in allowed:
+            raise ValidationError({"role": _("This role does not exist in this kind of organisation.")})

@@ -5,6 +5,7 @@ from django.db.models import Case, Q, QuerySet, Value, When
 from .models import (
     Acceptance,
     Affiliation,
+    Invitation,
     Membership,
     Organisation,
     SigningDelegation,
@@ -179,3 +180,12 @@ def vendor_user_emails(vendor: Organisation) -> list[str]:
 
 def nhn_staff_emails() -> list[str]:
     return list(User.objects.filter(is_nhn_staff=True, is_active=True).values_list("email", flat=True))
+
+
+def open_invitations(organisation: Organisation) -> QuerySet[Invitation]:
+    """Invitations not accepted or withdrawn (waiting or expired), newest first."""
+    return (
+        Invitation.objects.filter(organisation=organisation, accepted_at__isnull=True, revoked_at__isnull=True)
+        .select_related("invited_by")
+        .order_by("-created_at")
+    )

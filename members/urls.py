@@ -1,10 +1,37 @@
+from django.conf import settings
 from django.urls import path
 
 import portal.converters  # noqa: F401  (the orgnr path converter)
 
-from . import views
+from . import oidc, views
+
+# One URL prefix per provider the portal knows; a provider that is not configured answers 404.
+oidc_urlpatterns = [
+    pattern
+    for name in settings.OIDC_PROVIDER_DEFAULTS
+    for pattern in (
+        path(f"innlogging/{name}/", oidc.AuthenticationRequestView.as_view(provider=name), name=f"oidc_login_{name}"),
+        path(
+            f"innlogging/{name}/callback/",
+            oidc.AuthenticationCallbackView.as_view(provider=name),
+            name=f"oidc_callback_{name}",
+        ),
+    )
+]
 
 urlpatterns = [
+    *oidc_urlpatterns,
+    path("innlogging/fullfor/", views.oidc_complete, name="oidc_complete"),
+    path("innlogging/metoder/", views.login_methods, name="login_methods"),
+    path("innlogging/logg-ut/", oidc.LogoutView.as_view(), name="oidc_logout"),
+    path("innlogging/logget-ut/", oidc.logged_out, name="oidc_logged_out"),
+    path("invitasjon/<str:token>/", views.invitation_landing, name="invitation_landing"),
+    path("medlemskap/<orgnr:org_number>/personer/", views.organisation_people, name="organisation_people"),
+    path(
+        "medlemskap/<orgnr:org_number>/personer/invitasjon/<uuid:invitation_id>/trekk-tilbake/",
+        views.invitation_revoke,
+        name="invitation_revoke",
+    ),
     path("medlemskap/registrer/", views.membership_register, name="membership_register"),
     path("leverandor/registrer/", views.vendor_register, name="vendor_register"),
     path("medlemskap/kvittering/<uuid:acceptance_id>/", views.acceptance_receipt, name="acceptance_receipt"),

@@ -1,4 +1,7 @@
-from django.contrib import messages
+import time
+
+from django.conf import settings
+from django.contrib import auth, messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -14,9 +17,11 @@ from portal.decisions import staff_decide
 from portal.models import AuditEvent
 from portal.pdf import render_pdf
 
-from . import enhetsregisteret, selectors, services
+from . import enhetsregisteret, invitations, oidc, selectors, services
 from .forms import (
+    CompleteAccountForm,
     DelegationForm,
+    InvitationForm,
     MembershipQueueFilterForm,
     OrgNumberForm,
     SignatureRequestForm,
@@ -29,6 +34,7 @@ from .forms import (
 from .models import (
     Acceptance,
     Affiliation,
+    Invitation,
     Membership,
     Organisation,
     TermsDocument,
@@ -420,3 +426,141 @@ def vendor_system_services(request, org_number, system_id):
     services.vendor_system_set_services(system=system, supported=supported, by=request.user, request=request)
     messages.success(request, _("Supported services for %(system)s are saved.") % {"system": system.name})
     return redirect("vendor_dashboard", vendor.org_number)
+
+
+# People and invitations ---------------------------------------------------------------------------
+
+ADMIN_ROLES = (Role.ADMIN, Role.VENDOR_USER)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def organisation_people(request, org_number):
+    """The organisation's people and open invitations; administrators invite colleagues here."""
+    organisation, roles = get_agreement_organisation_for_user(request, org_number)
+    require_role(roles, *ADMIN_ROLES)
+    form = InvitationForm(request.POST or None, roles=services.invitation_roles(organisation))
+    if request.method == "POST" and form.is_valid():
+        try:
+            invitation, _token = services.invitation_send(
+                organisation=organisation, by=request.user, request=request, **form.cleaned_data
+            )
+        except ValidationError as error:
+            form.add_error("email", _first_error(error))
+        else:
+            messages.success(request, _("The invitation is sent to %(email)s.") % {"email": invitation.email})
+            return redirect("organisation_people", organisation.org_number)
+    context = {
+        "organisation": organisation,
+        "roles": roles,
+        "people": selectors.organisation_people(organisation),
+        "invitations": selectors.open_invitations(organisation),
+        "form": form,
+    }
+    return render(request, "members/people.html", context)
+
+
+@login_required
+@require_POST
+def invitation_revoke(request, org_number, invitation_id):
+    organisation, roles = get_agreement_organisation_for_user(request, org_number)
+    require_role(roles, *ADMIN_ROLES)
+    invitation = get_object_or_404(Invitation, public_id=invitation_id, organisation=organisation)
+    try:
+        services.invitation_revoke(invitation=invitation, by=request.user, request=request)
+    except ValidationError as error:
+        messages.error(request, _first_error(error))
+    else:
+        messages.success(request, _("The invitation to %(email)s is withdrawn.") % {"email": invitation.email})
+    return redirect("organisation_people", organisation.org_number)
+
+
+@require_http_methods(["GET", "POST"])
+def invitation_landing(request, token):
+    """Where the e-mailed link leads: log in (either way) and the role is bound at login."""
+    invitation = services.invitation_for_token(token)
+    if invitation is None:
+        context = {"problem": _("This invitation link is not valid. Check that the whole link was copied.")}
+        return render(request, "members/invitation.html", context, status=404)
+    problem = services.invitation_problem(invitation)
+    if problem:
+        return render(request, "members/invitation.html", {"invitation": invitation, "problem": problem}, status=410)
+    if request.user.is_authenticated:
+        # Logged in already: accept with a button (a POST), so no page elsewhere can accept for them.
+        if request.method != "POST":
+            return render(request, "members/invitation.html", {"invitation": invitation, "confirm": True})
+        try:
+            affiliation = services.invitation_accept(invitation=invitation, user=request.user, request=request)
+        except services.InvitationNotUsable as error:
+            context = {"invitation": invitation, "problem": _first_error(error)}
+            return render(request, "members/invitation.html", context, status=403)
+        messages.success(request, invitations.accepted_message(affiliation))
+        return redirect("home")
+    if request.method == "POST":
+        return redirect("invitation_landing", token)
+    invitations.remember_invitation(request, invitation)
+    return render(
+        request,
+        "members/invitation.html",
+        {"invitation": invitation, "providers": oidc.configured_providers(), "next": reverse("home")},
+    )
+
+
+# Federated login: the first time, and linking to an existing account ----------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def oidc_complete(request):
+    """A person's first login through HelseID or ID-porten: the portal needs a work e-mail address."""
+    pending = request.session.get(oidc.PENDING_IDENTITY_KEY)
+    config = oidc.provider_config(pending["provider"]) if pending else None
+    if config is None or pending["until"] < time.time():
+        request.session.pop(oidc.PENDING_IDENTITY_KEY, None)
+        messages.error(request, _("The log-in took too long or was not started. Start again."))
+        return redirect("account_login")
+    form = CompleteAccountForm(request.POST or None, initial={"email": pending["email"]})
+    if request.method == "POST" and form.is_valid():
+        email = form.cleaned_data["email"]
+        verified = bool(pending["email"]) and email.lower() == pending["email"].lower()
+        try:
+            user = services.federated_user_create(
+                email=email,
+                first_name=pending["first_name"],
+                last_name=pending["last_name"],
+                provider=pending["provider"],
+                pid_hash=pending["pid_hash"],
+                email_verified=verified,
+                request=request,
+            )
+        except ValidationError as error:
+            form.add_error("email", _first_error(error))
+        else:
+            del request.session[oidc.PENDING_IDENTITY_KEY]
+            user.oidc_provider = pending["provider"]
+            auth.login(request, user, backend="members.oidc.OIDCBackend")
+            request.session[oidc.PROVIDER_SESSION_KEY] = pending["provider"]
+            request.session["oidc_id_token_expiration"] = time.time() + settings.OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS
+            if not verified:
+                from allauth.account.internal.flows.email_verification import send_verification_email_to_address
+                from allauth.account.models import EmailAddress
+
+                send_verification_email_to_address(request, EmailAddress.objects.get(user=user, email=user.email))
+            messages.success(request, _("Your account is ready."))
+            return redirect("home")
+    name = f"{pending['first_name']} {pending['last_name']}".strip()
+    context = {"form": form, "provider_label": config["label"], "name": name}
+    return render(request, "members/oidc_complete.html", context)
+
+
+@login_required
+def login_methods(request):
+    """How this person can log in, and buttons to link HelseID or ID-porten to the account."""
+    linked = {identity.provider: identity for identity in request.user.federated_identities.all()}
+    providers = [
+        {"name": name, "label": label, "identity": linked.get(name)} for name, label in oidc.configured_providers()
+    ]
+    return render(
+        request,
+        "members/login_methods.html",
+        {"providers": providers, "has_password": request.user.has_usable_password()},
+    )

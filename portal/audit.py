@@ -9,6 +9,12 @@ from .models import AuditEvent
 ACTION_LABELS = {
     "user.logged_in": _("Logged in"),
     "user.logged_out": _("Logged out"),
+    "user.created": _("Account created at first federated login"),
+    "login.refused": _("Federated login refused"),
+    "identity.linked": _("National identity linked"),
+    "invitation.sent": _("Colleague invited"),
+    "invitation.accepted": _("Invitation accepted"),
+    "invitation.revoked": _("Invitation withdrawn"),
     "organisation.created": _("Organisation registered"),
     "affiliation.created": _("Role granted"),
     "membership.applied": _("Applied for membership"),

@@ -28,6 +28,14 @@ def production_settings_problems() -> list[str]:
             problems.append(f"{name} is an in-process sandbox: set BACKING_SERVICES_URL in production.")
     if not settings.ALLOWED_HOSTS:
         problems.append("ALLOWED_HOSTS must name the portal's host names in production.")
+    key = settings.IDENTITY_HASH_KEY
+    if not key or key == settings.INSECURE_DEFAULT_IDENTITY_HASH_KEY or len(key) < 32:
+        problems.append("IDENTITY_HASH_KEY must be set to a secret of at least 32 characters in production.")
+    for name, provider in settings.OIDC_PROVIDERS.items():
+        if not provider["issuer"].startswith("https://"):
+            problems.append(f"The {name} OpenID Connect issuer must be an https URL in production.")
+        if not (provider["private_key"] or provider["client_secret"]):
+            problems.append(f"The {name} OpenID Connect client needs a private key (or a client secret).")
     return problems
 
 

@@ -15,6 +15,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 # A key only for the quick start; production refuses to run with it (portal.checks).
 INSECURE_DEFAULT_SECRET_KEY = "django-insecure-quick-start-only-never-in-production"  # noqa: S105
+# Likewise for the key that hashes national identity numbers (members.identity).
+INSECURE_DEFAULT_IDENTITY_HASH_KEY = "quick-start-identity-hash-key-never-in-production"
 
 
 def env_str(name: str, default: str = "") -> str:
@@ -77,6 +79,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After a federated login: re-check silently at the identity provider when the ID token expires.
+    "members.oidc.SessionRefresh",
+    # NHN staff logged in locally must have a second factor before they see anything else.
+    "members.middleware.StaffMfaMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -116,6 +122,8 @@ AUTH_USER_MODEL = "members.User"
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
+    # HelseID and ID-porten through mozilla-django-oidc, one provider per URL prefix (members.oidc).
+    "members.oidc.OIDCBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -136,8 +144,79 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Helsenett Selvbetjening] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if IS_PRODUCTION else "http"
-MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
 MFA_TOTP_ISSUER = "Helsenett Selvbetjening"
+# Security keys work on http://localhost in the quick start; browsers demand https everywhere else.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
+
+# Single sign-on with OpenID Connect (mozilla-django-oidc), next to the local accounts above. A
+# provider is on when its client id is set; its endpoints come from the issuer's discovery
+# document unless given one by one. HelseID authenticates the portal with private_key_jwt (a
+# private JWK, never a secret); ID-porten takes either. See README, "Single sign-on".
+OIDC_PROVIDER_DEFAULTS = {
+    "helseid": {
+        "label": "HelseID",
+        "issuer": "https://helseid-sts.test.nhn.no",
+        "scopes": "openid profile helseid://scopes/identity/pid helseid://scopes/identity/security_level",
+        "pid_claim": "helseid://claims/identity/pid",
+        "assurance_claim": "helseid://claims/identity/security_level",
+        "accepted_assurance": "4",
+        "acr_values": "",
+    },
+    "idporten": {
+        "label": "ID-porten",
+        "issuer": "https://test.idporten.no",
+        "scopes": "openid profile",
+        "pid_claim": "pid",
+        "assurance_claim": "acr",
+        "accepted_assurance": "idporten-loa-high",
+        "acr_values": "idporten-loa-high",
+    },
+}
+
+
+def oidc_provider_from_env(name: str, defaults: dict) -> dict | None:
+    prefix = f"OIDC_{name.upper()}_"
+    client_id = env_str(prefix + "CLIENT_ID")
+    if not client_id:
+        return None
+    private_key_file = env_str(prefix + "PRIVATE_KEY_FILE")
+    private_key = Path(private_key_file).read_text() if private_key_file else env_str(prefix + "PRIVATE_KEY")
+    config = {key: env_str(prefix + key.upper(), value) for key, value in defaults.items()}
+    config.update(
+        client_id=client_id,
+        client_secret=env_str(prefix + "CLIENT_SECRET"),
+        private_key=private_key,
+        sign_algo=env_str(prefix + "SIGN_ALGO", "RS256"),
+        **{
+            endpoint: env_str(prefix + endpoint.upper())
+            for endpoint in ("authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint")
+        },
+        end_session_endpoint=env_str(prefix + "END_SESSION_ENDPOINT"),
+    )
+    return config
+
+
+OIDC_PROVIDERS = {
+    name: config
+    for name, defaults in OIDC_PROVIDER_DEFAULTS.items()
+    if (config := oidc_provider_from_env(name, defaults)) is not None
+}
+# The library's own settings, the same for every provider.
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_TIMEOUT = float(env_str("OIDC_TIMEOUT", "5"))
+OIDC_VERIFY_SSL = env_bool("OIDC_VERIFY_SSL", True)
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_CREATE_USER = True
+# How long a federated session lasts before the portal asks the provider again (prompt=none).
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env_int("OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", 15 * 60)
+OIDC_OP_LOGOUT_URL_METHOD = "members.oidc.provider_logout_url"
+LOGOUT_REDIRECT_URL = "home"
+# National identity numbers are kept only as HMAC-SHA256 under this key (members.identity).
+IDENTITY_HASH_KEY = env_str("IDENTITY_HASH_KEY", INSECURE_DEFAULT_IDENTITY_HASH_KEY)
+# How long an administrator's invitation to a colleague stays valid.
+INVITATION_VALID_DAYS = env_int("INVITATION_VALID_DAYS", 14)
 
 LANGUAGE_CODE = "nb"
 LANGUAGES = [("nb", _("Norwegian Bokmål")), ("en", _("English"))]
@@ -269,5 +348,7 @@ LOGGING = {
         "weasyprint": {"level": "WARNING"},  # it logs every rendering step at INFO
         "fontTools": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},  # one INFO line per request to the backing services
+        # The library logs claims and token responses at DEBUG; those carry national identity numbers.
+        "mozilla_django_oidc": {"level": "INFO"},
     },
 }

@@ -6,7 +6,9 @@ from .audit import audit
 
 @receiver(user_logged_in, dispatch_uid="portal.audit_login")
 def audit_login(sender, request, user, **kwargs):
-    audit(action="user.logged_in", actor=user, request=request)
+    # The OIDC backend names the provider; everything else is a local (allauth) login.
+    method = getattr(user, "oidc_provider", None) or "local"
+    audit(action="user.logged_in", actor=user, after={"method": method}, request=request)
 
 
 @receiver(user_logged_out, dispatch_uid="portal.audit_logout")

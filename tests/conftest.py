@@ -3,7 +3,7 @@ from django.conf import settings
 from hypothesis import settings as hypothesis_settings
 
 from members.models import Affiliation
-from tests.factories import AffiliationFactory, OrganisationFactory, UserFactory, VendorFactory
+from tests.factories import AffiliationFactory, OrganisationFactory, UserFactory, VendorFactory, with_totp
 
 # Property tests check rules, not speed: on a busy two-core CI machine Hypothesis's default
 # 200 ms per-example deadline fails runs for timing alone.
@@ -87,7 +87,8 @@ def outsider(other_municipality):
 
 @pytest.fixture
 def nhn_staff(db):
-    return UserFactory(is_nhn_staff=True, email="kundesenter@nhn.example")
+    # NHN staff cannot use the portal without a second factor (members.middleware.StaffMfaMiddleware).
+    return with_totp(UserFactory(is_nhn_staff=True, email="kundesenter@nhn.example"))
 
 
 # Backing services ----------------------------------------------------------------------------------

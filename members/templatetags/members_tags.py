@@ -12,3 +12,11 @@ def membership_state_label(code: str) -> str:
         return Membership.State(code).label
     except ValueError:
         return code
+
+
+@register.simple_tag
+def federated_providers() -> list[tuple[str, str]]:
+    """(name, label) of the identity providers configured on this installation."""
+    from members.oidc import configured_providers
+
+    return configured_providers()

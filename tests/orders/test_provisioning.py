@@ -50,8 +50,8 @@ def admin():
 
 
 @pytest.fixture
-def staff():
-    return UserFactory(is_nhn_staff=True)
+def staff(nhn_staff):
+    return nhn_staff
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ SAFE = {
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/15",
     "ALLOWED_HOSTS": "selvbetjening.nhn.example",
     "BACKING_SERVICES_URL": "https://backing.nhn.example",
+    "IDENTITY_HASH_KEY": "a-long-random-key-for-hashing-identity-numbers-in-tests",
 }
 
 
@@ -40,6 +41,12 @@ def test_check_deploy_is_clean_with_production_settings():
         ({"DATABASE_URL": None}, "SQLite is not allowed"),
         ({"CELERY_BROKER_URL": None}, "set CELERY_BROKER_URL"),
         ({"BACKING_SERVICES_URL": None}, "VKP_REGISTRY_BACKEND is an in-process sandbox"),
+        ({"IDENTITY_HASH_KEY": None}, "IDENTITY_HASH_KEY must be set"),
+        ({"IDENTITY_HASH_KEY": "too-short"}, "IDENTITY_HASH_KEY must be set"),
+        (
+            {"OIDC_IDPORTEN_CLIENT_ID": "portal", "OIDC_IDPORTEN_ISSUER": "http://idporten.example"},
+            "must be an https URL",
+        ),
     ],
 )
 def test_production_refuses_unsafe_settings(overrides, message):

@@ -33,6 +33,9 @@ from members.services import (
 )
 
 DEMO_PASSWORD = "Demo-passord-2026"  # noqa: S105  (published demo login, synthetic data only)
+# NHN staff must log in with a second factor; the demo staff login has an authenticator app with
+# this published secret. `manage.py demo_totp` prints the current code, or add the secret to an app.
+DEMO_TOTP_SECRET = "KRSXG5CTMVRXEZLUKN2XAZLSNRUXI5DF"  # noqa: S105
 
 Kind = Organisation.Kind
 Role = Affiliation.Role
@@ -144,6 +147,7 @@ class Command(BaseCommand):
             what = str(_("NHN customer centre")) if is_nhn_staff else ", ".join(str(Role(r).label) for r in roles)
             rows.append((email, where, what))
 
+        self._seed_staff_authenticator()
         self._seed_memberships(organisations)
         self._seed_vendor_systems(organisations)
         self._seed_orders(organisations)
@@ -152,6 +156,18 @@ class Command(BaseCommand):
         width = max(len(email) for email, _, _ in rows)
         for email, where, what in rows:
             self.stdout.write(f"  {email.ljust(width)}  {where} – {what}")
+        self.stdout.write(
+            "NHN staff log in with a second factor too: run `.venv/bin/python manage.py demo_totp` for the current "
+            f"code, or add the secret {DEMO_TOTP_SECRET} to an authenticator app."
+        )
+
+    def _seed_staff_authenticator(self):
+        from allauth.mfa.models import Authenticator
+        from allauth.mfa.totp.internal.auth import TOTP
+
+        for user in User.objects.filter(is_nhn_staff=True, email__endswith=".example"):
+            if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+                TOTP.activate(user, DEMO_TOTP_SECRET)
 
     def _seed_memberships(self, organisations):
         ensure_initial_terms(TermsDocument)

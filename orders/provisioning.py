@@ -223,29 +223,32 @@ def queue_for_assignment(assignment: VendorAssignment, *, reason: str) -> list[P
 
 def queue_for_supported_services(system: VendorSystem, changed: set[tuple[int, str]]) -> list[ProvisioningTask]:
     """The vendor changed which services the system supports: grants for its tenants follow."""
-    tasks = []
+    supported_now = set(system.supported_services.values_list("service_id", "environment"))
+    assignments = {
+        (assignment.organisation_id, assignment.environment): assignment
+        for assignment in VendorAssignment.objects.active().filter(system=system).select_related("organisation")
+    }
+    # One query for every tenant's orders whose service changed; filtered to the assigned environments below.
+    orders = Order.objects.filter(
+        organisation_id__in={organisation_id for organisation_id, _environment in assignments},
+        state__in=ORDER_STATES_WITH_ACCESS,
+        service_id__in={service_id for service_id, _environment in changed},
+    ).select_related("service")
+    tasks = [
+        _vkp_task(
+            organisation=assignments[(order.organisation_id, order.environment)].organisation,
+            service=order.service,
+            system=system,
+            environment=order.environment,
+            reason=Reason.SERVICES_CHANGED,
+            intent="grant" if (order.service_id, order.environment) in supported_now else "revoke",
+        )
+        for order in orders
+        if (order.organisation_id, order.environment) in assignments
+        and (order.service_id, order.environment) in changed
+        and access_for(system, order.service)
+    ]
     environments = {environment for _service_id, environment in changed}
-    for assignment in VendorAssignment.objects.active().filter(system=system).select_related("organisation"):
-        orders = Order.objects.filter(
-            organisation=assignment.organisation,
-            environment=assignment.environment,
-            state__in=ORDER_STATES_WITH_ACCESS,
-        ).select_related("service")
-        for order in orders:
-            if (order.service_id, order.environment) in changed and access_for(system, order.service):
-                supported_now = system.supported_services.filter(
-                    service=order.service, environment=order.environment
-                ).exists()
-                tasks.append(
-                    _vkp_task(
-                        organisation=assignment.organisation,
-                        service=order.service,
-                        system=system,
-                        environment=order.environment,
-                        reason=Reason.SERVICES_CHANGED,
-                        intent="grant" if supported_now else "revoke",
-                    )
-                )
     clients = system.helseid_clients.exclude(state=HelseIdClient.State.DISABLED).filter(environment__in=environments)
     tasks += [_client_task(client, reason=Reason.SERVICES_CHANGED) for client in clients]
     return _queue(tasks)
@@ -419,10 +422,7 @@ def task_retry(*, task: ProvisioningTask, by: User, request=None) -> Provisionin
         request=request,
     )
     if task.order_id:
-        order = Order.objects.select_for_update().get(pk=task.order_id)
-        if order.state == Order.State.FAILED:
-            order.start_provisioning()
-            audit(action="order.provisioning", obj=order, actor=by, after={"state": order.state}, request=request)
+        _resume_order(task.order_id, by=by, request=request)
     transaction.on_commit(lambda: dispatch([task.pk]))
     return task
 
@@ -448,12 +448,17 @@ def task_cancel(*, task: ProvisioningTask, by: User, reason: str, request=None) 
         request=request,
     )
     if task.order_id:
-        order = Order.objects.select_for_update().get(pk=task.order_id)
-        if order.state == Order.State.FAILED and not order.provisioning_tasks.filter(state=TaskState.FAILED).exists():
-            order.start_provisioning()
-            audit(action="order.provisioning", obj=order, actor=by, after={"state": order.state}, request=request)
-        settle_order(order.pk)
+        _resume_order(task.order_id, by=by, request=request)
+        settle_order(task.order_id)
     return task
+
+
+def _resume_order(order_id: int, *, by: User, request=None) -> None:
+    """A failed order is set up again once none of its steps is failed any more."""
+    order = Order.objects.select_for_update().get(pk=order_id)
+    if order.state == Order.State.FAILED and not order.provisioning_tasks.filter(state=TaskState.FAILED).exists():
+        order.start_provisioning()
+        audit(action="order.provisioning", obj=order, actor=by, after={"state": order.state}, request=request)
 
 
 # Periodic safety nets ----------------------------------------------------------------------------
@@ -564,7 +569,10 @@ def _client_difference(want: RegisteredClient, have: RegisteredClient | None) ->
     have_kids = sorted(key.get("kid") for key in have.keys)
     if want_kids != have_kids:
         difference["keys"] = {"expected": want_kids, "found": have_kids}
-    normalise = lambda tenants: {org: sorted(scopes) for org, scopes in tenants.items()}  # noqa: E731
-    if normalise(want.tenants) != normalise(have.tenants):
-        difference["tenants"] = {"expected": normalise(want.tenants), "found": normalise(have.tenants)}
+    if _sorted_scopes(want.tenants) != _sorted_scopes(have.tenants):
+        difference["tenants"] = {"expected": _sorted_scopes(want.tenants), "found": _sorted_scopes(have.tenants)}
     return difference
+
+
+def _sorted_scopes(tenants: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {org_number: sorted(scopes) for org_number, scopes in tenants.items()}

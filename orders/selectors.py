@@ -125,3 +125,16 @@ def steps_for_vendor(orders: list[Order], vendor: Organisation) -> dict[int, lis
         if task.payload.get("system") in own_systems or (task.client_id and task.client.system.vendor_id == vendor.pk):
             steps.setdefault(task.order_id, []).append(task)
     return steps
+
+
+def attach_vendor_steps(tenants: list[dict], vendor: Organisation) -> bool:
+    """Give each tenant order (from `vendor_tenants`) its steps for the vendor; True while any is under way."""
+    orders = [order for tenant in tenants for order in tenant["orders"]]
+    steps = steps_for_vendor(orders, vendor)
+    for order in orders:
+        order.vendor_steps = steps.get(order.pk, [])
+    return any(
+        order.state in (Order.State.APPROVED, Order.State.PROVISIONING)
+        or any(step.state == ProvisioningTask.State.PENDING for step in order.vendor_steps)
+        for order in orders
+    )

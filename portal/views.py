@@ -31,8 +31,8 @@ from members.selectors import (
 )
 from orders.forms import ClientCreateForm
 from orders.helseid import clients_acting_for
-from orders.models import HelseIdClient, Order, ProvisioningTask, Service
-from orders.selectors import service_overview, steps_for_vendor
+from orders.models import HelseIdClient, Order, Service
+from orders.selectors import attach_vendor_steps, service_overview
 
 from .models import AuditEvent, WorkerHeartbeat
 
@@ -115,7 +115,7 @@ def member_dashboard(request, org_number):
 def vendor_dashboard(request, org_number):
     organisation, roles = get_vendor_organisation_for_user(request, org_number)
     tenants = vendor_tenants(organisation)
-    tenants_changing = _attach_vendor_steps(tenants, organisation)
+    tenants_changing = attach_vendor_steps(tenants, organisation)
     if request.htmx and request.GET.get("del") == "leietakere":
         context = {"organisation": organisation, "tenants": tenants, "tenants_changing": tenants_changing}
         return render(request, "portal/_vendor_tenants.html", context)
@@ -135,19 +135,6 @@ def vendor_dashboard(request, org_number):
         "events": _recent_events(organisation=organisation),
     }
     return render(request, "portal/vendor_dashboard.html", context)
-
-
-def _attach_vendor_steps(tenants: list[dict], vendor) -> bool:
-    """Give each tenant order the set-up steps for the vendor's own systems; True while any is under way."""
-    orders = [order for tenant in tenants for order in tenant["orders"]]
-    steps = steps_for_vendor(orders, vendor)
-    for order in orders:
-        order.vendor_steps = steps.get(order.pk, [])
-    return any(
-        order.state in (Order.State.APPROVED, Order.State.PROVISIONING)
-        or any(step.state == ProvisioningTask.State.PENDING for step in order.vendor_steps)
-        for order in orders
-    )
 
 
 @nhn_staff_required

@@ -1,0 +1,92 @@
+"""Write-side operations for the members app, one module per concept.
+
+Each operation guards first, then changes, audits and queues mail. Callers use the package
+(``from members import services``; ``services.membership_apply(...)``); the modules say where a
+rule lives:
+
+- ``organisations``: organisations, affiliations (roles) and Enhetsregisteret's word on them;
+- ``memberships``: applying for membership, NHN's decisions;
+- ``signing``: who may sign for an organisation, signing terms, delegations, requests to sign;
+- ``terms``: terms documents as NHN staff draft and publish them;
+- ``vendors``: vendor systems and the municipalities that use them;
+- ``identities``: federated identities (HelseID, ID-porten);
+- ``invitations``: invitations to colleagues.
+"""
+
+from .identities import IdentityConflict, federated_identity_link, federated_login_recorded, federated_user_create
+from .invitations import (
+    InvitationNotUsable,
+    invitation_accept,
+    invitation_for_token,
+    invitation_problem,
+    invitation_revoke,
+    invitation_roles,
+    invitation_send,
+    invitation_token_hash,
+)
+from .memberships import (
+    membership_apply,
+    membership_approve,
+    membership_end,
+    membership_reinstate,
+    membership_reject,
+    membership_suspend,
+)
+from .organisations import REGISTRY_DOWN, RegistryCheck, affiliation_grant, organisation_create, registry_check
+from .signing import (
+    SIGNING_ROLE_CODES,
+    SigningAuthority,
+    StaleTerms,
+    delegation_grant,
+    registered_signatories,
+    signature_request_send,
+    signing_authority_for,
+    terms_sign,
+)
+from .terms import terms_draft_create, terms_publish
+from .vendors import (
+    vendor_assignment_create,
+    vendor_assignment_end,
+    vendor_system_create,
+    vendor_system_set_services,
+)
+
+__all__ = [
+    "REGISTRY_DOWN",
+    "SIGNING_ROLE_CODES",
+    "IdentityConflict",
+    "InvitationNotUsable",
+    "RegistryCheck",
+    "SigningAuthority",
+    "StaleTerms",
+    "affiliation_grant",
+    "delegation_grant",
+    "federated_identity_link",
+    "federated_login_recorded",
+    "federated_user_create",
+    "invitation_accept",
+    "invitation_for_token",
+    "invitation_problem",
+    "invitation_revoke",
+    "invitation_roles",
+    "invitation_send",
+    "invitation_token_hash",
+    "membership_apply",
+    "membership_approve",
+    "membership_end",
+    "membership_reinstate",
+    "membership_reject",
+    "membership_suspend",
+    "organisation_create",
+    "registered_signatories",
+    "registry_check",
+    "signature_request_send",
+    "signing_authority_for",
+    "terms_draft_create",
+    "terms_publish",
+    "terms_sign",
+    "vendor_assignment_create",
+    "vendor_assignment_end",
+    "vendor_system_create",
+    "vendor_system_set_services",
+]

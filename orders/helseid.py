@@ -139,6 +139,9 @@ def client_keys_add(
     *, client: HelseIdClient, keys_text: str = "", jwks_url: str = "", expires_on=None, by: User, request=None
 ) -> list[ClientKey]:
     """Add public keys (pasted, or fetched from a JWKS URL). Several may be active, so rotation overlaps."""
+    # One upload per client at a time: a concurrent identical upload then sees the first one's kids and
+    # is refused as a duplicate, instead of colliding with it on client_key_unique_kid (a 500).
+    HelseIdClient.objects.select_for_update().filter(pk=client.pk).first()
     existing = list(client.keys.values_list("kid", flat=True))
     if jwks_url:
         public_keys = jwks.fetch_jwks(jwks_url, existing_kids=existing)

@@ -44,9 +44,12 @@ from django.utils.translation import gettext_lazy as _
 from joserfc.jwk import ECKey, RSAKey
 from joserfc.util import base64_to_int
 
+from portal.text import find_unsafe
+
 logger = logging.getLogger(__name__)
 
 MAX_JWKS_BYTES = 64 * 1024
+MAX_KID_LENGTH = 200  # ClientKey.kid
 DEFAULT_FETCH_TIMEOUT = 5.0
 MIN_RSA_BITS = 2048
 
@@ -84,6 +87,10 @@ MESSAGES = {
     "kty_unsupported": _("Only RSA and EC (elliptic curve) keys are accepted (kty “RSA” or “EC”)."),
     "kid_missing": _("The key has no key ID (“kid”). HelseID requires one; add it to the key."),
     "kid_duplicate": _("The key ID (“kid”) “%(kid)s” is already in use. Each key needs its own key ID."),
+    "kid_invalid": _(
+        "The key ID (“kid”) cannot be used: it must be at most %(limit)s characters of text, without a "
+        "slash, a null character (U+0000) or half of a Unicode character (a lone surrogate)."
+    ),
     "alg_missing": _(
         "The key does not say which algorithm it is for (“alg”). HelseID requires it: use PS256, "
         "PS384 or PS512 for RSA keys, or ES256, ES384 or ES512 for EC keys."
@@ -122,6 +129,7 @@ MESSAGES = {
 }
 # Messages that are variants of another code's: message key → code.
 VARIANTS = {
+    "kid_invalid": "malformed",
     "url_redirect": "url_error",
     "url_encoding": "url_error",
     "url_timeout": "url_unreachable",
@@ -230,6 +238,9 @@ def _check_key(entry: Any, position: int, taken: set[str]) -> PublicKey:
         raise _reject("kid_missing", position=position)
     if not isinstance(kid, str):
         raise _reject("malformed", position=position)
+    if len(kid) > MAX_KID_LENGTH or "/" in kid or find_unsafe(kid):
+        # Stored (200 characters), put in a URL path and sent to HelseID: refused rather than a 500.
+        raise _reject("malformed", message_key="kid_invalid", position=position, limit=MAX_KID_LENGTH)
     if kid in taken:
         raise _reject("kid_duplicate", position=position, kid=kid[:100])
 

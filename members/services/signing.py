@@ -4,7 +4,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
@@ -173,9 +173,14 @@ def delegation_grant(*, organisation: Organisation, delegate: User, by: User, re
     ).first()
     if existing is not None:
         return existing
-    delegation = SigningDelegation.objects.create(
-        organisation=organisation, delegate=delegate, delegated_by=by, delegated_by_authority=authority.detail
-    )
+    try:
+        with transaction.atomic():
+            delegation = SigningDelegation.objects.create(
+                organisation=organisation, delegate=delegate, delegated_by=by, delegated_by_authority=authority.detail
+            )
+    except IntegrityError:
+        # A concurrent identical request delegated first (one open delegation per person): its result.
+        return SigningDelegation.objects.get(organisation=organisation, delegate=delegate, revoked_at__isnull=True)
     affiliation_grant(
         user=delegate, organisation=organisation, role=Affiliation.Role.SIGNATORY, granted_by=by, request=request
     )

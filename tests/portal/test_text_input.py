@@ -12,7 +12,6 @@ from django.urls import reverse
 from members.models import Organisation, VendorSystem
 from orders.models import ClientKey, Order
 from portal.models import AuditEvent
-from portal.text import find_unsafe, validate_safe_text
 from tests.portal.world import build_world, public_jwk
 
 pytestmark = pytest.mark.django_db
@@ -145,6 +144,8 @@ def test_ordinary_text_passes_untouched(client, world):
 
 
 def test_the_validator_and_finder_agree():
+    from portal.text import find_unsafe, validate_safe_text
+
     assert find_unsafe("abc") is None and find_unsafe("a\x00") == "\x00" and find_unsafe("\udc80") == "\udc80"
     validate_safe_text("ok ２ \u202e")
     with pytest.raises(Exception, match="cannot be used"):

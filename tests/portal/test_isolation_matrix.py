@@ -1,0 +1,120 @@
+"""Tenant isolation, proven for every URL the resolver knows (the NetBox way).
+
+Each URL pattern is filled with the *foreign* side's objects (another municipality's organisation
+number, order, signature, invitation, system registration; another vendor's system, client and key)
+and tried with GET and POST as every persona of the *own* side: anonymous, an outsider, the viewer,
+the signatory and the administrator of Testkommune Nordvik, a vendor user of Nordvik's vendor, and
+NHN staff. URLs with an organisation number and another object are tried a second time with the
+persona's own organisation number and the foreign object (the classic IDOR). Expected: the login page
+for anonymous, 403/404/405 for everybody else (NHN staff may read what `staff_reads` allows and use
+their own pages), never a foreign object's name or e-mail address in the answer, never a change in
+any table (every row of every table of ours is digested before and after each request).
+
+A URL name without an entry in tests/portal/url_registry.py fails `test_every_url_has_an_entry`.
+"""
+
+import pytest
+from django.conf import settings
+from django.shortcuts import resolve_url
+from django.test import Client
+
+from tests.portal.routes import OBJECT_PARAMS, all_routes, changed, fill, snapshot, snapshot_query
+from tests.portal.url_registry import entry_for
+from tests.portal.world import FOREIGN_MARKERS, PERSONAS, build_world
+
+pytestmark = pytest.mark.django_db
+
+DENIED = {403, 404, 405}
+# POSTed to every URL: enough for any of the portal's forms to act, if a view forgot to check who asks.
+
+
+def payload(world) -> dict:
+    foreign = world.foreign
+    return {
+        "reason": "matrise", "service": "vkp-journaling", "miljo": "test", "delegate": str(foreign.admin.pk),
+        "email": "matrise@example.no", "role": "viewer", "system": str(foreign.system.pk), "environment": "test",
+        "starts_on": "2026-12-01", "name": "Matrisesystem", "kind": "vft",
+        "orders": [str(foreign.submitted_order.public_id)], "support": f"{world.service.pk}:test", "from": "queue",
+        "document_sha256": world.terms.sha256, "tenancy": "multi-tenant",
+    }  # fmt: skip
+
+
+def test_every_url_has_an_entry():
+    missing = sorted(route.name for route in all_routes() if entry_for(route.name) is None)
+    assert not missing, (
+        f"URL name(s) without an entry in the isolation matrix: {', '.join(missing)}. Add one line per name to "
+        'REGISTRY in tests/portal/url_registry.py, e.g. `"my_page": member(),` for a member organisation\'s page, '
+        "`vendor()` for a vendor's, `staff()` for NHN's, `own()` / `public()` for pages without an organisation's "
+        'object; give `form=TheForm, actor="administrator"` if it posts a form (see README, Tests).'
+    )
+
+
+def variants(route, entry, world, persona_side):
+    """(label, url) pairs: all foreign; and own organisation number with a foreign object (IDOR)."""
+    yield "foreign", fill(route, entry, world, objects=world.foreign)
+    if "org_number" in route.params and OBJECT_PARAMS & set(route.params) and entry.access in ("member", "vendor"):
+        yield "own org, foreign object", fill(route, entry, world, objects=world.foreign, organisation=persona_side)
+
+
+def expectation(entry, persona: str, method: str) -> str:
+    """`denied`, `login`, `any` (anything but a 5xx) or `skip`."""
+    if entry.access in ("public", "own", "third_party"):
+        return "any"
+    if persona == "anonymous":
+        return "login"
+    if persona == "nhn_staff":
+        if entry.access == "staff":
+            return "any" if method == "GET" else "skip"  # their own work; the staff tests cover what it does
+        if entry.staff_reads:
+            return "any"  # a POST to a page staff may read is read like a GET (still: no change, below)
+    return "denied"
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_no_persona_reaches_another_organisations_objects(persona):
+    world = build_world()
+    user = world.persona(persona)
+    query = snapshot_query()
+    data = payload(world)
+    client = Client(raise_request_exception=False)
+    login_url = resolve_url(settings.LOGIN_URL)
+    failures = []
+    tried = 0
+    for route in all_routes():
+        entry = entry_for(route.name)
+        if entry is None:
+            continue  # reported by test_every_url_has_an_entry
+        for label, url in variants(route, entry, world, world.own):
+            for method in ("GET", "POST"):
+                expected = expectation(entry, persona, method)
+                if expected == "skip":
+                    continue
+                if user is not None:
+                    client.force_login(user)  # again each time: a logout URL may have ended the session
+                before = snapshot(query)
+                response = client.get(url) if method == "GET" else client.post(url, data)
+                after = snapshot(query)
+                tried += 1
+                where = f"{method} {url} ({route.name}, {label}) as {persona}"
+                status = response.status_code
+                body = b"" if response.streaming else response.content
+                if status >= 500:
+                    failures.append(f"{where}: {status}")
+                elif expected == "denied" and status not in DENIED:
+                    failures.append(f"{where}: {status}, expected 403/404/405")
+                elif expected == "login" and not (
+                    status in DENIED or (status == 302 and response["Location"].startswith(login_url))
+                ):
+                    failures.append(f"{where}: {status} {response.get('Location', '')}, expected the login page")
+                if not (persona == "nhn_staff" and expected == "any" and entry.access not in ("public", "own")):
+                    text = body.decode("utf-8", errors="replace")
+                    leaked = [marker for marker in FOREIGN_MARKERS if marker in text]
+                    if leaked:
+                        failures.append(f"{where}: shows {', '.join(leaked)}")
+                tables = changed(before, after)
+                if entry.logs_out and method == "POST" and tables == ["portal_auditevent"]:
+                    tables = []  # the logout itself is audited
+                if tables:
+                    failures.append(f"{where}: changed {', '.join(tables)}")
+    assert tried > 100
+    assert not failures, f"{len(failures)} of {tried} requests broke isolation:\n" + "\n".join(failures)

@@ -7,6 +7,7 @@ charset such as UTF-7 that can carry half a character (`+2AA-` is U+D800). Each 
 import json
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from members.models import Organisation, VendorSystem
@@ -148,8 +149,9 @@ def test_the_validator_and_finder_agree():
 
     assert find_unsafe("abc") is None and find_unsafe("a\x00") == "\x00" and find_unsafe("\udc80") == "\udc80"
     validate_safe_text("ok ２ \u202e")
-    with pytest.raises(Exception, match="cannot be used"):
+    with pytest.raises(ValidationError) as refused_:
         validate_safe_text("\ud83d")
+    assert refused_.value.code == "unsafe_text"
 
 
 # Organisation numbers: ASCII digits only ----------------------------------------------------------

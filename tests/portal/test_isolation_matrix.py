@@ -118,3 +118,45 @@ def test_no_persona_reaches_another_organisations_objects(persona):
                     failures.append(f"{where}: changed {', '.join(tables)}")
     assert tried > 100
     assert not failures, f"{len(failures)} of {tried} requests broke isolation:\n" + "\n".join(failures)
+
+
+def test_a_vendor_sees_nothing_of_another_vendor_or_anyones_e_mail_on_its_tenants_pages():
+    """Nordvik also uses the foreign vendor's system, and both have steps on its order: every page the
+    own vendor user can open (each URL filled with Nordvik's and its own objects) shows neither that
+    vendor nor the e-mail address of anyone outside the vendor."""
+    from members.models import SupportedService, VendorAssignment
+    from orders import services
+    from orders.models import Service
+
+    world = build_world()
+    own, foreign = world.own, world.foreign
+    patient = Service.objects.get(code="vkp-patient")
+    for system in (own.system, foreign.system):
+        SupportedService.objects.get_or_create(system=system, service=patient, environment="test")
+    VendorAssignment.objects.create(organisation=own.organisation, system=foreign.system, environment="test",
+                                    created_by=own.admin)  # fmt: skip
+    services.order_approve(order=own.submitted_order, by=world.staff)
+    assert own.submitted_order.provisioning_tasks.count() >= 2  # a step for each vendor's system
+
+    not_for_the_vendor = (
+        "Fremmedsystem", "Fremmedleverandør AS", "fremmed-utvikler@fremmedleverandor.example",
+        "admin@nordvik.example", "signatar@nordvik.example", "kundesenter@nhn.example",
+    )  # fmt: skip
+    client = Client(raise_request_exception=False)
+    client.force_login(own.vendor_user)
+    seen, failures = 0, []
+    orders = (own.submitted_order, own.active_order)
+    for route in all_routes():
+        entry = entry_for(route.name)
+        if entry is None or entry.access not in ("member", "vendor"):
+            continue
+        for order in orders:
+            own.submitted_order = order  # fill() takes the side's submitted order for an order_id
+            response = client.get(fill(route, entry, world, objects=own))
+            if response.status_code != 200 or response.streaming:
+                continue
+            seen += 1
+            text = response.content.decode("utf-8", errors="replace")
+            failures += [f"{route.name}: shows {marker}" for marker in not_for_the_vendor if marker in text]
+    assert seen >= 4  # the vendor dashboard, its client pages and the tenant's order pages at least
+    assert not failures, "\n".join(sorted(set(failures)))

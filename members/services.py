@@ -821,3 +821,85 @@ def invitation_revoke(*, invitation: Invitation, by: User, request=None) -> Invi
     invitation.refresh_from_db()
     audit(action="invitation.revoked", actor=by, obj=invitation, after={"email": invitation.email}, request=request)
     return invitation
+
+
+# Back-channel logout (issue 12) ------------------------------------------------------------------------
+
+
+def federated_session_hash(provider: str, value: str) -> str:
+    """Keyed hash of a provider's session id or subject, as ``FederatedSession`` stores it."""
+    from django.utils.crypto import salted_hmac
+
+    return salted_hmac("members.federated_session", f"{provider}:{value}", algorithm="sha256").hexdigest()
+
+
+def federated_session_record(*, session_key: str, user: User, provider: str, sid: str, sub: str) -> None:
+    """Remembers that this Django session came from this provider session (for its back-channel logout)."""
+    from .models import FederatedSession
+
+    FederatedSession.objects.update_or_create(
+        session_key=session_key,
+        defaults={
+            "user": user,
+            "provider": provider,
+            "sid_hash": federated_session_hash(provider, sid) if sid else "",
+            "sub_hash": federated_session_hash(provider, sub),
+        },
+    )
+
+
+def federated_session_forget(*, session_key: str | None) -> None:
+    from .models import FederatedSession
+
+    if session_key:
+        FederatedSession.objects.filter(session_key=session_key).delete()
+
+
+def logout_token_use(*, provider: str, jti: str, keep_seconds: int) -> bool:
+    """Records a logout token's ``jti`` as used; False when it was used before (a replay)."""
+    from .models import UsedLogoutToken
+
+    now = timezone.now()
+    UsedLogoutToken.objects.filter(expires_at__lt=now).delete()
+    try:
+        with transaction.atomic():
+            UsedLogoutToken.objects.create(
+                provider=provider,
+                jti_hash=hashlib.sha256(jti.encode()).hexdigest(),
+                expires_at=now + timedelta(seconds=keep_seconds),
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def federated_sessions_end(*, provider: str, sid: str | None, sub: str | None) -> int:
+    """Ends every session of the person the provider logged out, from that provider; returns how many.
+
+    The person is found by ``sub`` (or, without one, by the provider session ``sid``); all of their
+    sessions that came from this provider end, not only the one the provider names. Sessions from
+    other providers or local logins are left alone.
+    """
+    from importlib import import_module
+
+    from .models import FederatedSession
+
+    rows = FederatedSession.objects.filter(provider=provider)
+    if sub:
+        people = rows.filter(sub_hash=federated_session_hash(provider, sub))
+    elif sid:
+        people = rows.filter(sid_hash=federated_session_hash(provider, sid))
+    else:
+        return 0
+    sessions = list(
+        rows.filter(user_id__in=people.values("user_id")).select_related("user").order_by("user_id", "session_key")
+    )
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    with transaction.atomic():
+        for row in sessions:
+            store(session_key=row.session_key).delete()
+        FederatedSession.objects.filter(pk__in=[row.pk for row in sessions]).delete()
+        for user in {row.user_id: row.user for row in sessions}.values():
+            ended = sum(1 for row in sessions if row.user_id == user.pk)
+            audit(action="user.logged_out_by_provider", actor=user, after={"provider": provider, "sessions": ended})
+    return len(sessions)

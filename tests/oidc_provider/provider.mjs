@@ -33,6 +33,8 @@ const provider = new Provider(config.issuer, {
   jwks: config.jwks,
   cookies: { keys: ['test-only-cookie-key-for-the-loopback-provider'] },
   pkce: { required: () => true },
+  // Test only: the portal (back-channel logout URI) is on loopback, which the SSRF guard refuses.
+  fetch: (url, { dispatcher, ...options }) => globalThis.fetch(url, options),
   enabledJWA: {
     idTokenSigningAlgValues: strict ? ['PS256', 'ES256'] : ['RS256', 'PS256', 'ES256'],
     dPoPSigningAlgValues: ['ES256', 'PS256'],
@@ -98,7 +100,7 @@ let nextToken = null;
 let tokenCalls = [];
 const backchannel = [];
 provider.on('backchannel.success', (ctx, client, accountId, sid) => backchannel.push({ ok: true, client: client.clientId, sid }));
-provider.on('backchannel.error', (ctx, error, client) => backchannel.push({ ok: false, client: client.clientId, error: String(error) }));
+provider.on('backchannel.error', (ctx, error, client) => backchannel.push({ ok: false, client: client.clientId, error: `${error} ${error.cause ?? ''}` }));
 
 async function tamper(idToken, mode) {
   const claims = jose.decodeJwt(idToken);

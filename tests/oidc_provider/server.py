@@ -57,7 +57,9 @@ class LoopbackProvider:
             "post_logout_redirect_uris": [f"{self.portal_url}/innlogging/logget-ut/"],
             "grant_types": ["authorization_code"],
             "response_types": ["code"],
-            "backchannel_logout_uri": f"{self.portal_url}/innlogging/{name}/backchannel-logout/",
+            # Node's fetch may resolve "localhost" to ::1 while the live server listens on 127.0.0.1.
+            "backchannel_logout_uri": f"{self.portal_url.replace('://localhost', '://127.0.0.1')}"
+            f"/innlogging/{name}/backchannel-logout/",
             "backchannel_logout_session_required": True,
         }
         if self.mode == "helseid":

@@ -149,3 +149,21 @@ def test_logging_out_at_the_provider_ends_every_portal_session_of_that_person_fr
     assert not FederatedSession.objects.exists()
     other_browser.context.close()
     through_id_porten.context.close()
+
+
+def test_par_forced_for_a_provider_without_the_endpoint_is_refused(client, federated_login, settings):
+    settings.OIDC_PROVIDERS["idporten"]["par"] = "on"
+    response = client.get("/innlogging/idporten/")
+    assert response.status_code == 400
+    assert "Reason code: par." in response.text or "Årsakskode: par." in response.text
+    assert AuditEvent.objects.filter(action="login.refused", after__reason="par").exists()
+
+
+def test_par_turned_off_sends_the_whole_request_through_the_browser(client, federated_login, settings):
+    from urllib.parse import parse_qs, urlparse
+
+    settings.OIDC_PROVIDERS["helseid"]["par"] = "off"
+    response = client.get("/innlogging/helseid/")
+    assert response.status_code == 302
+    query = parse_qs(urlparse(response["Location"]).query)
+    assert query["client_id"] == ["portal-helseid"] and query["code_challenge"] and "request_uri" not in query

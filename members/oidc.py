@@ -243,7 +243,7 @@ class ProviderSettings:
             per_provider = {
                 "OIDC_RP_CLIENT_ID": lambda: config["client_id"],
                 "OIDC_RP_CLIENT_SECRET": lambda: config["client_secret"],
-                "OIDC_RP_SIGN_ALGO": lambda: accepted_id_token_algorithms(config)[0],
+                "OIDC_RP_SIGN_ALGO": lambda: (accepted_id_token_algorithms(config) or ["PS256"])[0],
                 "OIDC_RP_SCOPES": lambda: config["scopes"],
                 "OIDC_OP_AUTHORIZATION_ENDPOINT": lambda: provider_endpoint(config, "authorization_endpoint"),
                 "OIDC_OP_TOKEN_ENDPOINT": lambda: provider_endpoint(config, "token_endpoint"),
@@ -495,9 +495,12 @@ class OIDCBackend(ProviderSettings, OIDCAuthenticationBackend):
                 email_verified=True,
                 request=self.request,
             )
+        ids = getattr(self.request, "oidc_session_ids", None) or {"sid": "", "sub": ""}
         self.request.session[PENDING_IDENTITY_KEY] = {
             "provider": self.provider,
             "pid_hash": self.pid_hash,
+            # For back-channel logout once the account exists (members.views.oidc_complete); hashes only.
+            "session_ids": services.federated_session_ids(provider=self.provider, **ids) if ids["sub"] else None,
             **self.claims,
             "until": time.time() + PENDING_IDENTITY_SECONDS,
         }
@@ -505,6 +508,16 @@ class OIDCBackend(ProviderSettings, OIDCAuthenticationBackend):
 
 
 # Views ------------------------------------------------------------------------------------------------
+
+
+def record_federated_session(request, user, provider: str, hashes: dict | None) -> None:
+    """Which provider session and subject (keyed hashes) this Django session belongs to."""
+    from . import services
+
+    if not hashes:
+        return
+    request.session.save()  # the key the session cookie will carry
+    services.federated_session_record(session_key=request.session.session_key, user=user, provider=provider, **hashes)
 
 
 def refusal_response(request, code: str, provider: str | None, status: int = 400):
@@ -640,16 +653,9 @@ class AuthenticationCallbackView(ProviderSettings, OIDCAuthenticationCallbackVie
         from . import services
 
         ids = getattr(self.request, "oidc_session_ids", None)
-        if not ids or not ids["sub"]:
-            return
-        self.request.session.save()  # the key the session cookie will carry
-        services.federated_session_record(
-            session_key=self.request.session.session_key,
-            user=self.user,
-            provider=self.provider,
-            sid=ids["sid"],
-            sub=ids["sub"],
-        )
+        if ids and ids["sub"]:
+            hashes = services.federated_session_ids(provider=self.provider, sid=ids["sid"], sub=ids["sub"])
+            record_federated_session(self.request, self.user, self.provider, hashes)
 
     def login_failure(self):
         if self.request.session.get(PENDING_IDENTITY_KEY):

@@ -833,18 +833,21 @@ def federated_session_hash(provider: str, value: str) -> str:
     return salted_hmac("members.federated_session", f"{provider}:{value}", algorithm="sha256").hexdigest()
 
 
-def federated_session_record(*, session_key: str, user: User, provider: str, sid: str, sub: str) -> None:
+def federated_session_ids(*, provider: str, sid: str, sub: str) -> dict:
+    """The keyed hashes ``FederatedSession`` keeps of a provider session id and subject."""
+    return {
+        "sid_hash": federated_session_hash(provider, sid) if sid else "",
+        "sub_hash": federated_session_hash(provider, sub),
+    }
+
+
+def federated_session_record(*, session_key: str, user: User, provider: str, sid_hash: str, sub_hash: str) -> None:
     """Remembers that this Django session came from this provider session (for its back-channel logout)."""
     from .models import FederatedSession
 
     FederatedSession.objects.update_or_create(
         session_key=session_key,
-        defaults={
-            "user": user,
-            "provider": provider,
-            "sid_hash": federated_session_hash(provider, sid) if sid else "",
-            "sub_hash": federated_session_hash(provider, sub),
-        },
+        defaults={"user": user, "provider": provider, "sid_hash": sid_hash, "sub_hash": sub_hash},
     )
 
 

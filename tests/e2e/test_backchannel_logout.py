@@ -48,7 +48,8 @@ def federated_session(user, provider="helseid", sub="ola", sid="provider-session
     client = Client()
     client.force_login(user)
     key = client.session.session_key
-    services.federated_session_record(session_key=key, user=user, provider=provider, sid=sid, sub=sub)
+    hashes = services.federated_session_ids(provider=provider, sid=sid, sub=sub)
+    services.federated_session_record(session_key=key, user=user, provider=provider, **hashes)
     return key
 
 

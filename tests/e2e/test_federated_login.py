@@ -14,7 +14,7 @@ from django.contrib.sessions.models import Session
 from django.db import connection
 
 from members.identity import pid_hash
-from members.models import Affiliation, FederatedIdentity, User
+from members.models import Affiliation, FederatedIdentity, FederatedSession, User
 from members.services import invitation_send
 from portal.models import AuditEvent
 from tests.factories import PASSWORD, AffiliationFactory, OrganisationFactory, UserFactory
@@ -86,6 +86,8 @@ def test_first_login_with_helseid_creates_an_account_without_rights_then_logs_ou
     assert not Affiliation.objects.filter(user=user).exists()  # no organisation rights by logging in
     login = AuditEvent.objects.filter(action="user.logged_in", actor=user).get()
     assert login.after == {"method": "helseid"}
+    # The session is known by HelseID's sid and sub (hashed), for back-channel logout.
+    assert FederatedSession.objects.filter(user=user, provider="helseid").count() == 1
     screenshot(page, "federated-first-login")
 
     # The national identity number is nowhere in the database, nor in any log line.
@@ -105,6 +107,7 @@ def test_first_login_with_helseid_creates_an_account_without_rights_then_logs_ou
     assert page.get_by_text("Du er logget ut.").is_visible()
     assert_logged_out(page)
     assert AuditEvent.objects.filter(action="user.logged_out", actor=user).exists()
+    assert not FederatedSession.objects.exists()  # forgotten with the session
 
     # Next time the same person is recognised by the hash: no question, straight in.
     start_login(page, live_server, "HelseID")

@@ -44,7 +44,7 @@ def providers(settings):
             "client_id": "portal-client",
             "client_secret": "",
             "private_key": json.dumps(CLIENT_KEY.as_dict(private=True)),
-            "sign_algo": "RS256",
+            "par": "off",
         }
     }
     return settings.OIDC_PROVIDERS

@@ -123,20 +123,22 @@ def post_with_dpop(
 
     ``build_body`` is called for every attempt, so each carries a new client assertion. A second
     ``use_dpop_nonce`` raises ``ProtocolRefusal("dpop_nonce")``: a provider that keeps asking would
-    otherwise loop forever. A refused proof raises ``ProtocolRefusal("dpop")``. Other answers are
-    returned as they are.
+    otherwise loop forever. A refused or missing proof raises ``ProtocolRefusal("dpop")``. Other
+    answers are returned as they are.
     """
     if signer is None:
-        return requests.post(url, data=build_body(), timeout=timeout, verify=verify)
-    nonce = None
-    for attempt in range(2):
-        headers = {"DPoP": signer.proof("POST", url, nonce)}
-        response = requests.post(url, data=build_body(), headers=headers, timeout=timeout, verify=verify)
-        if not _asks_for_dpop_nonce(response):
-            break
-        nonce = response.headers.get("DPoP-Nonce")
-        if attempt == 1 or not nonce:
-            raise ProtocolRefusal("dpop_nonce", "the provider asked for a DPoP nonce again")
+        response = requests.post(url, data=build_body(), timeout=timeout, verify=verify)
+    else:
+        nonce = None
+        for attempt in range(2):
+            headers = {"DPoP": signer.proof("POST", url, nonce)}
+            response = requests.post(url, data=build_body(), headers=headers, timeout=timeout, verify=verify)
+            if not _asks_for_dpop_nonce(response):
+                break
+            nonce = response.headers.get("DPoP-Nonce")
+            if attempt == 1 or not nonce:
+                raise ProtocolRefusal("dpop_nonce", "the provider asked for a DPoP nonce again")
+    # A refused proof, or a provider that demands one the portal was set not to send.
     error, description = _error_of(response)
     if response.status_code != 200 and (error == "invalid_dpop_proof" or "dpop" in description.lower()):
         raise ProtocolRefusal("dpop", f"{response.status_code} {error} {description}".strip())

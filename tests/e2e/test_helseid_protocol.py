@@ -100,6 +100,28 @@ def test_each_helseid_protocol_failure_ends_on_its_own_refusal_page(
     screenshot(page, f"helseid-refused-{reason}")
 
 
+@pytest.mark.parametrize(
+    ("label", "account", "setting", "reason", "message"),
+    [
+        ("HelseID", "ola", ("helseid", "dpop", "off"), "dpop", "avviste portalens bevis på nøkkelbesittelse (DPoP)"),
+        ("ID-porten", "kari", ("idporten", "allow_rs256", False), "algorithm", "signert med en algoritme"),
+    ],
+    ids=["helseid-without-dpop", "id-porten-rs256-not-allowed"],
+)
+def test_a_portal_set_up_against_the_provider_ends_on_the_matching_refusal(
+    page, live_server, federated_login, settings, label, account, setting, reason, message
+):
+    provider, key, value = setting
+    settings.OIDC_PROVIDERS[provider][key] = value
+    known_person(account, provider)
+    start_login(page, live_server, label)
+    log_in_at_provider(page, account)
+    assert page.get_by_text(message).is_visible()
+    assert page.get_by_text(f"Årsakskode: {reason}.").is_visible()
+    assert_logged_out(page)
+    assert AuditEvent.objects.filter(action="login.refused", after__reason=reason).exists()
+
+
 def log_in_in_new_context(browser, live_server, label: str, account: str):
     context = browser.new_context(locale="nb-NO")
     page = context.new_page()

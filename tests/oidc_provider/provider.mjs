@@ -99,6 +99,7 @@ let nextPar = null;
 let nextToken = null;
 let tokenCalls = [];
 const backchannel = [];
+provider.on('grant.error', (ctx, error) => { if (error.error_detail) ctx.state.errorDetail = error.error_detail; });
 provider.on('backchannel.success', (ctx, client, accountId, sid) => backchannel.push({ ok: true, client: client.clientId, sid }));
 provider.on('backchannel.error', (ctx, error, client) => backchannel.push({ ok: false, client: client.clientId, error: `${error} ${error.cause ?? ''}` }));
 
@@ -142,6 +143,10 @@ provider.use(async (ctx, next) => {
     return;
   }
   await next();
+  if (ctx.path === '/token' && ctx.state.errorDetail && ctx.body?.error) {
+    // HelseID names the reason ("DPoP proof JWT not provided"); oidc-provider keeps it in error_detail.
+    ctx.body = { ...ctx.body, error_description: ctx.state.errorDetail };
+  }
   if (ctx.path === '/token' && ctx.method === 'POST') {
     const proof = ctx.get('DPoP');
     tokenCalls.push({

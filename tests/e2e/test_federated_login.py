@@ -207,14 +207,15 @@ def expire_id_token(page, live_server):
     session.save()
 
 
+@pytest.mark.parametrize(("label", "provider"), [("ID-porten", "idporten"), ("HelseID", "helseid")])
 def test_an_expired_session_is_rechecked_silently_and_ends_when_the_provider_session_has(
-    page, live_server, federated_login
+    page, live_server, federated_login, label, provider
 ):
     municipality = OrganisationFactory(name="Testkommune Fjellvik")
-    kari = known_person("kari", "idporten")
+    kari = known_person("kari", provider)
     AffiliationFactory(user=kari, organisation=municipality, role=Affiliation.Role.VIEWER)
     dashboard = f"{live_server.url}/medlem/{municipality.org_number}/"
-    start_login(page, live_server, "ID-porten")
+    start_login(page, live_server, label)
     log_in_at_provider(page, "kari")
     assert page.url == dashboard
 

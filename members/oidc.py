@@ -262,7 +262,8 @@ class ProviderSettings:
 def client_assertion(config: dict, audience: str) -> str:
     """A signed ``client_assertion`` for private_key_jwt, shaped as HelseID asks (60 s, unique jti)."""
     key = jwk.import_key(json.loads(config["private_key"]))
-    alg = key.get("alg") or ("PS256" if key.key_type == "RSA" else "ES256")
+    curve_alg = {"P-384": "ES384", "P-521": "ES512"}.get(key.get("crv"), "ES256")
+    alg = key.get("alg") or ("PS256" if key.key_type == "RSA" else curve_alg)
     now = int(time.time())
     header = {"alg": alg, "typ": "client-authentication+jwt"}
     if key.kid:

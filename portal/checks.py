@@ -36,7 +36,25 @@ def production_settings_problems() -> list[str]:
             problems.append(f"The {name} OpenID Connect issuer must be an https URL in production.")
         if not (provider["private_key"] or provider["client_secret"]):
             problems.append(f"The {name} OpenID Connect client needs a private key (or a client secret).")
+        if name == "helseid" and not provider["private_key"]:
+            problems.append("HelseID accepts only private_key_jwt: set OIDC_HELSEID_PRIVATE_KEY(_FILE).")
+        key = provider["private_key"]
+        if key and _client_key_algorithm(key) not in CLIENT_ASSERTION_ALGORITHMS:
+            problems.append(f"The {name} private key must be a JWK with alg PS256/384/512 or ES256/384/512.")
     return problems
+
+
+# HelseID refuses RS256/384/512 client assertions (test 1 Nov 2026, production 11 Jan 2027).
+CLIENT_ASSERTION_ALGORITHMS = {"PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
+
+
+def _client_key_algorithm(private_key: str) -> str:
+    import json
+
+    try:
+        return str(json.loads(private_key).get("alg", ""))
+    except (ValueError, AttributeError):
+        return ""
 
 
 @checks.register(checks.Tags.security)

@@ -164,6 +164,10 @@ OIDC_PROVIDER_DEFAULTS = {
         "assurance_claim": "helseid://claims/identity/security_level",
         "accepted_assurance": "4",
         "acr_values": "",
+        # HelseID signs with PS256 and requires PAR and DPoP (FAPI 2.0 profile, late 2026).
+        "allow_rs256": "false",
+        "par": "auto",
+        "dpop": "on",
     },
     "idporten": {
         "label": "ID-porten",
@@ -173,6 +177,10 @@ OIDC_PROVIDER_DEFAULTS = {
         "assurance_claim": "acr",
         "accepted_assurance": "idporten-loa-high",
         "acr_values": "idporten-loa-high",
+        # ID-porten still signs ID tokens with RS256.
+        "allow_rs256": "true",
+        "par": "auto",
+        "dpop": "auto",
     },
 }
 
@@ -189,10 +197,16 @@ def oidc_provider_from_env(name: str, defaults: dict) -> dict | None:
         client_id=client_id,
         client_secret=env_str(prefix + "CLIENT_SECRET"),
         private_key=private_key,
-        sign_algo=env_str(prefix + "SIGN_ALGO", "RS256"),
+        allow_rs256=config["allow_rs256"].strip().lower() in {"1", "true", "yes", "on"},
         **{
             endpoint: env_str(prefix + endpoint.upper())
-            for endpoint in ("authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint")
+            for endpoint in (
+                "authorization_endpoint",
+                "token_endpoint",
+                "jwks_uri",
+                "userinfo_endpoint",
+                "pushed_authorization_request_endpoint",
+            )
         },
         end_session_endpoint=env_str(prefix + "END_SESSION_ENDPOINT"),
     )
@@ -209,7 +223,8 @@ OIDC_USE_PKCE = True
 OIDC_USE_NONCE = True
 OIDC_TIMEOUT = float(env_str("OIDC_TIMEOUT", "5"))
 OIDC_VERIFY_SSL = env_bool("OIDC_VERIFY_SSL", True)
-OIDC_RP_SIGN_ALGO = "RS256"
+# Only the library's fallback: each ID token's algorithm is checked per provider (members.oidc_protocol).
+OIDC_RP_SIGN_ALGO = "PS256"
 OIDC_CREATE_USER = True
 # How long a federated session lasts before the portal asks the provider again (prompt=none).
 OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env_int("OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", 15 * 60)

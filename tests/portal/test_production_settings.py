@@ -47,6 +47,14 @@ def test_check_deploy_is_clean_with_production_settings():
             {"OIDC_IDPORTEN_CLIENT_ID": "portal", "OIDC_IDPORTEN_ISSUER": "http://idporten.example"},
             "must be an https URL",
         ),
+        ({"OIDC_HELSEID_CLIENT_ID": "portal", "OIDC_HELSEID_CLIENT_SECRET": "a-secret"}, "only private_key_jwt"),
+        (
+            {
+                "OIDC_HELSEID_CLIENT_ID": "portal",
+                "OIDC_HELSEID_PRIVATE_KEY": '{"kty": "RSA", "kid": "k", "alg": "RS256", "n": "AQAB", "e": "AQAB"}',
+            },
+            "alg PS256/384/512 or ES256/384/512",
+        ),
     ],
 )
 def test_production_refuses_unsafe_settings(overrides, message):

@@ -120,6 +120,8 @@ REGISTRY = {
     "oidc_callback_helseid": public(),
     "oidc_login_idporten": public(),
     "oidc_callback_idporten": public(),
+    "oidc_backchannel_logout_helseid": public(),  # the provider POSTs a signed logout token here
+    "oidc_backchannel_logout_idporten": public(),
     "oidc_complete": own(form=CompleteAccountForm, actor="anonymous"),
     "login_methods": own(),
     "oidc_logout": own(logs_out=True),

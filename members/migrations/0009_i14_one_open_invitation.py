@@ -17,7 +17,7 @@ def withdraw_duplicate_open_invitations(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("members", "0007_federated_identity_invitations"),
+        ("members", "0008_i12_federated_sessions"),
     ]
 
     operations = [

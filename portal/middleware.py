@@ -20,6 +20,9 @@ class LocaleMiddleware(DjangoLocaleMiddleware):
 class RefuseUnsafeTextMiddleware:
     """Refuse NUL characters and lone surrogates in any request, in one place, with a clear page (400).
 
+    Checked: the path, the query string, form fields (names and values), uploaded file names and the
+    User-Agent (kept with signatures).
+
     They reach Django through `%00` in a URL, a query string or a form, and through a form posted
     with a charset such as UTF-7 that can carry half a character. Nothing is stored or looked up with
     them: the view never runs. Django's own `ProhibitNullCharactersValidator` covers only CharFields;
@@ -35,6 +38,8 @@ class RefuseUnsafeTextMiddleware:
         from .text import find_unsafe, unsafe_values
 
         fields = ["path"] if find_unsafe(request.path_info) else []
+        if find_unsafe(request.headers.get("User-Agent", "")):  # stored with every signature
+            fields.append("User-Agent")
         fields += unsafe_values(request.GET)
         if request.method == "POST":
             fields += unsafe_values(request.POST)

@@ -179,3 +179,35 @@ def test_hostile_text_in_every_form_gives_no_5xx_and_no_partial_write(name, entr
             )
 
     post()
+
+
+def test_every_form_a_page_shows_is_fuzzed():
+    """A form class the portal renders anywhere must be named (`form=`) by some entry of the registry."""
+    world = build_world()
+    registered = {entry.form for entry in REGISTRY.values() if entry.form}
+    shown: dict[type, str] = {}
+    client = Client(raise_request_exception=False)
+    for persona in ("anonymous", "outsider", "viewer", "signatory", "administrator", "vendor_user", "nhn_staff"):
+        user = world.persona(persona)
+        if user is not None:
+            client.force_login(user)
+        for route in all_routes():
+            entry = REGISTRY.get(route.name)
+            if entry is None or entry.access == "third_party":
+                continue
+            response = client.get(fill(route, entry, world, objects=world.own))
+            contexts = response.context if isinstance(response.context, list) else [response.context]
+            for context in contexts:
+                for value in context.flatten().values() if context is not None else ():
+                    if isinstance(value, BaseForm) and type(value).__module__.split(".")[0] in {
+                        "members", "orders", "portal",
+                    }:  # fmt: skip
+                        shown.setdefault(type(value), route.name)
+    missing = sorted(
+        f"{form.__module__}.{form.__name__} (on {name})" for form, name in shown.items() if form not in registered
+    )
+    assert shown, "no page showed a form: the suite is not looking"
+    assert not missing, (
+        f"Forms shown on a page but not fuzzed: {', '.join(missing)}. Name each with "
+        "`form=TheForm, actor=...` on the entry of the URL it posts to, in tests/portal/url_registry.py."
+    )

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from members.forms import (
     CompleteAccountForm,
+    DelegationForm,
     InvitationForm,
     MembershipQueueFilterForm,
     OrgNumberForm,
@@ -136,7 +137,7 @@ REGISTRY = {
     "acceptance_receipt": member(staff_reads=True),
     "membership_detail": member(),
     "organisation_history": member(),
-    "delegation_create": member(fields=("delegate",), actor="signatory"),
+    "delegation_create": member(form=DelegationForm, actor="signatory"),
     "terms_sign": member(form=SignForm, actor="signatory"),
     "signature_request": member(form=SignatureRequestForm, actor="administrator"),
     "assignment_create": member(form=VendorAssignmentForm, actor="administrator"),

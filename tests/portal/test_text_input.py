@@ -202,3 +202,9 @@ def test_bulk_approval_with_something_not_an_order_approves_nothing_and_says_so(
     assert "not an order. Nothing was approved." in response.content.decode()
     order.refresh_from_db()
     assert order.state == Order.State.SUBMITTED
+
+
+def test_a_user_agent_with_nul_is_refused_before_it_is_kept_with_a_signature(client, world):
+    client.force_login(world.own.signatory)
+    url = reverse("terms_sign", args=[world.own.organisation.org_number, world.terms.public_id])
+    assert refused(client.get(url, HTTP_USER_AGENT="Mozilla/5.0\x00"))

@@ -668,13 +668,6 @@ class Invitation(models.Model):
                 condition=models.Q(accepted_at__isnull=True) | models.Q(accepted_by__isnull=False),
                 name="invitation_accepted_by_someone",
             ),
-            # One open invitation per address and organisation: ten identical sends are one invitation.
-            # (An expired one is withdrawn by the next send; expiry cannot be part of an index.)
-            models.UniqueConstraint(
-                fields=["organisation", "email"],
-                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
-                name="invitation_one_open_per_address",
-            ),
         ]
 
     def __str__(self):

@@ -41,26 +41,14 @@ def invitation_roles(organisation: Organisation) -> list[tuple[str, str]]:
 @transaction.atomic
 def invitation_send(
     *, organisation: Organisation, email: str, role: str, by: User, request=None
-) -> tuple[Invitation, str | None]:
-    """Invite a colleague by e-mail; returns the invitation and the token the link carries.
-
-    Sending the same invitation again while it is open (a double click, ten tabs) is the same
-    invitation: it is returned with no token and no second e-mail.
-    """
+) -> tuple[Invitation, str]:
+    """Invite a colleague by e-mail; returns the invitation and the token the link carries."""
     email = User.objects.normalize_email(email.strip()).lower()
     if Affiliation.objects.filter(organisation=organisation, role=role, user__email__iexact=email).exists():
         raise ValidationError(
             _("%(email)s already has this role in %(name)s.") % {"email": email, "name": organisation.name},
             code="already_has_role",
         )
-    open_ = Invitation.objects.filter(
-        organisation=organisation, email=email, accepted_at__isnull=True, revoked_at__isnull=True
-    ).first()
-    if open_ is not None and open_.status == Invitation.Status.EXPIRED:
-        # Expired: the new invitation takes its place (invitation_one_open_per_address).
-        Invitation.objects.filter(pk=open_.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    elif open_ is not None:
-        return _same_invitation(open_, role)
     token = secrets.token_urlsafe(32)
     invitation = Invitation(
         organisation=organisation,
@@ -70,18 +58,8 @@ def invitation_send(
         invited_by=by,
         expires_at=timezone.now() + timedelta(days=settings.INVITATION_VALID_DAYS),
     )
-    invitation.full_clean(validate_constraints=False)  # the database checks invitation_one_open_per_address
-    try:
-        with transaction.atomic():
-            invitation.save()
-    except IntegrityError:
-        # A concurrent identical send came first: that invitation is the result.
-        return _same_invitation(
-            Invitation.objects.get(
-                organisation=organisation, email=email, accepted_at__isnull=True, revoked_at__isnull=True
-            ),
-            role,
-        )
+    invitation.full_clean()
+    invitation.save()
     audit(
         action="invitation.sent",
         actor=by,
@@ -101,16 +79,6 @@ def invitation_send(
         [email],
     )
     return invitation, token
-
-
-def _same_invitation(invitation: Invitation, role: str) -> tuple[Invitation, None]:
-    if invitation.role != role:
-        raise ValidationError(
-            _("%(email)s already has an open invitation as %(role)s. Withdraw it first to invite with another role.")
-            % {"email": invitation.email, "role": invitation.get_role_display()},
-            code="already_invited",
-        )
-    return invitation, None
 
 
 def invitation_for_token(token: str) -> Invitation | None:

@@ -357,7 +357,10 @@ def _import(kty: str, members: dict[str, str]) -> tuple[RSAKey | ECKey, int] | N
 # without the other server's status, headers or body.
 
 # Networks Python's ``ipaddress`` does not already count as non-global, or that embed IPv4.
-_EXTRA_REFUSED = [ipaddress.ip_network(net) for net in ("100.64.0.0/10", "0.0.0.0/8", "::/96", "64:ff9b:1::/48")]
+_EXTRA_REFUSED = [
+    ipaddress.ip_network(net)
+    for net in ("100.64.0.0/10", "0.0.0.0/8", "192.0.0.0/24", "198.18.0.0/15", "::/96", "64:ff9b:1::/48")
+]
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
@@ -416,8 +419,15 @@ def fetch_jwks(
     if timeout is None:
         timeout = float(getattr(settings, "JWKS_FETCH_TIMEOUT", DEFAULT_FETCH_TIMEOUT))
     target = _check_url(url)
-    address = _resolve(target)
-    body = _download(target, address, timeout)
+    addresses = _resolve(target)
+    deadline = time.monotonic() + timeout
+    for attempt, address in enumerate(addresses, start=1):
+        try:
+            body = _download(target, address, max(deadline - time.monotonic(), 0.05), timeout)
+            break
+        except _ConnectFailed:
+            if attempt == len(addresses):
+                raise _reject("url_unreachable") from None
     content = _decode_json_body(body, target.host)
     return parse_keys(content, existing_kids=existing_kids, existing_keys=existing_keys)
 
@@ -451,8 +461,12 @@ def _check_url(url: str) -> _Target:
     return _Target(host=host, ascii_host=ascii_host, port=port or 443, path=path)
 
 
-def _resolve(target: _Target):
-    """The one address to connect to: the host's addresses, looked up once, every one of them allowed."""
+class _ConnectFailed(Exception):
+    """No connection to this address; the next of the host's (checked) addresses may answer."""
+
+
+def _resolve(target: _Target) -> list:
+    """The addresses to connect to: the host's, looked up once, every one of them allowed."""
     try:
         literal = ipaddress.ip_address(target.ascii_host)
     except ValueError:
@@ -476,7 +490,7 @@ def _resolve(target: _Target):
     if refused:
         logger.info("JWKS URL host %s refused: resolves to an internal address", target.ascii_host)
         raise _reject("url_address")
-    return addresses[0]
+    return addresses
 
 
 def _ssl_context() -> ssl.SSLContext:
@@ -486,7 +500,7 @@ def _ssl_context() -> ssl.SSLContext:
     return context
 
 
-def _download(target: _Target, address, timeout: float) -> bytes:
+def _download(target: _Target, address, timeout: float, nominal_timeout: float) -> bytes:
     deadline = time.monotonic() + timeout
     netloc = f"[{address}]" if address.version == 6 else str(address)
     host_header = target.ascii_host if ":" not in target.ascii_host else f"[{target.ascii_host}]"
@@ -520,20 +534,30 @@ def _download(target: _Target, address, timeout: float) -> bytes:
     except KeyRejected:
         raise
     except httpx.TimeoutException:
-        logger.info("JWKS URL on %s timed out after %s s", target.host, timeout)
-        raise _reject("url_unreachable", message_key="url_timeout", timeout=f"{timeout:g}") from None
+        logger.info("JWKS URL on %s timed out after %s s", target.host, nominal_timeout)
+        raise _reject("url_unreachable", message_key="url_timeout", timeout=f"{nominal_timeout:g}") from None
     except (httpx.InvalidURL, httpx.UnsupportedProtocol):
         raise _reject("url_scheme") from None
     except httpx.ConnectError as error:
-        if isinstance(error.__context__, ssl.SSLError) or "CERTIFICATE" in str(error).upper():
-            logger.info("JWKS URL on %s: TLS failed (%s)", target.host, type(error.__context__).__name__)
-            raise _reject("url_tls") from None
-        logger.info("JWKS URL on %s unreachable: %s", target.host, type(error).__name__)
-        raise _reject("url_unreachable") from None
+        if _caused_by_tls(error):
+            logger.info("JWKS URL on %s: TLS handshake or certificate check failed", target.host)
+            raise _reject("url_unreachable", message_key="url_tls") from None
+        logger.info("JWKS URL on %s (%s) unreachable: %s", target.host, address, type(error).__name__)
+        raise _ConnectFailed from None
     except httpx.HTTPError as error:
         logger.info("JWKS URL on %s unreachable: %s", target.host, type(error).__name__)
         raise _reject("url_unreachable") from None
     return b"".join(chunks)
+
+
+def _caused_by_tls(error: BaseException) -> bool:
+    seen = 0
+    current: BaseException | None = error
+    while current is not None and seen < 10:
+        if isinstance(current, ssl.SSLError):
+            return True
+        current, seen = current.__cause__ or current.__context__, seen + 1
+    return False
 
 
 def _check_response(response: httpx.Response, host: str) -> KeyRejected | None:

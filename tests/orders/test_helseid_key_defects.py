@@ -51,8 +51,9 @@ def helseid_client(system, vendor_user, municipality, municipal_admin):
 
 
 @pytest.fixture
-def web(client, vendor_user):
+def web(client, vendor_user, settings):
     client.force_login(vendor_user)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"  # the pages' messages in English, like the services'
     return client
 
 

@@ -65,9 +65,10 @@ def run_outbox(limit=50):
 
 
 def sync_sts(sts, simulator):
-    """HelseID's token service knows the clients its registry holds: read them from the simulator."""
+    """HelseID's token service knows the clients its registry holds: read them from the simulator's
+    client registry API over HTTP (keys, tenants, scopes, enabled), exactly as provisioned."""
     run_outbox()
-    sts.register(simulator.state()["clients"])
+    sts.register(simulator.http.get("/helseid/clients").raise_for_status().json()["clients"])
 
 
 def private_key(kind="EC", kid="vendor-key-1"):

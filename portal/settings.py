@@ -298,6 +298,8 @@ HELSEID_CLIENT_AUTHORITIES = {
 # Fetching a vendor's JWKS URL never connects to internal addresses (loopback, private, link-local,
 # CGNAT, reserved …). These addresses (IPs or networks) are the exceptions: the test suite's own server.
 JWKS_FETCH_ALLOWED_ADDRESSES = env_list("JWKS_FETCH_ALLOWED_ADDRESSES")
+JWKS_FETCH_CA_FILE = env_str("JWKS_FETCH_CA_FILE")  # empty: certifi's CA bundle
+JWKS_FETCH_TIMEOUT = float(env_str("JWKS_FETCH_TIMEOUT", "5"))
 # Test-environment orders from active members go through without a person approving them.
 ORDERS_AUTO_APPROVE_TEST = env_bool("ORDERS_AUTO_APPROVE_TEST", False)
 

@@ -249,7 +249,7 @@ def client_keys_add(
     A key already on the client (same material, whatever its kid; retired ones too) is refused.
     """
     # One upload at a time per client, so two at once cannot both add the same key.
-    HelseIdClient.objects.select_for_update().filter(pk=client.pk).first()
+    list(HelseIdClient.objects.select_for_update().filter(pk=client.pk).order_by().values_list("pk", flat=True))
     existing = list(client.keys.values_list("kid", flat=True))
     existing_keys = dict(client.keys.values_list("thumbprint", "kid"))
     if jwks_url:
@@ -285,7 +285,7 @@ def client_keys_add(
 @transaction.atomic
 def client_key_retire(*, key: ClientKey, by: User, request=None) -> ClientKey:
     """Retire a key. The last key in use of an active client is kept: retiring it would stop the vendor's system."""
-    client = HelseIdClient.objects.select_for_update().get(pk=key.client_id)  # one retirement at a time
+    client = HelseIdClient.objects.select_for_update(of=("self",)).order_by().get(pk=key.client_id)  # one at a time
     if key.retired_at is None and client.state == HelseIdClient.State.ACTIVE:
         others = [k for k in client.keys.filter(retired_at__isnull=True).exclude(pk=key.pk) if k.is_active]
         if not others:

@@ -235,7 +235,7 @@ _KID = re.compile(r"[\x21-\x2e\x30-\x7e]{1,200}")
 def _shown(value: Any, limit: int = 20) -> str:
     """A submitted value made safe to put into a message: printable ASCII, escapes for anything else."""
     text = value if isinstance(value, str) else str(value)
-    return text[:limit].encode("ascii", "backslashreplace").decode("ascii")
+    return "".join(c if 0x20 <= ord(c) < 0x7F else f"\\u{ord(c):04x}" for c in text[:limit])
 
 
 def _load_json(text: str) -> Any:

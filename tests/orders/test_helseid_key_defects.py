@@ -425,3 +425,23 @@ def test_address_refused_covers_the_mapped_forms():
         assert jwks.address_refused(ipaddress.ip_address(text)), text
     for text in ("93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"):
         assert not jwks.address_refused(ipaddress.ip_address(text)), text
+
+
+@pytest.mark.parametrize("value", ["\u0000", "\ud800", "\u202e", "<b>x</b>\n"])
+def test_odd_characters_in_a_refused_value_are_shown_escaped(value):
+    error = rejection(json.dumps({**ec_jwk(), "alg": value}))
+    assert error.code == "alg_unsupported"
+    message = error.messages[0]
+    assert message.isprintable() and all(ord(c) < 0x2000 or c in "“”" for c in message)
+
+
+def test_a_jwks_urls_answer_is_described_without_its_content_type_or_status(jwks_server, jwks_fetch_allowed):
+    url = jwks_server.set("/jwks", status=200, content_type="text/x-internal-admin-panel", body="secret")
+    with pytest.raises(KeyRejected) as caught:
+        fetch_jwks(url, timeout=2)
+    assert caught.value.code == "url_not_json"
+    assert "x-internal-admin-panel" not in caught.value.messages[0] and "secret" not in caught.value.messages[0]
+    url = jwks_server.set("/teapot", status=418, content_type="text/plain", body="I'm a teapot")
+    with pytest.raises(KeyRejected) as caught:
+        fetch_jwks(url, timeout=2)
+    assert "418" not in caught.value.messages[0] and "teapot" not in caught.value.messages[0]

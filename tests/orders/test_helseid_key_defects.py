@@ -445,3 +445,76 @@ def test_a_jwks_urls_answer_is_described_without_its_content_type_or_status(jwks
     with pytest.raises(KeyRejected) as caught:
         fetch_jwks(url, timeout=2)
     assert "418" not in caught.value.messages[0] and "teapot" not in caught.value.messages[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_retirements_at_once_leave_one_key_in_use(system, vendor_user, municipality, municipal_admin):
+    import threading
+
+    from django.db import connection
+
+    VendorAssignment.objects.create(
+        organisation=municipality, system=system, environment="test", created_by=municipal_admin
+    )
+    client = helseid.client_create(
+        system=system, environment="test", tenancy="multi-tenant", tenant=None, by=vendor_user
+    )
+    for kid in ("a", "b"):
+        helseid.client_keys_add(client=client, keys_text=json.dumps(ec_jwk(kid)), by=vendor_user)
+    HelseIdClient.objects.filter(pk=client.pk).update(state="active")
+    keys = list(client.keys.all())
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def retire(key):
+        try:
+            barrier.wait(timeout=5)
+            helseid.client_key_retire(key=key, by=vendor_user)
+            outcomes.append("retired")
+        except Exception as error:  # the refusal, a ValidationError
+            outcomes.append(type(error).__name__)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=retire, args=(key,)) for key in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert sorted(outcomes) == ["ValidationError", "retired"]
+    assert client.keys.filter(retired_at__isnull=True).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_key_uploaded_twice_at_once_is_stored_once(system, vendor_user, municipality, municipal_admin):
+    import threading
+
+    from django.db import connection
+
+    VendorAssignment.objects.create(
+        organisation=municipality, system=system, environment="test", created_by=municipal_admin
+    )
+    client = helseid.client_create(
+        system=system, environment="test", tenancy="multi-tenant", tenant=None, by=vendor_user
+    )
+    material = ECKey.generate_key("P-256")
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def add(kid):
+        try:
+            barrier.wait(timeout=5)
+            helseid.client_keys_add(client=client, keys_text=json.dumps(ec_jwk(kid, material)), by=vendor_user)
+            outcomes.append("added")
+        except KeyRejected as error:
+            outcomes.append(error.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=add, args=(kid,)) for kid in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert sorted(outcomes) == ["added", "key_duplicate"]
+    assert client.keys.count() == 1

@@ -31,6 +31,8 @@ def production_settings_problems() -> list[str]:
     key = settings.IDENTITY_HASH_KEY
     if not key or key == settings.INSECURE_DEFAULT_IDENTITY_HASH_KEY or len(key) < 32:
         problems.append("IDENTITY_HASH_KEY must be set to a secret of at least 32 characters in production.")
+    if getattr(settings, "JWKS_FETCH_ALLOWED_ADDRESSES", None):
+        problems.append("JWKS_FETCH_ALLOWED_ADDRESSES lets vendors' JWKS URLs reach internal addresses: tests only.")
     for name, provider in settings.OIDC_PROVIDERS.items():
         if not provider["issuer"].startswith("https://"):
             problems.append(f"The {name} OpenID Connect issuer must be an https URL in production.")

@@ -307,6 +307,16 @@ PROVISIONING_REQUEUE_AFTER = env_int("PROVISIONING_REQUEUE_AFTER", 300)
 PROVISIONING_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 # Vendors are reminded this many days before a public key expires.
 KEY_EXPIRY_REMINDER_DAYS = env_int("KEY_EXPIRY_REMINDER_DAYS", 30)
+# HelseID's authority that vendors' client configurations name, per environment (default: NHN's own).
+HELSEID_CLIENT_AUTHORITIES = {
+    "test": env_str("HELSEID_TEST_AUTHORITY", "https://helseid-sts.test.nhn.no"),
+    "prod": env_str("HELSEID_PROD_AUTHORITY", "https://helseid-sts.nhn.no"),
+}
+# Fetching a vendor's JWKS URL never connects to internal addresses (loopback, private, link-local,
+# CGNAT, reserved …). These addresses (IPs or networks) are the exceptions: the test suite's own server.
+JWKS_FETCH_ALLOWED_ADDRESSES = env_list("JWKS_FETCH_ALLOWED_ADDRESSES")
+JWKS_FETCH_CA_FILE = env_str("JWKS_FETCH_CA_FILE")  # empty: certifi's CA bundle
+JWKS_FETCH_TIMEOUT = float(env_str("JWKS_FETCH_TIMEOUT", "5"))
 # Test-environment orders from active members go through without a person approving them.
 ORDERS_AUTO_APPROVE_TEST = env_bool("ORDERS_AUTO_APPROVE_TEST", False)
 

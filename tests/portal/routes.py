@@ -43,11 +43,16 @@ def all_routes() -> list[Route]:
     return list(routes.values())
 
 
-OBJECT_PARAMS = frozenset(PARAMETERS) - {"org_number"}
+OBJECT_PARAMS = frozenset(PARAMETERS) - {"org_number", "client_id"}
 
 
-def fill(route: Route, entry: Entry, world, *, objects, organisation=None) -> str:
-    """The URL with each object parameter taken from `objects` (a side) and the org number from `organisation`."""
+# Parameters that name the container of the others (the organisation, the client): the IDOR variant
+# takes these from the persona's own side and the rest from the foreign one.
+CONTAINER_PARAMS = ("org_number", "client_id")
+
+
+def fill(route: Route, entry: Entry, world, *, objects, container=None) -> str:
+    """The URL with each object parameter taken from `objects` (a side); containers from `container` if given."""
     kwargs = {}
     for param in route.params:
         if param in entry.params:
@@ -55,8 +60,8 @@ def fill(route: Route, entry: Entry, world, *, objects, organisation=None) -> st
             kwargs[param] = value(objects) if callable(value) else value
         elif param == "decision" and entry.decision:
             kwargs[param] = entry.decision
-        elif param == "org_number":
-            kwargs[param] = PARAMETERS[param](organisation or objects, entry)
+        elif param in CONTAINER_PARAMS:
+            kwargs[param] = PARAMETERS[param](container or objects, entry)
         elif param in PARAMETERS:
             kwargs[param] = PARAMETERS[param](objects, entry)
         elif param in GLOBAL_PARAMETERS:

@@ -4,8 +4,8 @@ Each URL pattern is filled with the *foreign* side's objects (another municipali
 number, order, signature, invitation, system registration; another vendor's system, client and key)
 and tried with GET and POST as every persona of the *own* side: anonymous, an outsider, the viewer,
 the signatory and the administrator of Testkommune Nordvik, a vendor user of Nordvik's vendor, and
-NHN staff. URLs with an organisation number and another object are tried a second time with the
-persona's own organisation number and the foreign object (the classic IDOR). Expected: the login page
+NHN staff. URLs with an organisation number (or a client) and another object are tried a second time
+with the persona's own organisation (or client) and the foreign object (the classic IDOR). Expected: the login page
 for anonymous, 403/404/405 for everybody else (NHN staff may read what `staff_reads` allows and use
 their own pages), never a foreign object's name or e-mail address in the answer, never a change in
 any table (every row of every table of ours is digested before and after each request).
@@ -18,7 +18,7 @@ from django.conf import settings
 from django.shortcuts import resolve_url
 from django.test import Client
 
-from tests.portal.routes import OBJECT_PARAMS, all_routes, changed, fill, snapshot, snapshot_query
+from tests.portal.routes import CONTAINER_PARAMS, OBJECT_PARAMS, all_routes, changed, fill, snapshot, snapshot_query
 from tests.portal.url_registry import entry_for
 from tests.portal.world import FOREIGN_MARKERS, PERSONAS, build_world
 
@@ -50,10 +50,12 @@ def test_every_url_has_an_entry():
 
 
 def variants(route, entry, world, persona_side):
-    """(label, url) pairs: all foreign; and own organisation number with a foreign object (IDOR)."""
+    """(label, url) pairs: all foreign; and the persona's own organisation (or client) with a foreign object
+    in it (the classic IDOR)."""
     yield "foreign", fill(route, entry, world, objects=world.foreign)
-    if "org_number" in route.params and OBJECT_PARAMS & set(route.params) and entry.access in ("member", "vendor"):
-        yield "own org, foreign object", fill(route, entry, world, objects=world.foreign, organisation=persona_side)
+    has_container = set(CONTAINER_PARAMS) & set(route.params)
+    if has_container and OBJECT_PARAMS & set(route.params) and entry.access in ("member", "vendor"):
+        yield "own container, foreign object", fill(route, entry, world, objects=world.foreign, container=persona_side)
 
 
 def expectation(entry, persona: str, method: str) -> str:

@@ -107,7 +107,7 @@ def test_a_pasted_key_whose_kid_cannot_be_stored_or_linked_is_refused_with_a_mes
     client.cookies["django_language"] = "en"
     response = client.post(reverse("client_detail", args=[world.own.client.public_id]), {"keys": text})
     assert response.status_code == 200
-    assert "cannot be used: it must be at most 200 characters" in response.content.decode()
+    assert "must be 1 to 200 printable ASCII characters" in response.content.decode()
     assert ClientKey.objects.count() == keys
 
 

@@ -93,6 +93,7 @@ PARAMETERS = {
     "order_id": lambda side, entry: side.submitted_order.public_id,
     "client_id": lambda side, entry: side.client.public_id,
     "kid": lambda side, entry: side.kid,
+    "key_id": lambda side, entry: side.client.keys.get(kid=side.kid).public_id,
     "task_id": lambda side, entry: side.task.public_id,
 }
 GLOBAL_PARAMETERS = {

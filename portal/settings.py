@@ -46,10 +46,12 @@ SECRET_KEY = env_str("SECRET_KEY", INSECURE_DEFAULT_SECRET_KEY)
 DEBUG = env_bool("DEBUG", not IS_PRODUCTION)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if IS_PRODUCTION else "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# How many reverse proxies of our own stand in front of the portal, each appending to
+# X-Forwarded-For. 0: the header is ignored and REMOTE_ADDR is the client (portal.audit.client_ip).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -286,8 +288,15 @@ PROVISIONING_BACKOFF_BASE = float(env_str("PROVISIONING_BACKOFF_BASE", "5"))
 PROVISIONING_BACKOFF_CAP = float(env_str("PROVISIONING_BACKOFF_CAP", "900"))
 # The sweeper re-sends a due task whose message went out this long ago and never ran.
 PROVISIONING_REQUEUE_AFTER = env_int("PROVISIONING_REQUEUE_AFTER", 300)
-# Publishing to a broker that is down must not hold an approval for long: the sweeper resends.
-PROVISIONING_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+# Publishing to a broker that is down must not hold a request for long: the sweepers resend
+# (portal.queueing.enqueue, for provisioning and e-mail alike).
+BROKER_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+# E-mail goes through the outbox (portal.email): tried this many times on errors, waiting
+# base·2ⁿ seconds (capped, with jitter); the sweeper re-sends a message whose broker message was lost.
+EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 8)
+EMAIL_BACKOFF_BASE = float(env_str("EMAIL_BACKOFF_BASE", "30"))
+EMAIL_BACKOFF_CAP = float(env_str("EMAIL_BACKOFF_CAP", "1800"))
+EMAIL_REQUEUE_AFTER = env_int("EMAIL_REQUEUE_AFTER", 300)
 # Vendors are reminded this many days before a public key expires.
 KEY_EXPIRY_REMINDER_DAYS = env_int("KEY_EXPIRY_REMINDER_DAYS", 30)
 # Test-environment orders from active members go through without a person approving them.
@@ -310,6 +319,10 @@ CELERY_BEAT_SCHEDULE = {
     "provisioning-requeue": {
         "task": "orders.tasks.requeue_provisioning_tasks",
         "schedule": float(env_int("PROVISIONING_REQUEUE_EVERY", 60)),
+    },
+    "email-requeue": {
+        "task": "portal.tasks.requeue_outgoing_messages",
+        "schedule": float(env_int("EMAIL_REQUEUE_EVERY", 60)),
     },
     "provisioning-reconcile": {
         "task": "orders.tasks.reconcile_backing_services",

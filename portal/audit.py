@@ -75,15 +75,17 @@ def client_ip(request) -> str | None:
 
     `X-Forwarded-For` is written by whoever sends the request, so only the hops appended by our own
     proxies are believed: with `TRUSTED_PROXY_COUNT` = n, the n-th address from the right is the one
-    the outermost of our proxies saw. Without trusted proxies (the default) it is `REMOTE_ADDR`.
-    Anything that is not an IP address is ignored, never stored.
+    the outermost of our proxies saw (fewer hops than proxies: `REMOTE_ADDR`). Without trusted
+    proxies (the default) it is `REMOTE_ADDR`. Anything that is not an IP address is ignored, never
+    stored: then no address is recorded.
     """
     remote = _valid_ip(request.META.get("REMOTE_ADDR", ""))
     trusted = settings.TRUSTED_PROXY_COUNT
     if trusted > 0:
         hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
         if len(hops) >= trusted:
-            return _valid_ip(hops[-trusted]) or remote
+            # What our outermost proxy wrote; if that is no address, there is none to vouch for.
+            return _valid_ip(hops[-trusted])
     return remote
 
 

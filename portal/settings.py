@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -60,6 +61,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django.forms",
+    "csp",
     "django_htmx",
     "allauth",
     "allauth.account",
@@ -72,6 +74,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads the body: a request larger than any form needs gets a clear 413 page.
+    "portal.middleware.RequestBodyLimitMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "portal.middleware.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -85,6 +90,8 @@ MIDDLEWARE = [
     "members.oidc.SessionRefresh",
     # NHN staff logged in locally must have a second factor before they see anything else.
     "members.middleware.StaffMfaMiddleware",
+    # Pages for a logged-in person, and every PDF, are never kept by browsers or proxies.
+    "portal.middleware.NoStoreMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -232,6 +239,8 @@ STATIC_URL = "static/"
 # them straight from the apps and static/.
 STATIC_ROOT = env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")) if IS_PRODUCTION else None
 WHITENOISE_USE_FINDERS = not IS_PRODUCTION
+# WhiteNoise sends Access-Control-Allow-Origin: * by default; nothing of ours is for other sites.
+WHITENOISE_ALLOW_ALL_ORIGINS = False
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -331,6 +340,57 @@ CELERY_BEAT_SCHEDULE = {
 }
 # How long /healthz waits for the broker before calling it unreachable.
 HEALTHZ_BROKER_TIMEOUT = float(env_str("HEALTHZ_BROKER_TIMEOUT", "2"))
+
+# Request sizes. The largest form is a terms document's text or a pasted JWKS (64 KiB, orders.jwks);
+# nothing uploads files. Bodies over REQUEST_BODY_MAX_BYTES get a 413 page before anything reads them
+# (portal.middleware.RequestBodyLimitMiddleware); Django's own limits match.
+REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
+# The bulk approval of test orders posts one field per order; a page lists at most 500.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
+
+
+def _origin(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
+
+
+def _identity_provider_origins() -> list[str]:
+    """Where the login and logout forms may send the browser on: the configured providers' origins.
+
+    ID-porten answers the browser on `login.<issuer host>` (login.idporten.no for idporten.no).
+    """
+    origins = set(env_list("CSP_FORM_ACTION_EXTRA"))
+    for name, provider in OIDC_PROVIDERS.items():
+        urls = [provider["issuer"], provider["authorization_endpoint"], provider["end_session_endpoint"]]
+        if name == "idporten":
+            urls.append(provider["issuer"].replace("://", "://login.", 1))
+        origins.update(origin for url in urls if (origin := _origin(url)))
+    return sorted(origins)
+
+
+# Content-Security-Policy (django-csp 4): exactly what the pages use. Scripts and styles only from
+# our own static files (htmx from django-htmx, static/js/keygen.js, allauth's MFA scripts; htmx is
+# told not to inject its indicator <style>, see base.html); images from static files and the TOTP
+# QR code (a data: URI); no inline script, style attribute, plugin, frame or foreign base URL.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "manifest-src": [SELF],
+        "form-action": [SELF, *_identity_provider_origins()],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    },
+}
 
 # Security headers. Production turns on HTTPS-only cookies and HSTS.
 SESSION_COOKIE_HTTPONLY = True

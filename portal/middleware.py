@@ -1,3 +1,7 @@
+from dataclasses import replace
+from urllib.parse import urlsplit
+
+from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.middleware.locale import LocaleMiddleware as DjangoLocaleMiddleware
 from django.utils import translation
@@ -66,3 +70,44 @@ class NoStoreMiddleware:
             add_never_cache_headers(response)
             patch_cache_control(response, private=True)
         return response
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url or "")
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
+
+
+def identity_provider_origins() -> list[str]:
+    """Where a form's answer may send the browser on: the configured identity providers.
+
+    Their issuer and any endpoint given in the settings; ID-porten answers the browser on
+    `login.<issuer host>` (login.idporten.no for idporten.no). Read per request, no network.
+    """
+    origins = set(settings.CSP_FORM_ACTION_EXTRA)
+    for name, provider in settings.OIDC_PROVIDERS.items():
+        urls = [
+            provider.get("issuer", ""),
+            provider.get("authorization_endpoint"),
+            provider.get("end_session_endpoint"),
+        ]
+        if name == "idporten":
+            urls.append((provider.get("issuer") or "").replace("://", "://login.", 1))
+        origins.update(origin for url in urls if (origin := _origin(url)))
+    return sorted(origins)
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's middleware, with the identity providers added to form-action.
+
+    Chrome applies form-action to the redirects that answer a form: logout posts here and is sent on
+    to the provider's end-session endpoint, which must therefore be allowed.
+    """
+
+    def get_policy_parts(self, request, response, report_only: bool = False):
+        parts = super().get_policy_parts(request, response, report_only=report_only)
+        origins = identity_provider_origins()
+        if report_only or not origins:
+            return parts
+        update = dict(parts.update or {})
+        update["form-action"] = [*update.get("form-action", []), *origins]
+        return replace(parts, update=update)

@@ -76,7 +76,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before anything reads the body: a request larger than any form needs gets a clear 413 page.
     "portal.middleware.RequestBodyLimitMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "portal.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "portal.middleware.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -351,31 +351,13 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 
 
-def _origin(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
-
-
-def _identity_provider_origins() -> list[str]:
-    """Where the login and logout forms may send the browser on: the configured providers' origins.
-
-    ID-porten answers the browser on `login.<issuer host>` (login.idporten.no for idporten.no).
-    """
-    origins = set(env_list("CSP_FORM_ACTION_EXTRA"))
-    for name, provider in OIDC_PROVIDERS.items():
-        urls = [provider["issuer"], provider["authorization_endpoint"], provider["end_session_endpoint"]]
-        if name == "idporten":
-            urls.append(provider["issuer"].replace("://", "://login.", 1))
-        origins.update(origin for url in urls if (origin := _origin(url)))
-    return sorted(origins)
-
-
 # Content-Security-Policy (django-csp 4): exactly what the pages use. Scripts and styles only from
 # our own static files (htmx from django-htmx, static/js/keygen.js, allauth's MFA scripts; htmx is
 # told not to inject its indicator <style>, see base.html); images from static files and the TOTP
-# QR code (a data: URI); no inline script, style attribute, plugin, frame or foreign base URL.
+# QR code (a data: URI); no inline script, style attribute, plugin, frame or foreign base URL. Forms
+# post to us; portal.middleware.ContentSecurityPolicyMiddleware adds the identity providers' origins
+# (logout is a form whose answer sends the browser on to the provider) and CSP_FORM_ACTION_EXTRA.
+CSP_FORM_ACTION_EXTRA = env_list("CSP_FORM_ACTION_EXTRA")
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [NONE],
@@ -385,7 +367,7 @@ CONTENT_SECURITY_POLICY = {
         "font-src": [SELF],
         "connect-src": [SELF],
         "manifest-src": [SELF],
-        "form-action": [SELF, *_identity_provider_origins()],
+        "form-action": [SELF],
         "frame-ancestors": [NONE],
         "base-uri": [NONE],
         "object-src": [NONE],

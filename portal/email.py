@@ -79,6 +79,26 @@ def queue_email(
     return message
 
 
+def queue_failed_message(message: EmailMultiAlternatives, *, template: str, error: Exception) -> OutgoingMessage:
+    """A message someone else rendered and could not send (allauth's account mails): retried from the outbox."""
+    html = next((content for content, mimetype in getattr(message, "alternatives", []) if "html" in mimetype), "")
+    delay = backoff_delay(1, base=settings.EMAIL_BACKOFF_BASE, cap=settings.EMAIL_BACKOFF_CAP)
+    row = OutgoingMessage.objects.create(
+        template=template,
+        recipients=sorted(message.to),
+        subject=message.subject[:500],
+        rendered=True,
+        text=message.body,
+        html=html,
+        attempts=1,
+        last_error=f"{type(error).__name__}: {error}"[:2000],
+        next_attempt_at=timezone.now() + timedelta(seconds=delay),
+    )
+    logger.warning("E-mail %s not sent at once (%s); it is retried from the outbox", row.public_id, error)
+    transaction.on_commit(lambda: dispatch([row.pk], countdown=delay))
+    return row
+
+
 def dispatch(message_ids: list[int], *, countdown: float | None = None) -> None:
     """Hand messages to the broker. If it is down they stay in the outbox and `requeue_stale` sends them later."""
     from .tasks import send_outgoing_message
@@ -107,8 +127,12 @@ def message_send(message_id: int, *, allow_early: bool = False) -> str | None:
             return None  # a stray early copy; the retry's own message comes at the right time
         message.attempts += 1
         try:
-            with translation.override(message.language):
-                subject, text, html = render_email(message.template, {**message.context, "site_url": settings.SITE_URL})
+            if message.rendered:
+                subject, text, html = message.subject, message.text, message.html
+            else:
+                with translation.override(message.language):
+                    context = {**message.context, "site_url": settings.SITE_URL}
+                    subject, text, html = render_email(message.template, context)
             message.subject = subject[:500]
             build_message(subject, text, html, message.recipients, message_key=str(message.message_key)).send()
         except Exception as error:  # SMTP, the mail API or anything else: the row records it, staff see it
@@ -133,6 +157,7 @@ def message_send(message_id: int, *, allow_early: bool = False) -> str | None:
         else:
             # The content may hold a one-time link (invitations): once delivered it is not kept.
             message.state, message.sent_at, message.last_error, message.context = State.SENT, now, "", {}
+            message.text = message.html = ""
             message.save()
     return message.state
 
@@ -166,7 +191,7 @@ def message_cancel(*, message: OutgoingMessage, by, reason: str, request=None) -
     if not reason:
         raise ValidationError(_("Give a reason; it is kept in the log."), code="reason_required")
     updated = OutgoingMessage.objects.filter(pk=message.pk, state__in=(State.PENDING, State.FAILED)).update(
-        state=State.CANCELLED, context={}
+        state=State.CANCELLED, context={}, text="", html=""
     )
     if not updated:
         raise ValidationError(_("This e-mail is already sent."))

@@ -124,6 +124,10 @@ class OutgoingMessage(models.Model):
     recipients = models.JSONField(_("recipients"))
     # Filled in at the first attempt, so staff see what a failed message was about.
     subject = models.CharField(_("subject"), max_length=500, blank=True)
+    # A message rendered by someone else (allauth's account mails) keeps its text here until it is sent.
+    rendered = models.BooleanField(_("rendered when queued"), default=False)
+    text = models.TextField(_("text"), blank=True)
+    html = models.TextField(_("HTML"), blank=True)
     state = models.CharField(_("state"), max_length=20, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)

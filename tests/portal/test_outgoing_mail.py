@@ -241,3 +241,32 @@ def test_no_task_is_published_anywhere_but_through_the_guarded_helper():
 def test_a_person_without_an_address_gets_no_row():
     assert email.queue_email(TEMPLATE, CONTEXT, ["", None]) is None
     assert not OutgoingMessage.objects.exists()
+
+
+# allauth's own mails --------------------------------------------------------------------------------
+
+
+def test_a_password_reset_with_the_mail_service_down_succeeds_and_the_mail_is_retried(
+    client, municipal_admin, mail_api, settings
+):
+    mail_api.fault(match="POST /mail/messages", status=503, times=1)
+    response = client.post("/konto/password/reset/", {"email": municipal_admin.email})
+    assert response.status_code == 302
+    assert delivered(mail_api) == []
+
+    message = OutgoingMessage.objects.get()
+    assert (message.state, message.attempts, message.rendered) == ("pending", 1, True)
+    assert message.recipients == [municipal_admin.email] and "503" in message.last_error
+    OutgoingMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+    assert email.message_send(message.pk) == "sent"
+
+    (sent,) = delivered(mail_api)
+    assert sent["to"] == [municipal_admin.email] and "/konto/password/reset/key/" in sent["text"]
+    message.refresh_from_db()
+    assert message.text == "" and message.html == ""  # the reset link is not kept
+
+
+def test_allauth_mails_still_go_out_at_once_when_the_mail_service_answers(client, municipal_admin):
+    client.post("/konto/password/reset/", {"email": municipal_admin.email})
+    assert [m.to for m in mail.outbox] == [[municipal_admin.email]]
+    assert not OutgoingMessage.objects.exists()

@@ -303,7 +303,7 @@ PROVISIONING_REQUEUE_AFTER = env_int("PROVISIONING_REQUEUE_AFTER", 300)
 BROKER_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 # E-mail goes through the outbox (portal.email): tried this many times on errors, waiting
 # base·2ⁿ seconds (capped, with jitter); the sweeper re-sends a message whose broker message was lost.
-EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 8)
+EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 12)
 EMAIL_BACKOFF_BASE = float(env_str("EMAIL_BACKOFF_BASE", "30"))
 EMAIL_BACKOFF_CAP = float(env_str("EMAIL_BACKOFF_CAP", "1800"))
 EMAIL_REQUEUE_AFTER = env_int("EMAIL_REQUEUE_AFTER", 300)

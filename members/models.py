@@ -580,6 +580,49 @@ class FederatedIdentity(models.Model):
         return f"{self.user} ({self.provider})"
 
 
+class FederatedSession(models.Model):
+    """Which Django session a HelseID or ID-porten login made, so the provider's logout can end it.
+
+    The provider names its session (``sid``) and the person (``sub``, a pseudonym, never the
+    national identity number) in the back-channel logout token; both are kept only as keyed
+    hashes (``members.oidc.federated_session_hash``).
+    """
+
+    session_key = models.CharField(_("session key"), max_length=40, unique=True)
+    user = models.ForeignKey(User, verbose_name=_("user"), on_delete=models.CASCADE, related_name="federated_sessions")
+    provider = models.CharField(_("identity provider"), max_length=32)
+    sid_hash = models.CharField(_("keyed hash of the provider's session id"), max_length=64, blank=True)
+    sub_hash = models.CharField(_("keyed hash of the provider's subject"), max_length=64)
+    created_at = models.DateTimeField(_("logged in"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("federated session")
+        verbose_name_plural = _("federated sessions")
+        indexes = [
+            models.Index(fields=["provider", "sub_hash"], name="federated_session_sub"),
+            models.Index(fields=["provider", "sid_hash"], name="federated_session_sid"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} ({self.provider})"
+
+
+class UsedLogoutToken(models.Model):
+    """A back-channel logout token already acted on, by its ``jti``: a replay of it is refused."""
+
+    provider = models.CharField(_("identity provider"), max_length=32)
+    jti_hash = models.CharField(_("SHA-256 of the token's jti"), max_length=64)
+    expires_at = models.DateTimeField(_("forget after"))
+
+    class Meta:
+        verbose_name = _("used logout token")
+        verbose_name_plural = _("used logout tokens")
+        constraints = [models.UniqueConstraint(fields=["provider", "jti_hash"], name="used_logout_token_once")]
+
+    def __str__(self):
+        return f"{self.provider} {self.jti_hash[:12]}"
+
+
 class InvitationQuerySet(models.QuerySet):
     def pending(self):
         return self.filter(accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now())

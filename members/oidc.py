@@ -17,7 +17,12 @@ What this module adds:
   (``members.identity``); the plain number lives in local variables for the duration of one
   request and is never logged, stored or put in the session;
 - **clear refusals**: every failure (tampered ``state``, wrong ``nonce``, expired or wrongly signed
-  ID token, provider errors) ends on one error page saying what happened, and is audited.
+  ID token, provider errors) ends on one error page saying what happened, and is audited;
+- **HelseID as it runs in late 2026** (protocol pieces in ``members.oidc_protocol``): ID token
+  algorithms from discovery (PS256/ES256; RS256 only where allowed), the authorization request
+  pushed (PAR) when the provider has the endpoint, a DPoP proof on the token call with the nonce
+  retry, and OpenID Connect Back-Channel Logout ending every session of that person from that
+  provider (``FederatedSession`` records which Django session came from which provider session).
 """
 
 import base64
@@ -32,14 +37,18 @@ import requests
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.contrib import auth, messages
+from django.contrib.auth.signals import user_logged_out
 from django.core.exceptions import SuspiciousOperation
-from django.http import Http404, HttpResponseRedirect
+from django.dispatch import receiver
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render, resolve_url
 from django.urls import NoReverseMatch, reverse
 from django.utils import translation
 from django.utils.crypto import salted_hmac
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 from django.views.generic import View
 from joserfc import jwk
 from joserfc import jwt as jose_jwt
@@ -50,6 +59,7 @@ from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthen
 
 from portal.audit import audit
 
+from . import oidc_protocol
 from .identity import pid_hash
 
 LOGGER = logging.getLogger(__name__)
@@ -93,6 +103,22 @@ REFUSALS = {
     "identity_conflict": _(
         "This national identity is linked to another account in the portal, or your account to another "
         "identity. Nothing was changed. Contact NHN's customer centre if this is wrong."
+    ),
+    "par": _(
+        "The identity provider refused the portal's pushed authorization request (PAR), so the log-in could "
+        "not start. Nothing was logged in. Try again; if it keeps happening, contact NHN's customer centre."
+    ),
+    "dpop": _(
+        "The identity provider refused the portal's proof of possession (DPoP) in the token request. Nothing "
+        "was logged in. Try again; if it keeps happening, contact NHN's customer centre."
+    ),
+    "dpop_nonce": _(
+        "The identity provider kept asking for a new DPoP nonce, so the portal stopped after one retry. "
+        "Nothing was logged in. Try again in a few minutes."
+    ),
+    "algorithm": _(
+        "The ID token was signed with an algorithm the portal does not accept from this identity provider. "
+        "Nothing was logged in."
     ),
 }
 
@@ -146,6 +172,58 @@ def provider_endpoint(config: dict, key: str) -> str:
     return config.get(key) or discovery_document(config["issuer"]).get(key, "")
 
 
+def _mode(config: dict, key: str) -> str:
+    """A per-provider ``auto`` / ``on`` / ``off`` setting (anything else counts as ``auto``)."""
+    value = str(config.get(key, "auto")).strip().lower()
+    return value if value in {"on", "off"} else "auto"
+
+
+def pushed_authorization_endpoint(config: dict) -> str:
+    """Where to push the authorization request (RFC 9126), or "" to send the browser with it.
+
+    ``auto`` (the default) pushes whenever the provider's metadata has
+    ``pushed_authorization_request_endpoint``; ``on`` insists (a provider without one is refused);
+    ``off`` never pushes.
+    """
+    mode = _mode(config, "par")
+    if mode == "off":
+        return ""
+    endpoint = provider_endpoint(config, "pushed_authorization_request_endpoint")
+    if mode == "on" and not endpoint:
+        raise LoginRefused("par")
+    return endpoint
+
+
+def uses_dpop(config: dict) -> bool:
+    """Whether the token call carries a DPoP proof: ``on``, ``off``, or ``auto`` when the provider offers it."""
+    mode = _mode(config, "dpop")
+    if mode != "auto":
+        return mode == "on"
+    return bool(discovery_document(config["issuer"]).get("dpop_signing_alg_values_supported"))
+
+
+def accepted_id_token_algorithms(config: dict) -> list[str]:
+    """PS256 and ES256 (RS256 where ``allow_rs256``), as far as the provider's discovery names them."""
+    supported = discovery_document(config["issuer"]).get("id_token_signing_alg_values_supported")
+    allow_rs256 = config.get("allow_rs256") in (True, "true", "1", "yes", "on")
+    return oidc_protocol.id_token_algorithms(allow_rs256=allow_rs256, supported=supported)
+
+
+def client_authentication(config: dict) -> dict:
+    """The client's authentication for one call to the provider, built anew each time.
+
+    With a private JWK, a client assertion with its own ``jti`` (HelseID refuses a reused one);
+    otherwise the client secret in the body (``client_secret_post``).
+    """
+    if config["private_key"]:
+        return {
+            "client_id": config["client_id"],
+            "client_assertion_type": CLIENT_ASSERTION_TYPE,
+            "client_assertion": client_assertion(config, audience=config["issuer"]),
+        }
+    return {"client_id": config["client_id"], "client_secret": config["client_secret"]}
+
+
 class ProviderSettings:
     """Per-provider values for the library's settings; everything else comes from settings.py."""
 
@@ -165,7 +243,7 @@ class ProviderSettings:
             per_provider = {
                 "OIDC_RP_CLIENT_ID": lambda: config["client_id"],
                 "OIDC_RP_CLIENT_SECRET": lambda: config["client_secret"],
-                "OIDC_RP_SIGN_ALGO": lambda: config["sign_algo"],
+                "OIDC_RP_SIGN_ALGO": lambda: (accepted_id_token_algorithms(config) or ["PS256"])[0],
                 "OIDC_RP_SCOPES": lambda: config["scopes"],
                 "OIDC_OP_AUTHORIZATION_ENDPOINT": lambda: provider_endpoint(config, "authorization_endpoint"),
                 "OIDC_OP_TOKEN_ENDPOINT": lambda: provider_endpoint(config, "token_endpoint"),
@@ -184,7 +262,8 @@ class ProviderSettings:
 def client_assertion(config: dict, audience: str) -> str:
     """A signed ``client_assertion`` for private_key_jwt, shaped as HelseID asks (60 s, unique jti)."""
     key = jwk.import_key(json.loads(config["private_key"]))
-    alg = key.get("alg") or ("PS256" if key.key_type == "RSA" else "ES256")
+    curve_alg = {"P-384": "ES384", "P-521": "ES512"}.get(key.get("crv"), "ES256")
+    alg = key.get("alg") or ("PS256" if key.key_type == "RSA" else curve_alg)
     now = int(time.time())
     header = {"alg": alg, "typ": "client-authentication+jwt"}
     if key.kid:
@@ -255,7 +334,7 @@ class OIDCBackend(ProviderSettings, OIDCAuthenticationBackend):
         self.OIDC_OP_USER_ENDPOINT = self.get_settings("OIDC_OP_USER_ENDPOINT")
         self.OIDC_RP_CLIENT_ID = config["client_id"]
         self.OIDC_RP_CLIENT_SECRET = config["client_secret"]
-        self.OIDC_RP_SIGN_ALGO = config["sign_algo"]
+        self.OIDC_RP_SIGN_ALGO = None  # set from the ID token's header once its algorithm is accepted
         self.OIDC_RP_IDP_SIGN_KEY = None
         self.pid_hash = None
         self.claims = {}
@@ -265,17 +344,39 @@ class OIDCBackend(ProviderSettings, OIDCAuthenticationBackend):
         return user
 
     def get_token(self, payload):
+        """The token call: client authentication built anew per attempt, and a DPoP proof where used."""
         config = self.config
-        if config["private_key"]:
-            payload.pop("client_secret", None)
-            payload["client_assertion_type"] = CLIENT_ASSERTION_TYPE
-            payload["client_assertion"] = client_assertion(config, audience=config["issuer"])
         try:
-            return super().get_token(payload)
-        except requests.RequestException as error:
+            signer = oidc_protocol.DPoPSigner() if uses_dpop(config) else None
+        except ProviderUnavailable:
+            raise LoginRefused("unavailable") from None
+
+        def body():
+            data = {key: value for key, value in payload.items() if key != "client_secret"}
+            return {**data, **client_authentication(config)}
+
+        try:
+            response = oidc_protocol.post_with_dpop(
+                self.OIDC_OP_TOKEN_ENDPOINT,
+                body,
+                signer=signer,
+                timeout=settings.OIDC_TIMEOUT,
+                verify=settings.OIDC_VERIFY_SSL,
+            )
+            self.raise_token_response_error(response)
+            return response.json()
+        except oidc_protocol.ProtocolRefusal as refusal:
+            LOGGER.warning("Token request to %s refused: %s (%s)", self.provider, refusal.code, refusal.detail[:200])
+            raise LoginRefused(refusal.code) from None
+        except (requests.RequestException, ValueError) as error:
             # The message may quote the provider's answer; it holds no identity number, but keep it short.
             LOGGER.warning("Token request to %s failed: %s", self.provider, type(error).__name__)
             raise LoginRefused("token") from None
+
+    def retrieve_matching_jwk(self, token):
+        """The library's key lookup, with the key bound to the algorithm accepted for this token."""
+        key = super().retrieve_matching_jwk(token)
+        return jwt.PyJWK(key._jwk_data, algorithm=self.OIDC_RP_SIGN_ALGO)
 
     def store_tokens(self, access_token, id_token):
         # Neither token goes into the session (the database); the callback puts the ID token in an
@@ -284,6 +385,17 @@ class OIDCBackend(ProviderSettings, OIDCAuthenticationBackend):
 
     def verify_token(self, token, **kwargs):
         """The library's JWKS lookup and signature check, then what the library leaves out."""
+        try:
+            algorithm = jwt.get_unverified_header(token).get("alg")
+            accepted = accepted_id_token_algorithms(self.config)
+        except jwt.InvalidTokenError:
+            raise LoginRefused("signature") from None
+        except ProviderUnavailable:
+            raise LoginRefused("unavailable") from None
+        if algorithm not in accepted:
+            LOGGER.warning("ID token from %s signed with %s, not one of %s", self.provider, algorithm, accepted)
+            raise LoginRefused("algorithm")
+        self.OIDC_RP_SIGN_ALGO = algorithm
         try:
             key = self.retrieve_matching_jwk(token)
             payload = self.get_payload_data(token, key)
@@ -304,6 +416,8 @@ class OIDCBackend(ProviderSettings, OIDCAuthenticationBackend):
             raise LoginRefused("claims")
         if len(audiences) > 1 and payload.get("azp") != client_id:
             raise LoginRefused("claims")
+        # For back-channel logout: which provider session and subject this login is (hashed when stored).
+        self.request.oidc_session_ids = {"sid": str(payload.get("sid") or ""), "sub": str(payload.get("sub") or "")}
         return payload
 
     def get_userinfo(self, access_token, id_token, payload):
@@ -382,9 +496,12 @@ class OIDCBackend(ProviderSettings, OIDCAuthenticationBackend):
                 email_verified=True,
                 request=self.request,
             )
+        ids = getattr(self.request, "oidc_session_ids", None) or {"sid": "", "sub": ""}
         self.request.session[PENDING_IDENTITY_KEY] = {
             "provider": self.provider,
             "pid_hash": self.pid_hash,
+            # For back-channel logout once the account exists (members.views.oidc_complete); hashes only.
+            "session_ids": services.federated_session_ids(provider=self.provider, **ids) if ids["sub"] else None,
             **self.claims,
             "until": time.time() + PENDING_IDENTITY_SECONDS,
         }
@@ -392,6 +509,16 @@ class OIDCBackend(ProviderSettings, OIDCAuthenticationBackend):
 
 
 # Views ------------------------------------------------------------------------------------------------
+
+
+def record_federated_session(request, user, provider: str, hashes: dict | None) -> None:
+    """Which provider session and subject (keyed hashes) this Django session belongs to."""
+    from . import services
+
+    if not hashes:
+        return
+    request.session.save()  # the key the session cookie will carry
+    services.federated_session_record(session_key=request.session.session_key, user=user, provider=provider, **hashes)
 
 
 def refusal_response(request, code: str, provider: str | None, status: int = 400):
@@ -409,7 +536,13 @@ def refusal_response(request, code: str, provider: str | None, status: int = 400
 
 
 class AuthenticationRequestView(ProviderSettings, OIDCAuthenticationRequestView):
-    """Sends the browser to the provider, with state, nonce and a PKCE challenge kept in the session."""
+    """Sends the browser to the provider, with state, nonce and a PKCE challenge kept in the session.
+
+    The library builds the whole authorization request (``get_extra_params`` adds this portal's
+    parameters: the one place for more of them). Where the provider takes pushed authorization
+    requests, that request is POSTed to it with the client's authentication and the browser
+    carries only ``client_id`` and ``request_uri``; otherwise the browser carries the request.
+    """
 
     def __init__(self, **kwargs):
         # The library reads the endpoint here; it comes from discovery, so per request in get().
@@ -419,19 +552,44 @@ class AuthenticationRequestView(ProviderSettings, OIDCAuthenticationRequestView)
         config = self.config
         try:
             self.OIDC_OP_AUTH_ENDPOINT = self.get_settings("OIDC_OP_AUTHORIZATION_ENDPOINT")
+            par_endpoint = pushed_authorization_endpoint(config)
         except ProviderUnavailable:
             return refusal_response(request, "unavailable", self.provider, status=503)
+        except LoginRefused as refusal:
+            return refusal_response(request, refusal.code, self.provider)
         self.OIDC_RP_CLIENT_ID = config["client_id"]
         response = super().get(request)
+        params = {key: values[0] for key, values in parse_qs(urlparse(response["Location"]).query).items()}
         # Bind the state to this provider (and to a link request), so an answer is only taken at
         # the callback of the provider it was sent to.
-        state = parse_qs(urlparse(response["Location"]).query)["state"][0]
-        entry = request.session["oidc_states"][state]
+        entry = request.session["oidc_states"][params["state"]]
         entry["provider"] = self.provider
         if request.GET.get("koble") == "1" and request.user.is_authenticated:
             entry["link_user_id"] = request.user.pk
         request.session.modified = True
+        if par_endpoint:
+            return self.pushed_authorization_redirect(request, par_endpoint, params)
         return response
+
+    def pushed_authorization_redirect(self, request, par_endpoint: str, params: dict):
+        """Pushes the authorization request (RFC 9126); the browser goes with ``client_id`` and ``request_uri``."""
+        config = self.config
+        try:
+            request_uri = oidc_protocol.push_authorization_request(
+                par_endpoint,
+                params,
+                client_authentication=client_authentication(config),
+                timeout=settings.OIDC_TIMEOUT,
+                verify=settings.OIDC_VERIFY_SSL,
+            )
+        except oidc_protocol.ProtocolRefusal as refusal:
+            LOGGER.warning("Pushed authorization request to %s refused: %s", self.provider, refusal.detail[:200])
+            return refusal_response(request, "par", self.provider)
+        except requests.RequestException as error:
+            LOGGER.warning("Pushed authorization request to %s failed: %s", self.provider, type(error).__name__)
+            return refusal_response(request, "unavailable", self.provider, status=503)
+        query = urlencode({"client_id": config["client_id"], "request_uri": request_uri})
+        return HttpResponseRedirect(f"{self.OIDC_OP_AUTH_ENDPOINT}?{query}")
 
     def get_extra_params(self, request):
         config = self.config
@@ -471,8 +629,11 @@ class AuthenticationCallbackView(ProviderSettings, OIDCAuthenticationCallbackVie
         if was_logged_in:
             auth.logout(request)
         error = request.GET.get("error")
+        description = request.GET.get("error_description", "").lower()
         if error in {"login_required", "interaction_required", "consent_required"}:
             code = "session_ended" if was_logged_in else "provider_error"
+        elif error == "invalid_request" and "pushed authorization request" in description:
+            code = "par"  # the provider requires PAR and the portal was set not to use it
         else:
             code = "cancelled" if error == "access_denied" else "provider_error"
         response = refusal_response(request, code, self.provider)
@@ -483,9 +644,19 @@ class AuthenticationCallbackView(ProviderSettings, OIDCAuthenticationCallbackVie
         response = super().login_success()
         self.request.session[PROVIDER_SESSION_KEY] = self.provider
         self.request.session.pop(PENDING_IDENTITY_KEY, None)
+        self.record_federated_session()
         if getattr(self.request, "oidc_id_token", None):
             set_id_token_cookie(response, self.request.oidc_id_token)
         return response
+
+    def record_federated_session(self):
+        """Which provider session and subject this Django session belongs to, for back-channel logout."""
+        from . import services
+
+        ids = getattr(self.request, "oidc_session_ids", None)
+        if ids and ids["sub"]:
+            hashes = services.federated_session_ids(provider=self.provider, sid=ids["sid"], sub=ids["sub"])
+            record_federated_session(self.request, self.user, self.provider, hashes)
 
     def login_failure(self):
         if self.request.session.get(PENDING_IDENTITY_KEY):
@@ -532,6 +703,69 @@ def logged_out(request):
     """Where the provider sends the browser back after its logout."""
     messages.info(request, _("You are logged out."))
     return HttpResponseRedirect(resolve_url(settings.LOGOUT_REDIRECT_URL))
+
+
+@receiver(user_logged_out)
+def forget_federated_session(sender, request, user, **kwargs):
+    """A session that ends here needs no back-channel logout any more."""
+    from . import services
+
+    if request is not None and hasattr(request, "session"):
+        services.federated_session_forget(session_key=request.session.session_key)
+
+
+# Back-channel logout ----------------------------------------------------------------------------------
+
+
+def _logout_token_refused(request, provider: str, code: str, detail: str = "", status: int = 400):
+    LOGGER.warning("Back-channel logout from %s refused: %s %s", provider, code, detail[:200])
+    audit(action="logout.refused", after={"provider": provider, "reason": code}, request=request)
+    description = {"replay": "logout token already used"}.get(code, f"logout token refused: {code}")
+    response = JsonResponse({"error": "invalid_request", "error_description": description}, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@csrf_exempt
+@require_POST
+def backchannel_logout(request, provider: str):
+    """OpenID Connect Back-Channel Logout 1.0: the provider says a person's session there has ended.
+
+    The logout token is checked (signature against the provider's JWKS, algorithm, ``iss``, ``aud``,
+    ``iat``, ``events``, ``sid``/``sub``, no ``nonce``); a ``jti`` seen before is refused. Then every
+    session of that person from that provider ends.
+    """
+    from . import services
+
+    config = provider_config(provider)
+    if config is None:
+        raise Http404("No such identity provider.")
+    token = request.POST.get("logout_token", "")
+    if not token:
+        return _logout_token_refused(request, provider, "missing")
+    try:
+        algorithms = accepted_id_token_algorithms(config)
+        response = requests.get(
+            provider_endpoint(config, "jwks_uri"), timeout=settings.OIDC_TIMEOUT, verify=settings.OIDC_VERIFY_SSL
+        )
+        response.raise_for_status()
+        jwks = response.json()
+    except (ProviderUnavailable, requests.RequestException, ValueError) as error:
+        return _logout_token_refused(request, provider, "unavailable", type(error).__name__, status=503)
+    try:
+        claims = oidc_protocol.verify_logout_token(
+            token, jwks=jwks, issuer=config["issuer"], client_id=config["client_id"], algorithms=algorithms
+        )
+    except oidc_protocol.ProtocolRefusal as refusal:
+        return _logout_token_refused(request, provider, refusal.code, refusal.detail)
+    keep = oidc_protocol.LOGOUT_TOKEN_MAX_AGE_SECONDS + 2 * oidc_protocol.CLOCK_SKEW_SECONDS
+    if not services.logout_token_use(provider=provider, jti=claims["jti"], keep_seconds=keep):
+        return _logout_token_refused(request, provider, "replay")
+    ended = services.federated_sessions_end(provider=provider, sid=claims.get("sid"), sub=claims.get("sub"))
+    LOGGER.info("Back-channel logout from %s ended %d session(s)", provider, ended)
+    response = HttpResponse(status=200)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 # Session expiry ---------------------------------------------------------------------------------------

@@ -16,6 +16,12 @@ oidc_urlpatterns = [
             oidc.AuthenticationCallbackView.as_view(provider=name),
             name=f"oidc_callback_{name}",
         ),
+        path(
+            f"innlogging/{name}/backchannel-logout/",
+            oidc.backchannel_logout,
+            {"provider": name},
+            name=f"oidc_backchannel_logout_{name}",
+        ),
     )
 ]
 

@@ -539,6 +539,7 @@ def oidc_complete(request):
             user.oidc_provider = pending["provider"]
             auth.login(request, user, backend="members.oidc.OIDCBackend")
             request.session[oidc.PROVIDER_SESSION_KEY] = pending["provider"]
+            oidc.record_federated_session(request, user, pending["provider"], pending.get("session_ids"))
             request.session["oidc_id_token_expiration"] = time.time() + settings.OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS
             if not verified:
                 from allauth.account.internal.flows.email_verification import send_verification_email_to_address

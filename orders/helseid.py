@@ -14,7 +14,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from members.models import Membership, Organisation, User, VendorAssignment, VendorSystem
 from members.selectors import vendor_user_emails
@@ -26,6 +28,30 @@ from .models import ClientKey, Environment, HelseIdClient, Order, ProvisioningTa
 from .provisioning import client_name, queue_for_client
 
 TOKEN_ENDPOINT_PATH = "/connect/token"  # noqa: S105  (a URL path, not a secret)
+
+# The configuration's notes; the PDF sheet says the same in the same words.
+PRIVATE_JWK_PLACEHOLDER = "<your private JWK as a JSON string: fill in on your own system only>"
+PRIVATE_JWK_NOTE = gettext_lazy(
+    "Put your private key (the JWK whose public half you uploaded) into privateJwk on your own system; "
+    "the portal never holds a private key."
+)
+ONE_TOKEN_PER_API_NOTE = gettext_lazy(
+    "One token per API: HelseID issues a token for one audience, so ask for one API's scopes per token call "
+    "(the groups under apis); asking for several APIs at once is refused (invalid_target)."
+)
+DPOP_NONCE_NOTE = gettext_lazy(
+    "Every token call carries a DPoP proof. HelseID answers the first call with use_dpop_nonce and a DPoP-Nonce "
+    "header: retry with that nonce in a new DPoP proof and a new client assertion (new jti), since a reused "
+    "assertion is refused."
+)
+MULTI_TENANT_NOTE = gettext_lazy(
+    "Multi-tenant: name the municipality a token is for with its assertionDetails, as the assertion_details "
+    "claim of the client assertion. A municipality that is not a tenant, or a scope it has not ordered, is refused."
+)
+SINGLE_TENANT_NOTE = gettext_lazy(
+    "Single-tenant: the municipality is fixed in HelseID. For one of its units, put the unit's assertionDetails "
+    "into the assertion_details claim of the client assertion."
+)
 
 
 @dataclass(frozen=True)
@@ -60,36 +86,116 @@ def client_tenants(client: HelseIdClient, *, order_states=(Order.State.ACTIVE,))
     ]
 
 
+ORGANIZATION_IDENTIFIER_SYSTEM = "urn:oid:1.0.6523"  # ISO 6523: the Norwegian organisation number register
+
+
+def assertion_details(parent: str, child: str | None = None) -> list[dict]:
+    """The client assertion's ``assertion_details`` naming the organisation a token is for (HELSEID.md, "Tenancy")."""
+    value = f"NO:ORGNR:{parent}" + (f":{child}" if child else "")
+    return [
+        {
+            "type": "helseid_authorization",
+            "practitioner_role": {
+                "organization": {
+                    "identifier": {"system": ORGANIZATION_IDENTIFIER_SYSTEM, "type": "ENH", "value": value}
+                }
+            },
+        }
+    ]
+
+
+def audience_of(scope: str) -> str:
+    """An API scope's audience: the part before the first ``/`` (``nhn:jft/api`` → ``nhn:jft``)."""
+    return scope.split("/", 1)[0]
+
+
+def scopes_by_api(scopes) -> list[dict]:
+    """Scopes grouped per API audience: HelseID issues a token for one audience, so one token call per group."""
+    groups: dict[str, list[str]] = {}
+    for scope in sorted(set(scopes)):
+        groups.setdefault(audience_of(scope), []).append(scope)
+    return [{"audience": audience, "scopes": group} for audience, group in sorted(groups.items())]
+
+
 def configuration(client: HelseIdClient) -> dict:
     """The configuration file, shaped like HelseID self-service's, plus what this portal knows.
 
-    It never holds a private key: the portal has none.
+    It never holds a private key: the portal has none. ``privateJwk`` is where HelseID's own file
+    carries it; here it is a placeholder the vendor fills in on its own system.
     """
     tenants = client_tenants(client)
     keys = [key for key in client.keys.order_by("created_at") if key.is_active]
+    multi = client.tenancy == HelseIdClient.Tenancy.MULTI
+    units: dict[int, list[Organisation]] = {}
+    for unit in Organisation.objects.filter(parent_id__in=[t.organisation.pk for t in tenants]).order_by("name"):
+        units.setdefault(unit.parent_id, []).append(unit)
+
+    def tenant_entry(tenant: Tenant) -> dict:
+        parent = tenant.organisation.org_number
+        entry = {
+            "organizationNumber": parent,
+            "name": tenant.organisation.name,
+            "scopes": tenant.scopes,
+            "apis": scopes_by_api(tenant.scopes),
+        }
+        if multi:
+            entry["assertionDetails"] = assertion_details(parent)
+        entry["childOrganizations"] = [
+            {
+                "organizationNumber": unit.org_number,
+                "name": unit.name,
+                "assertionDetails": assertion_details(parent, unit.org_number),
+            }
+            for unit in units.get(tenant.organisation.pk, [])
+        ]
+        return entry
+
+    all_scopes = sorted({scope for tenant in tenants for scope in tenant.scopes})
     return {
+        # HelseID self-service's own file: the same names for the same things.
         "clientName": client_name(client),
         "authority": client.authority,
-        "tokenEndpoint": client.authority + TOKEN_ENDPOINT_PATH,
         "clientId": str(client.client_id),
         "grantTypes": ["client_credentials"],
-        "scopes": sorted({scope for tenant in tenants for scope in tenant.scopes}),
+        "scopes": all_scopes,
         "redirectUris": [],
         "postLogoutRedirectUris": [],
         "secretType": "private_key_jwt",
+        "privateJwk": PRIVATE_JWK_PLACEHOLDER,
+        "pkceRequired": True,
+        # What the portal adds.
+        "notes": {
+            "privateJwk": str(PRIVATE_JWK_NOTE),
+            "apis": str(ONE_TOKEN_PER_API_NOTE),
+            "dpop": str(DPOP_NONCE_NOTE),
+            "tenancy": str(MULTI_TENANT_NOTE if multi else SINGLE_TENANT_NOTE),
+        },
+        "tokenEndpoint": client.authority + TOKEN_ENDPOINT_PATH,
         "tokenEndpointAuthMethod": "private_key_jwt",
         "signingAlgorithms": sorted({key.alg for key in keys}),
         "publicKeyIds": [key.kid for key in keys],
         "dpopRequired": True,
-        "clientAssertion": {"typ": "client-authentication+jwt", "aud": client.authority, "maxLifetimeSeconds": 60},
+        "clientAssertion": {
+            "typ": "client-authentication+jwt",
+            "aud": client.authority,
+            "maxLifetimeSeconds": 60,
+            "uniqueJti": True,
+        },
+        "apis": scopes_by_api(all_scopes),
         "tenancy": client.tenancy,
-        "tenants": [
-            {"organizationNumber": t.organisation.org_number, "name": t.organisation.name, "scopes": t.scopes}
-            for t in tenants
-        ],
+        "tenants": [tenant_entry(t) for t in tenants],
         "environment": client.environment,
         "state": client.state,
     }
+
+
+def configuration_filename(client: HelseIdClient, extension: str) -> str:
+    """Download name: system, environment, tenant (single-tenant) and the client id, so two never clash."""
+    parts = ["helseid", slugify(client.system.name) or "system", client.environment]
+    if client.tenant_id:
+        parts.append(client.tenant.org_number)
+    parts.append(str(client.client_id))
+    return "-".join(parts) + "." + extension
 
 
 @transaction.atomic
@@ -138,12 +244,18 @@ def client_create(
 def client_keys_add(
     *, client: HelseIdClient, keys_text: str = "", jwks_url: str = "", expires_on=None, by: User, request=None
 ) -> list[ClientKey]:
-    """Add public keys (pasted, or fetched from a JWKS URL). Several may be active, so rotation overlaps."""
+    """Add public keys (pasted, or fetched from a JWKS URL). Several may be active, so rotation overlaps.
+
+    A key already on the client (same material, whatever its kid; retired ones too) is refused.
+    """
+    # One upload at a time per client, so two at once cannot both add the same key.
+    list(HelseIdClient.objects.select_for_update().filter(pk=client.pk).order_by().values_list("pk", flat=True))
     existing = list(client.keys.values_list("kid", flat=True))
+    existing_keys = dict(client.keys.values_list("thumbprint", "kid"))
     if jwks_url:
-        public_keys = jwks.fetch_jwks(jwks_url, existing_kids=existing)
+        public_keys = jwks.fetch_jwks(jwks_url, existing_kids=existing, existing_keys=existing_keys)
     else:
-        public_keys = jwks.parse_keys(keys_text, existing_kids=existing)
+        public_keys = jwks.parse_keys(keys_text, existing_kids=existing, existing_keys=existing_keys)
     added = [
         ClientKey.objects.create(
             client=client,
@@ -172,6 +284,18 @@ def client_keys_add(
 
 @transaction.atomic
 def client_key_retire(*, key: ClientKey, by: User, request=None) -> ClientKey:
+    """Retire a key. The last key in use of an active client is kept: retiring it would stop the vendor's system."""
+    client = HelseIdClient.objects.select_for_update(of=("self",)).order_by().get(pk=key.client_id)  # one at a time
+    if key.retired_at is None and client.state == HelseIdClient.State.ACTIVE:
+        others = [k for k in client.keys.filter(retired_at__isnull=True).exclude(pk=key.pk) if k.is_active]
+        if not others:
+            raise ValidationError(
+                _(
+                    "This is the client's only key in use. Retiring it would stop your system from getting "
+                    "tokens from HelseID. Add the new key first, switch your system to it, then retire this one."
+                ),
+                code="last_key",
+            )
     updated = ClientKey.objects.filter(pk=key.pk, retired_at__isnull=True).update(retired_at=timezone.now())
     if not updated:
         raise ValidationError(_("This key is already retired."))

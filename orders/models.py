@@ -1,4 +1,5 @@
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -230,6 +231,23 @@ HELSEID_AUTHORITY = {
 }
 
 
+def helseid_authority(environment: str) -> str:
+    """HelseID's authority for an environment; setting ``HELSEID_CLIENT_AUTHORITIES`` overrides it."""
+    overrides = getattr(settings, "HELSEID_CLIENT_AUTHORITIES", None) or {}
+    return (overrides.get(environment) or HELSEID_AUTHORITY[environment]).rstrip("/")
+
+
+class HelseIdClientQuerySet(models.QuerySet):
+    def with_key_expiry_flag(self):
+        """Each client with ``key_expires_soon``: a key in use expires within KEY_EXPIRY_REMINDER_DAYS."""
+        today = timezone.localdate()
+        horizon = today + timedelta(days=settings.KEY_EXPIRY_REMINDER_DAYS)
+        soon = ClientKey.objects.filter(
+            client=models.OuterRef("pk"), retired_at__isnull=True, expires_on__gte=today, expires_on__lte=horizon
+        )
+        return self.annotate(key_expires_soon=models.Exists(soon))
+
+
 class HelseIdClient(GuardedStateMixin, models.Model):
     """The HelseID client configuration issued to a vendor system for an environment (*klientkonfigurasjon*)."""
 
@@ -265,6 +283,8 @@ class HelseIdClient(GuardedStateMixin, models.Model):
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
+    objects = HelseIdClientQuerySet.as_manager()
+
     invalid_transition_message = _("The client is “%(state)s” and cannot become “%(target)s”.")
 
     class Meta:
@@ -295,12 +315,14 @@ class HelseIdClient(GuardedStateMixin, models.Model):
 
     @property
     def authority(self) -> str:
-        return HELSEID_AUTHORITY[self.environment]
+        return helseid_authority(self.environment)
 
 
 class ClientKey(models.Model):
     """A public key a HelseID client signs its client assertions with; several may overlap for rotation."""
 
+    # The portal's own id for the key, used in URLs: a vendor's kid can hold anything URLs cannot.
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     client = models.ForeignKey(HelseIdClient, verbose_name=_("client"), on_delete=models.PROTECT, related_name="keys")
     kid = models.CharField(_("key ID"), max_length=200)
     alg = models.CharField(_("algorithm"), max_length=10)
@@ -329,6 +351,13 @@ class ClientKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.retired_at is None and (self.expires_on is None or self.expires_on >= timezone.localdate())
+
+    @property
+    def expires_soon(self) -> bool:
+        """In use, and expiring within KEY_EXPIRY_REMINDER_DAYS: time to add the next key."""
+        if not self.is_active or self.expires_on is None:
+            return False
+        return self.expires_on <= timezone.localdate() + timedelta(days=settings.KEY_EXPIRY_REMINDER_DAYS)
 
 
 class ProvisioningTaskQuerySet(models.QuerySet):

@@ -20,7 +20,9 @@ urlpatterns = [
     path("klienter/<uuid:client_id>/", views.client_detail, name="client_detail"),
     path("klienter/<uuid:client_id>/konfigurasjon.json", views.client_configuration, name="client_configuration"),
     path("klienter/<uuid:client_id>/ark.pdf", views.client_sheet, name="client_sheet"),
-    path("klienter/<uuid:client_id>/nokler/<str:kid>/pensjoner/", views.client_key_retire, name="client_key_retire"),
+    path(
+        "klienter/<uuid:client_id>/nokler/<uuid:key_id>/pensjoner/", views.client_key_retire, name="client_key_retire"
+    ),
     path("kundesenter/bestillinger/", views.staff_order_queue, name="staff_order_queue"),
     path("klienter/<uuid:client_id>/deaktiver/", views.client_disable, name="client_disable"),
     path("kundesenter/provisjonering/", views.staff_provisioning_failures, name="staff_provisioning_failures"),

@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -341,12 +342,15 @@ def client_detail(request, client_id):
             else:
                 messages.success(request, _("Key added: %(kids)s") % {"kids": ", ".join(k.kid for k in added)})
                 return redirect("client_detail", client.public_id)
+    keys = list(client.keys.all())
     context = {
         "client": client,
         "steps": client.provisioning_tasks.order_by("-created_at", "-pk")[:10],
         "show_errors": request.user.is_nhn_staff,
         "tenants": helseid.client_tenants(client),
-        "keys": client.keys.all(),
+        "keys": keys,
+        "keys_expiring": [key for key in keys if key.expires_soon],
+        "reminder_days": settings.KEY_EXPIRY_REMINDER_DAYS,
         "form": form,
         "configuration": helseid.configuration(client),
     }
@@ -369,16 +373,16 @@ def client_disable(request, client_id):
 
 @login_required
 @require_POST
-def client_key_retire(request, client_id, kid):
+def client_key_retire(request, client_id, key_id):
     client = get_client_for_user(request, client_id)
     get_vendor_organisation_for_user(request, client.system.vendor.org_number)
-    key = get_object_or_404(ClientKey, client=client, kid=kid)
+    key = get_object_or_404(ClientKey, client=client, public_id=key_id)
     try:
         helseid.client_key_retire(key=key, by=request.user, request=request)
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
     else:
-        messages.success(request, _("Key %(kid)s is retired.") % {"kid": kid})
+        messages.success(request, _("Key %(kid)s is retired.") % {"kid": key.kid})
     return redirect("client_detail", client.public_id)
 
 
@@ -386,8 +390,7 @@ def client_key_retire(request, client_id, kid):
 def client_configuration(request, client_id):
     client = get_client_for_user(request, client_id)
     response = JsonResponse(helseid.configuration(client), json_dumps_params={"indent": 2, "ensure_ascii": False})
-    filename = f"helseid-{client.system.name.lower().replace(' ', '-')}-{client.environment}.json"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Content-Disposition"] = f'attachment; filename="{helseid.configuration_filename(client, "json")}"'
     return response
 
 
@@ -401,7 +404,7 @@ def client_sheet(request, client_id):
         "generated_at": timezone.now(),
     }
     response = HttpResponse(render_pdf("orders/pdf/client_sheet.html", context), content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="helseid-{client.client_id}.pdf"'
+    response["Content-Disposition"] = f'attachment; filename="{helseid.configuration_filename(client, "pdf")}"'
     return response
 
 

@@ -31,12 +31,32 @@ def production_settings_problems() -> list[str]:
     key = settings.IDENTITY_HASH_KEY
     if not key or key == settings.INSECURE_DEFAULT_IDENTITY_HASH_KEY or len(key) < 32:
         problems.append("IDENTITY_HASH_KEY must be set to a secret of at least 32 characters in production.")
+    if getattr(settings, "JWKS_FETCH_ALLOWED_ADDRESSES", None):
+        problems.append("JWKS_FETCH_ALLOWED_ADDRESSES lets vendors' JWKS URLs reach internal addresses: tests only.")
     for name, provider in settings.OIDC_PROVIDERS.items():
         if not provider["issuer"].startswith("https://"):
             problems.append(f"The {name} OpenID Connect issuer must be an https URL in production.")
         if not (provider["private_key"] or provider["client_secret"]):
             problems.append(f"The {name} OpenID Connect client needs a private key (or a client secret).")
+        if name == "helseid" and not provider["private_key"]:
+            problems.append("HelseID accepts only private_key_jwt: set OIDC_HELSEID_PRIVATE_KEY(_FILE).")
+        key = provider["private_key"]
+        if key and _client_key_algorithm(key) not in CLIENT_ASSERTION_ALGORITHMS:
+            problems.append(f"The {name} private key must be a JWK with alg PS256/384/512 or ES256/384/512.")
     return problems
+
+
+# HelseID refuses RS256/384/512 client assertions (test 1 Nov 2026, production 11 Jan 2027).
+CLIENT_ASSERTION_ALGORITHMS = {"PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
+
+
+def _client_key_algorithm(private_key: str) -> str:
+    import json
+
+    try:
+        return str(json.loads(private_key).get("alg", ""))
+    except (ValueError, AttributeError):
+        return ""
 
 
 @checks.register(checks.Tags.security)

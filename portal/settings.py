@@ -172,6 +172,10 @@ OIDC_PROVIDER_DEFAULTS = {
         "assurance_claim": "helseid://claims/identity/security_level",
         "accepted_assurance": "4",
         "acr_values": "",
+        # HelseID signs with PS256 and requires PAR and DPoP (FAPI 2.0 profile, late 2026).
+        "allow_rs256": "false",
+        "par": "auto",
+        "dpop": "on",
     },
     "idporten": {
         "label": "ID-porten",
@@ -181,6 +185,10 @@ OIDC_PROVIDER_DEFAULTS = {
         "assurance_claim": "acr",
         "accepted_assurance": "idporten-loa-high",
         "acr_values": "idporten-loa-high",
+        # ID-porten still signs ID tokens with RS256.
+        "allow_rs256": "true",
+        "par": "auto",
+        "dpop": "auto",
     },
 }
 
@@ -197,10 +205,16 @@ def oidc_provider_from_env(name: str, defaults: dict) -> dict | None:
         client_id=client_id,
         client_secret=env_str(prefix + "CLIENT_SECRET"),
         private_key=private_key,
-        sign_algo=env_str(prefix + "SIGN_ALGO", "RS256"),
+        allow_rs256=config["allow_rs256"].strip().lower() in {"1", "true", "yes", "on"},
         **{
             endpoint: env_str(prefix + endpoint.upper())
-            for endpoint in ("authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint")
+            for endpoint in (
+                "authorization_endpoint",
+                "token_endpoint",
+                "jwks_uri",
+                "userinfo_endpoint",
+                "pushed_authorization_request_endpoint",
+            )
         },
         end_session_endpoint=env_str(prefix + "END_SESSION_ENDPOINT"),
     )
@@ -217,7 +231,8 @@ OIDC_USE_PKCE = True
 OIDC_USE_NONCE = True
 OIDC_TIMEOUT = float(env_str("OIDC_TIMEOUT", "5"))
 OIDC_VERIFY_SSL = env_bool("OIDC_VERIFY_SSL", True)
-OIDC_RP_SIGN_ALGO = "RS256"
+# Only the library's fallback: each ID token's algorithm is checked per provider (members.oidc_protocol).
+OIDC_RP_SIGN_ALGO = "PS256"
 OIDC_CREATE_USER = True
 # How long a federated session lasts before the portal asks the provider again (prompt=none).
 OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env_int("OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", 15 * 60)
@@ -309,6 +324,16 @@ EMAIL_BACKOFF_CAP = float(env_str("EMAIL_BACKOFF_CAP", "1800"))
 EMAIL_REQUEUE_AFTER = env_int("EMAIL_REQUEUE_AFTER", 300)
 # Vendors are reminded this many days before a public key expires.
 KEY_EXPIRY_REMINDER_DAYS = env_int("KEY_EXPIRY_REMINDER_DAYS", 30)
+# HelseID's authority that vendors' client configurations name, per environment (default: NHN's own).
+HELSEID_CLIENT_AUTHORITIES = {
+    "test": env_str("HELSEID_TEST_AUTHORITY", "https://helseid-sts.test.nhn.no"),
+    "prod": env_str("HELSEID_PROD_AUTHORITY", "https://helseid-sts.nhn.no"),
+}
+# Fetching a vendor's JWKS URL never connects to internal addresses (loopback, private, link-local,
+# CGNAT, reserved …). These addresses (IPs or networks) are the exceptions: the test suite's own server.
+JWKS_FETCH_ALLOWED_ADDRESSES = env_list("JWKS_FETCH_ALLOWED_ADDRESSES")
+JWKS_FETCH_CA_FILE = env_str("JWKS_FETCH_CA_FILE")  # empty: certifi's CA bundle
+JWKS_FETCH_TIMEOUT = float(env_str("JWKS_FETCH_TIMEOUT", "5"))
 # Test-environment orders from active members go through without a person approving them.
 ORDERS_AUTO_APPROVE_TEST = env_bool("ORDERS_AUTO_APPROVE_TEST", False)
 

@@ -132,7 +132,9 @@ def vendor_dashboard(request, org_number):
         "system_form": VendorSystemForm(),
         "tenants": tenants,
         "tenants_changing": tenants_changing,
-        "clients": HelseIdClient.objects.filter(system__vendor=organisation).select_related("system", "tenant"),
+        "clients": HelseIdClient.objects.filter(system__vendor=organisation)
+        .with_key_expiry_flag()
+        .select_related("system", "tenant"),
         "client_form": ClientCreateForm(vendor=organisation),
         "role_labels": _role_labels(roles),
         "people": organisation_people(organisation),

@@ -13,6 +13,12 @@ Paths nobody set answer 404. ``requests`` records every path asked, in order. St
 (after each test) wakes handlers still sleeping in a delay, so a timeout test costs no more than
 the client's own timeout.
 
+It speaks https, as JWKS URLs must: its certificate (for ``localhost``, ``127.0.0.1`` and ``::1``,
+or the names given) is signed by a test CA made once per test run, whose certificate is in
+``test_ca_file()``; point ``settings.JWKS_FETCH_CA_FILE`` there and list 127.0.0.1 in
+``settings.JWKS_FETCH_ALLOWED_ADDRESSES`` (the ``jwks_fetch_allowed`` fixture does both), since
+the portal never fetches from loopback otherwise.
+
 Use it with::
 
     from tests.jwks_server import jwks_server  # noqa: F401
@@ -20,11 +26,21 @@ Use it with::
 
 from __future__ import annotations
 
+import datetime
+import functools
+import ipaddress
+import ssl
+import tempfile
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 JSON = "application/json"
 
@@ -40,20 +56,96 @@ class Answer:
 
 
 NOT_FOUND = Answer(status=404, content_type="text/plain", body=b"Not found")
+DEFAULT_NAMES = ("localhost", "127.0.0.1", "::1")
+_DIR = Path(tempfile.mkdtemp(prefix="jwks-server-tls-"))
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+@functools.cache
+def _test_ca() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("Portal test CA"))
+        .issuer_name(_name("Portal test CA"))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return cert, key
+
+
+def test_ca_file() -> str:
+    """The test CA's certificate (PEM), the trust anchor for the loopback servers' certificates."""
+    path = _DIR / "ca.pem"
+    if not path.exists():
+        path.write_bytes(_test_ca()[0].public_bytes(serialization.Encoding.PEM))
+    return str(path)
+
+
+@functools.cache
+def server_certificate(names: tuple[str, ...] = DEFAULT_NAMES) -> tuple[str, str]:
+    """(certificate file, key file) for a server answering to ``names``, signed by the test CA."""
+    ca_cert, ca_key = _test_ca()
+    key = ec.generate_private_key(ec.SECP256R1())
+    alternative = []
+    for name in names:
+        try:
+            alternative.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            alternative.append(x509.DNSName(name))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(names[0]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(alternative), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    stem = _DIR / f"server-{abs(hash(names))}"
+    cert_file, key_file = stem.with_suffix(".pem"), stem.with_suffix(".key")
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(cert_file), str(key_file)
 
 
 class JwksServer:
     """The running server: ``set`` answers per path, ``url(path)`` to ask them, ``requests`` asked."""
 
-    def __init__(self) -> None:
+    def __init__(self, names: tuple[str, ...] = DEFAULT_NAMES) -> None:
         self.requests: list[str] = []
+        self.hosts: list[str | None] = []  # the Host header of each request
+        self.server_names: list[str | None] = []  # the TLS SNI name of each connection
         self._answers: dict[str, Answer] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*server_certificate(tuple(names)))
+        context.sni_callback = lambda sock, name, ctx: self.server_names.append(name)
+        self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
         host, port = self._httpd.server_address[:2]
-        self.base_url = f"http://{host}:{port}"
+        self.port = port
+        self.base_url = f"https://{host}:{port}"
         # A short poll keeps shutdown (once per test) from costing the default half second.
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="jwks-server", daemon=True
@@ -110,6 +202,7 @@ def _handler_for(server: JwksServer) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def do_GET(self):
+            server.hosts.append(self.headers.get("Host"))
             answer = server.answer_for(self.path)
             if answer.delay and server.sleep(answer.delay):
                 return
@@ -131,6 +224,13 @@ def _handler_for(server: JwksServer) -> type[BaseHTTPRequestHandler]:
             pass  # keep test output quiet; server.requests records the paths asked
 
     return Handler
+
+
+@pytest.fixture
+def jwks_fetch_allowed(settings):
+    """The portal may fetch from the loopback test servers, and trusts their test CA."""
+    settings.JWKS_FETCH_ALLOWED_ADDRESSES = ["127.0.0.1"]
+    settings.JWKS_FETCH_CA_FILE = test_ca_file()
 
 
 @pytest.fixture

@@ -13,7 +13,18 @@ rule lives:
 - ``invitations``: invitations to colleagues.
 """
 
-from .identities import IdentityConflict, federated_identity_link, federated_login_recorded, federated_user_create
+from .identities import (
+    IdentityConflict,
+    federated_identity_link,
+    federated_login_recorded,
+    federated_session_forget,
+    federated_session_hash,
+    federated_session_ids,
+    federated_session_record,
+    federated_sessions_end,
+    federated_user_create,
+    logout_token_use,
+)
 from .invitations import (
     InvitationNotUsable,
     invitation_accept,
@@ -63,6 +74,11 @@ __all__ = [
     "delegation_grant",
     "federated_identity_link",
     "federated_login_recorded",
+    "federated_session_forget",
+    "federated_session_hash",
+    "federated_session_ids",
+    "federated_session_record",
+    "federated_sessions_end",
     "federated_user_create",
     "invitation_accept",
     "invitation_for_token",
@@ -71,6 +87,7 @@ __all__ = [
     "invitation_roles",
     "invitation_send",
     "invitation_token_hash",
+    "logout_token_use",
     "membership_apply",
     "membership_approve",
     "membership_end",

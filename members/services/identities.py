@@ -1,18 +1,20 @@
 """Federated identities (HelseID, ID-porten): linking, first-login accounts, names from the provider."""
 
+import hashlib
+from datetime import timedelta
+from importlib import import_module
+
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
 from portal.audit import audit
 
-from ..models import (
-    FederatedIdentity,
-    User,
-)
+from ..models import FederatedIdentity, FederatedSession, UsedLogoutToken, User
 
 
 class IdentityConflict(ValidationError):
@@ -84,3 +86,73 @@ def federated_login_recorded(*, user: User, provider: str, first_name: str, last
         User.objects.filter(pk=user.pk).update(**changes)
         for field, value in changes.items():
             setattr(user, field, value)
+
+
+def federated_session_hash(provider: str, value: str) -> str:
+    """Keyed hash of a provider's session id or subject, as ``FederatedSession`` stores it."""
+    return salted_hmac("members.federated_session", f"{provider}:{value}", algorithm="sha256").hexdigest()
+
+
+def federated_session_ids(*, provider: str, sid: str, sub: str) -> dict:
+    """The keyed hashes ``FederatedSession`` keeps of a provider session id and subject."""
+    return {
+        "sid_hash": federated_session_hash(provider, sid) if sid else "",
+        "sub_hash": federated_session_hash(provider, sub),
+    }
+
+
+def federated_session_record(*, session_key: str, user: User, provider: str, sid_hash: str, sub_hash: str) -> None:
+    """Remembers that this Django session came from this provider session (for its back-channel logout)."""
+    FederatedSession.objects.update_or_create(
+        session_key=session_key,
+        defaults={"user": user, "provider": provider, "sid_hash": sid_hash, "sub_hash": sub_hash},
+    )
+
+
+def federated_session_forget(*, session_key: str | None) -> None:
+    if session_key:
+        FederatedSession.objects.filter(session_key=session_key).delete()
+
+
+def logout_token_use(*, provider: str, jti: str, keep_seconds: int) -> bool:
+    """Records a logout token's ``jti`` as used; False when it was used before (a replay)."""
+    now = timezone.now()
+    UsedLogoutToken.objects.filter(expires_at__lt=now).delete()
+    try:
+        with transaction.atomic():
+            UsedLogoutToken.objects.create(
+                provider=provider,
+                jti_hash=hashlib.sha256(jti.encode()).hexdigest(),
+                expires_at=now + timedelta(seconds=keep_seconds),
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def federated_sessions_end(*, provider: str, sid: str | None, sub: str | None) -> int:
+    """Ends every session of the person the provider logged out, from that provider; returns how many.
+
+    The person is found by ``sub`` (or, without one, by the provider session ``sid``); all of their
+    sessions that came from this provider end, not only the one the provider names. Sessions from
+    other providers or local logins are left alone.
+    """
+    rows = FederatedSession.objects.filter(provider=provider)
+    if sub:
+        people = rows.filter(sub_hash=federated_session_hash(provider, sub))
+    elif sid:
+        people = rows.filter(sid_hash=federated_session_hash(provider, sid))
+    else:
+        return 0
+    sessions = list(
+        rows.filter(user_id__in=people.values("user_id")).select_related("user").order_by("user_id", "session_key")
+    )
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    with transaction.atomic():
+        for row in sessions:
+            store(session_key=row.session_key).delete()
+        FederatedSession.objects.filter(pk__in=[row.pk for row in sessions]).delete()
+        for user in {row.user_id: row.user for row in sessions}.values():
+            ended = sum(1 for row in sessions if row.user_id == user.pk)
+            audit(action="user.logged_out_by_provider", actor=user, after={"provider": provider, "sessions": ended})
+    return len(sessions)

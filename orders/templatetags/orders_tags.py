@@ -1,3 +1,5 @@
+import json
+
 from django import template
 
 from orders.models import Environment, Order
@@ -14,3 +16,9 @@ def order_state_label(code: str) -> str:
 @register.filter
 def environment_label(code: str) -> str:
     return Environment(code).label if code in Environment.values else code
+
+
+@register.filter
+def json_pretty(value) -> str:
+    """A value as indented JSON, as a vendor would paste it (autoescaped by the template)."""
+    return json.dumps(value, indent=2, ensure_ascii=False)

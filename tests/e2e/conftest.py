@@ -118,19 +118,21 @@ def log_in(page, live_server, email: str, password: str):
 
 @pytest.fixture(scope="session")
 def oidc_provider(live_server, tmp_path_factory):
-    """A real OpenID Connect provider (npm's oidc-provider) on loopback, for the portal's live server."""
-    from tests.oidc_provider.server import LoopbackProvider
+    """Real OpenID Connect providers (npm's oidc-provider) on loopback, for the portal's live server:
+    HelseID in strict mode (PAR, DPoP with nonce, PS256, back-channel logout) and ID-porten."""
+    from tests.oidc_provider.server import LoopbackProviders
 
-    provider = LoopbackProvider(live_server.url, tmp_path_factory.mktemp("oidc")).start()
-    yield provider
-    provider.stop()
+    providers = LoopbackProviders(live_server.url, tmp_path_factory.mktemp("oidc")).start()
+    yield providers
+    providers.stop()
 
 
 @pytest.fixture
 def federated_login(settings, oidc_provider):
-    """The portal configured with HelseID and ID-porten, both played by the loopback provider."""
+    """The portal configured with HelseID and ID-porten, each played by its loopback provider."""
     from members import oidc
 
     settings.OIDC_PROVIDERS = oidc_provider.portal_settings()
     oidc._discovery.clear()
+    oidc_provider.reset()
     return oidc_provider

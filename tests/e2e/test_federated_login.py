@@ -14,7 +14,7 @@ from django.contrib.sessions.models import Session
 from django.db import connection
 
 from members.identity import pid_hash
-from members.models import Affiliation, FederatedIdentity, User
+from members.models import Affiliation, FederatedIdentity, FederatedSession, User
 from members.services import invitation_send
 from portal.models import AuditEvent
 from tests.factories import PASSWORD, AffiliationFactory, OrganisationFactory, UserFactory
@@ -62,9 +62,10 @@ def test_first_login_with_helseid_creates_an_account_without_rights_then_logs_ou
     caplog.set_level(logging.DEBUG)  # whatever the library or the portal logs, even at DEBUG
     pid = ACCOUNTS["ola"]["pid"]
     query = start_login(page, live_server, "HelseID")
-    assert page.url.startswith(federated_login.issuer)
-    assert query["code_challenge_method"] == ["S256"] and query["code_challenge"][0]
-    assert query["state"][0] and query["nonce"][0]
+    assert page.url.startswith(federated_login.helseid.issuer)
+    # Pushed (PAR): the browser carries only the client and the pushed request's reference.
+    assert set(query) == {"client_id", "request_uri"}
+    assert query["request_uri"][0].startswith("urn:ietf:params:oauth:request_uri:")
     log_in_at_provider(page, "ola")
 
     # The first time, the portal asks for a work e-mail address; the name comes from HelseID.
@@ -85,6 +86,8 @@ def test_first_login_with_helseid_creates_an_account_without_rights_then_logs_ou
     assert not Affiliation.objects.filter(user=user).exists()  # no organisation rights by logging in
     login = AuditEvent.objects.filter(action="user.logged_in", actor=user).get()
     assert login.after == {"method": "helseid"}
+    # The session is known by HelseID's sid and sub (hashed), for back-channel logout.
+    assert FederatedSession.objects.filter(user=user, provider="helseid").count() == 1
     screenshot(page, "federated-first-login")
 
     # The national identity number is nowhere in the database, nor in any log line.
@@ -98,12 +101,13 @@ def test_first_login_with_helseid_creates_an_account_without_rights_then_logs_ou
     # Logging out ends the session here and at the provider, which sends the browser back.
     with page.expect_navigation():
         page.get_by_role("button", name="Logg ut").click()
-    assert page.url.startswith(f"{federated_login.issuer}/session/end")
+    assert page.url.startswith(f"{federated_login.helseid.issuer}/session/end")
     with page.expect_navigation(url=f"{live_server.url}/"):
         page.get_by_role("button", name="Ja, logg ut").click()
     assert page.get_by_text("Du er logget ut.").is_visible()
     assert_logged_out(page)
     assert AuditEvent.objects.filter(action="user.logged_out", actor=user).exists()
+    assert not FederatedSession.objects.exists()  # forgotten with the session
 
     # Next time the same person is recognised by the hash: no question, straight in.
     start_login(page, live_server, "HelseID")
@@ -144,7 +148,8 @@ def test_a_tampered_state_is_refused_with_a_clear_page(page, live_server, federa
         # last one carries code and state back to the portal. Send the browser there with another state.
         location = route.fetch(max_redirects=0).headers["location"]
         while not location.startswith(live_server.url):
-            location = page.request.get(urljoin(federated_login.issuer, location), max_redirects=0).headers["location"]
+            issuer = federated_login.helseid.issuer
+            location = page.request.get(urljoin(issuer, location), max_redirects=0).headers["location"]
         callback = urlparse(location)
         query = parse_qs(callback.query)
         assert query["code"] and query["state"]
@@ -152,7 +157,7 @@ def test_a_tampered_state_is_refused_with_a_clear_page(page, live_server, federa
         route.fulfill(status=303, headers={"location": callback._replace(query=urlencode(query, doseq=True)).geturl()})
 
     page.route(
-        f"{federated_login.issuer}/interaction/*",
+        f"{federated_login.helseid.issuer}/interaction/*",
         lambda route: tamper_state(route) if route.request.method == "POST" else route.continue_(),
     )
     start_login(page, live_server, "HelseID")
@@ -175,7 +180,7 @@ def test_a_tampered_state_is_refused_with_a_clear_page(page, live_server, federa
     ],
 )
 def test_a_misbehaving_id_token_is_refused_with_a_clear_page(page, live_server, federated_login, mode, reason, message):
-    federated_login.next_id_token(mode)
+    federated_login.idporten.next_id_token(mode)
     start_login(page, live_server, "ID-porten")
     log_in_at_provider(page, "kari")
 
@@ -202,14 +207,15 @@ def expire_id_token(page, live_server):
     session.save()
 
 
+@pytest.mark.parametrize(("label", "provider"), [("ID-porten", "idporten"), ("HelseID", "helseid")])
 def test_an_expired_session_is_rechecked_silently_and_ends_when_the_provider_session_has(
-    page, live_server, federated_login
+    page, live_server, federated_login, label, provider
 ):
     municipality = OrganisationFactory(name="Testkommune Fjellvik")
-    kari = known_person("kari", "idporten")
+    kari = known_person("kari", provider)
     AffiliationFactory(user=kari, organisation=municipality, role=Affiliation.Role.VIEWER)
     dashboard = f"{live_server.url}/medlem/{municipality.org_number}/"
-    start_login(page, live_server, "ID-porten")
+    start_login(page, live_server, label)
     log_in_at_provider(page, "kari")
     assert page.url == dashboard
 
@@ -243,15 +249,20 @@ def test_a_login_below_the_required_security_level_is_refused(page, live_server,
     assert not FederatedIdentity.objects.exists()
 
 
-def test_a_client_assertion_signed_with_another_key_gets_no_tokens(page, live_server, federated_login, settings):
+def test_a_client_assertion_signed_with_another_key_is_refused_at_the_pushed_request(
+    page, live_server, federated_login, settings
+):
     from joserfc.jwk import RSAKey
 
     other_key = RSAKey.generate_key(2048, parameters={"kid": "portal-1", "alg": "PS256"})
     settings.OIDC_PROVIDERS["helseid"]["private_key"] = json.dumps(other_key.as_dict(private=True))
     known_person("ola", "helseid")
-    start_login(page, live_server, "HelseID")
-    log_in_at_provider(page, "ola")
-    assert page.get_by_text("Identitetsleverandøren leverte ikke tokenene").is_visible()
+    page.goto(f"{live_server.url}/konto/login/")
+    with page.expect_navigation():
+        page.get_by_role("link", name="Logg inn med HelseID").click()
+    assert page.url == f"{live_server.url}/innlogging/helseid/"  # never sent to the provider
+    assert page.get_by_text("avviste portalens forhåndsinnsendte autorisasjonsforespørsel (PAR)").is_visible()
+    assert AuditEvent.objects.filter(action="login.refused", after__reason="par").exists()
     assert_logged_out(page)
 
 

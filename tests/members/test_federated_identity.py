@@ -44,7 +44,7 @@ def providers(settings):
             "client_id": "portal-client",
             "client_secret": "",
             "private_key": json.dumps(CLIENT_KEY.as_dict(private=True)),
-            "sign_algo": "RS256",
+            "par": "off",
         }
     }
     return settings.OIDC_PROVIDERS
@@ -173,3 +173,13 @@ def test_logging_out_of_a_federated_session_goes_to_the_providers_end_session(cl
     }
     assert "_auth_user_id" not in client.session
     assert response.cookies[oidc.ID_TOKEN_COOKIE]["max-age"] == 0
+
+
+def test_a_p521_key_without_alg_signs_its_client_assertion_es512(providers):
+    from joserfc import jws
+    from joserfc.jwk import ECKey
+
+    key = ECKey.generate_key("P-521", private=True)  # what HelseID's key generator makes
+    config = {**providers["helseid"], "private_key": json.dumps(key.as_dict(private=True))}
+    assertion = oidc.client_assertion(config, audience="https://helseid.example")
+    assert jws.extract_compact(assertion.encode()).protected["alg"] == "ES512"

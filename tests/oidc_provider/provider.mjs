@@ -1,14 +1,22 @@
 // A real OpenID Connect provider for the test suite: panva's oidc-provider on loopback, standing in
-// for HelseID and ID-porten. Started by tests/oidc_provider/fixtures.py with a JSON config file:
+// for HelseID or ID-porten. Started by tests/oidc_provider/server.py with a JSON config file:
 //
-//   { "port": 0, "issuer": "http://127.0.0.1:PORT", "jwks": {"keys": [<private RSA JWK>]},
-//     "clients": [<client metadata>], "accounts": {"<id>": {<claims>}} }
+//   { "mode": "helseid" | "idporten", "port": 0, "issuer": "http://127.0.0.1:PORT",
+//     "jwks": {"keys": [<private RSA JWK>]}, "clients": [<client metadata>], "accounts": {"<id>": {<claims>}} }
+//
+// Mode "helseid" is strict, as HelseID runs in late 2026: pushed authorization requests (RFC 9126)
+// required, DPoP (RFC 9449) required on the token call with a server nonce (so every first proof
+// gets `use_dpop_nonce`), ID tokens signed PS256 (RS256 not even offered), a client assertion's
+// jti accepted once (oidc-provider's replay detection), back-channel logout tokens sent at logout.
+// Mode "idporten": no PAR endpoint, no DPoP, RS256 ID tokens, back-channel logout.
 //
 // Test-only pieces, each marked below: a login page where the browser picks a test person (no
-// password), automatic consent, and POST /__test__/next-id-token to make the *next* token response
-// misbehave once (expired, wrong nonce, foreign signature, other audience). The relying party under
-// test is untouched: it talks to this provider exactly as to HelseID or ID-porten.
+// password), automatic consent, and controls under /__test__/ to make the *next* answer misbehave
+// once (ID token: expired, wrong nonce, foreign signature, other audience, RS256; PAR refused;
+// token call: DPoP refused, nonce asked for again and again) and to read what the token endpoint
+// received. The relying party under test is untouched: it talks to this provider as to the real one.
 
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
@@ -18,12 +26,19 @@ import Provider from 'oidc-provider';
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const accounts = config.accounts;
 const signingJwk = config.jwks.keys[0];
+const strict = config.mode === 'helseid';
 
 const provider = new Provider(config.issuer, {
   clients: config.clients,
   jwks: config.jwks,
   cookies: { keys: ['test-only-cookie-key-for-the-loopback-provider'] },
   pkce: { required: () => true },
+  // Test only: the portal (back-channel logout URI) is on loopback, which the SSRF guard refuses.
+  fetch: (url, { dispatcher, ...options }) => globalThis.fetch(url, options),
+  enabledJWA: {
+    idTokenSigningAlgValues: strict ? ['PS256', 'ES256'] : ['RS256', 'PS256', 'ES256'],
+    dPoPSigningAlgValues: ['ES256', 'PS256'],
+  },
   acrValues: ['idporten-loa-substantial', 'idporten-loa-high'],
   scopes: ['openid', 'profile', 'helseid://scopes/identity/pid', 'helseid://scopes/identity/security_level'],
   claims: {
@@ -53,6 +68,11 @@ const provider = new Provider(config.issuer, {
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   features: {
     devInteractions: { enabled: false },
+    pushedAuthorizationRequests: { enabled: strict, requirePushedAuthorizationRequests: strict },
+    dPoP: strict
+      ? { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true }
+      : { enabled: false },
+    backchannelLogout: { enabled: true },
     rpInitiatedLogout: {
       enabled: true,
       logoutSource: async (ctx, form) => {
@@ -72,8 +92,16 @@ const provider = new Provider(config.issuer, {
   ttl: { IdToken: 3600, AccessToken: 3600, Session: 3600, Interaction: 600, Grant: 3600 },
 });
 
-// Test only: the next token response's ID token misbehaves in the way asked for, once.
+// Test only: the next token response's ID token misbehaves in the way asked for, once; the next PAR
+// or token call is refused; every token call is recorded (client assertion jti, DPoP proof).
 let nextIdToken = null;
+let nextPar = null;
+let nextToken = null;
+let tokenCalls = [];
+const backchannel = [];
+provider.on('grant.error', (ctx, error) => { if (error.error_detail) ctx.state.errorDetail = error.error_detail; });
+provider.on('backchannel.success', (ctx, client, accountId, sid) => backchannel.push({ ok: true, client: client.clientId, sid }));
+provider.on('backchannel.error', (ctx, error, client) => backchannel.push({ ok: false, client: client.clientId, error: `${error} ${error.cause ?? ''}` }));
 
 async function tamper(idToken, mode) {
   const claims = jose.decodeJwt(idToken);
@@ -84,12 +112,53 @@ async function tamper(idToken, mode) {
   else if (mode === 'wrong-nonce') claims.nonce = 'a-nonce-this-login-never-sent';
   else if (mode === 'wrong-audience') claims.aud = 'another-client';
   else if (mode === 'bad-signature') key = (await jose.generateKeyPair(header.alg)).privateKey;
+  else if (mode === 'rs256') {
+    header.alg = 'RS256';
+    key = await jose.importJWK(signingJwk, 'RS256');
+  }
   else throw new Error(`unknown mode ${mode}`);
   return new jose.SignJWT(claims).setProtectedHeader(header).sign(key);
 }
 
+const decodeOrNull = (jwt, decode) => { try { return jwt ? decode(jwt) : null; } catch { return null; } };
+
 provider.use(async (ctx, next) => {
+  if (ctx.path === '/request' && ctx.method === 'POST' && nextPar === 'refuse') {
+    nextPar = null;
+    ctx.status = 400;
+    ctx.body = { error: 'invalid_request', error_description: 'pushed authorization request refused (test)' };
+    return;
+  }
+  if (ctx.path === '/token' && ctx.method === 'POST' && nextToken) {
+    const proof = ctx.get('DPoP');
+    tokenCalls.push({ intercepted: nextToken, dpop: decodeOrNull(proof, jose.decodeJwt) });
+    ctx.status = 400;
+    if (nextToken === 'reject-dpop') {
+      nextToken = null;
+      ctx.body = { error: 'invalid_dpop_proof', error_description: 'DPoP proof refused (test)' };
+    } else { // 'nonce-loop': a provider that asks for a new nonce every time
+      ctx.set('DPoP-Nonce', randomBytes(16).toString('base64url'));
+      ctx.body = { error: 'use_dpop_nonce', error_description: 'nonce is required in the DPoP proof' };
+    }
+    return;
+  }
   await next();
+  if (ctx.path === '/token' && ctx.state.errorDetail && ctx.body?.error) {
+    // HelseID names the reason ("DPoP proof JWT not provided"); oidc-provider keeps it in error_detail.
+    ctx.body = { ...ctx.body, error_description: ctx.state.errorDetail };
+  }
+  if (ctx.path === '/token' && ctx.method === 'POST') {
+    const proof = ctx.get('DPoP');
+    tokenCalls.push({
+      status: ctx.status,
+      error: ctx.body?.error ?? null,
+      error_description: ctx.body?.error_description ?? null,
+      token_type: ctx.body?.token_type ?? null,
+      assertion: decodeOrNull(ctx.oidc?.params?.client_assertion, jose.decodeJwt),
+      dpop_header: decodeOrNull(proof, jose.decodeProtectedHeader),
+      dpop: decodeOrNull(proof, jose.decodeJwt),
+    });
+  }
   if (ctx.path === '/token' && ctx.status === 200 && nextIdToken && ctx.body?.id_token) {
     const mode = nextIdToken;
     nextIdToken = null;
@@ -148,6 +217,18 @@ const server = createServer(async (req, res) => {
     } else if (url.pathname === '/__test__/next-id-token' && req.method === 'POST') {
       nextIdToken = (await readForm(req)).get('mode');
       res.writeHead(204).end();
+    } else if (url.pathname === '/__test__/next-par' && req.method === 'POST') {
+      nextPar = (await readForm(req)).get('mode');
+      res.writeHead(204).end();
+    } else if (url.pathname === '/__test__/next-token' && req.method === 'POST') {
+      nextToken = (await readForm(req)).get('mode');
+      res.writeHead(204).end();
+    } else if (url.pathname === '/__test__/reset' && req.method === 'POST') {
+      nextIdToken = null; nextPar = null; nextToken = null; tokenCalls = []; backchannel.length = 0;
+      res.writeHead(204).end();
+    } else if (url.pathname === '/__test__/calls' && req.method === 'GET') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ token: tokenCalls, backchannel }));
     } else {
       callback(req, res);
     }

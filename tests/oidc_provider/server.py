@@ -1,8 +1,10 @@
-"""Starts tests/oidc_provider/provider.mjs (npm's oidc-provider) on a free loopback port.
+"""Starts tests/oidc_provider/provider.mjs (npm's oidc-provider) on free loopback ports.
 
-The provider stands in for both HelseID and ID-porten: one client per portal provider prefix,
-HelseID's with ``private_key_jwt`` (the portal's public key registered at the provider), ID-porten's
-with a client secret. ``portal_settings()`` gives the matching ``settings.OIDC_PROVIDERS``.
+Two providers, each with its own issuer: one in strict **HelseID mode** (PAR required, DPoP with a
+server nonce required, PS256 ID tokens, a client assertion's ``jti`` accepted once, back-channel
+logout; the portal authenticates with ``private_key_jwt``, its public key registered there), one in
+**ID-porten mode** (no PAR, no DPoP, RS256 ID tokens, a client secret, back-channel logout).
+``LoopbackProviders.portal_settings()`` gives the matching ``settings.OIDC_PROVIDERS``.
 """
 
 import json
@@ -33,41 +35,57 @@ def free_port() -> int:
 
 
 class LoopbackProvider:
-    def __init__(self, portal_url: str, workdir: Path):
+    def __init__(self, mode: str, portal_url: str, workdir: Path):
+        assert mode in ("helseid", "idporten")
+        self.mode = mode
         self.port = free_port()
         self.issuer = f"http://127.0.0.1:{self.port}"
         self.portal_url = portal_url.rstrip("/")
-        self.signing_key = RSAKey.generate_key(2048, parameters={"kid": "provider-1", "alg": "RS256", "use": "sig"})
+        # No fixed alg: the same RSA key signs PS256 (HelseID) or RS256 (ID-porten, and the test's RS256 forgery).
+        self.signing_key = RSAKey.generate_key(2048, parameters={"kid": f"{mode}-1", "use": "sig"})
         # The portal's HelseID key: only its public half is registered at the provider.
         self.client_key = RSAKey.generate_key(2048, parameters={"kid": "portal-1", "alg": "PS256", "use": "sig"})
-        self.config_path = workdir / "oidc-provider.json"
-        self.log_path = workdir / "oidc-provider.log"
+        self.config_path = workdir / f"oidc-provider-{mode}.json"
+        self.log_path = workdir / f"oidc-provider-{mode}.log"
         self.process = None
 
-    def client(self, name: str, **auth) -> dict:
-        return {
+    def client(self) -> dict:
+        name = self.mode
+        client = {
             "client_id": f"portal-{name}",
             "redirect_uris": [f"{self.portal_url}/innlogging/{name}/callback/"],
             "post_logout_redirect_uris": [f"{self.portal_url}/innlogging/logget-ut/"],
             "grant_types": ["authorization_code"],
             "response_types": ["code"],
-            **auth,
+            # Node's fetch may resolve "localhost" to ::1 while the live server listens on 127.0.0.1.
+            "backchannel_logout_uri": f"{self.portal_url.replace('://localhost', '://127.0.0.1')}"
+            f"/innlogging/{name}/backchannel-logout/",
+            "backchannel_logout_session_required": True,
+        }
+        if self.mode == "helseid":
+            return {
+                **client,
+                "token_endpoint_auth_method": "private_key_jwt",
+                "token_endpoint_auth_signing_alg": "PS256",
+                "jwks": {"keys": [self.client_key.as_dict(private=False)]},
+                "id_token_signed_response_alg": "PS256",
+                "require_pushed_authorization_requests": True,
+                "dpop_bound_access_tokens": True,
+            }
+        return {
+            **client,
+            "token_endpoint_auth_method": "client_secret_post",
+            "client_secret": IDPORTEN_SECRET,
+            "id_token_signed_response_alg": "RS256",
         }
 
     def start(self) -> "LoopbackProvider":
         config = {
+            "mode": self.mode,
             "port": self.port,
             "issuer": self.issuer,
             "jwks": {"keys": [self.signing_key.as_dict(private=True)]},
-            "clients": [
-                self.client(
-                    "helseid",
-                    token_endpoint_auth_method="private_key_jwt",
-                    token_endpoint_auth_signing_alg="PS256",
-                    jwks={"keys": [self.client_key.as_dict(private=False)]},
-                ),
-                self.client("idporten", token_endpoint_auth_method="client_secret_post", client_secret=IDPORTEN_SECRET),
-            ],
+            "clients": [self.client()],
             "accounts": ACCOUNTS,
         }
         self.config_path.write_text(json.dumps(config))
@@ -91,17 +109,44 @@ class LoopbackProvider:
             self.process.terminate()
             self.process.wait(timeout=10)
 
+    def _control(self, path: str, mode: str) -> None:
+        httpx.post(f"{self.issuer}/__test__/{path}", data={"mode": mode}, timeout=5).raise_for_status()
+
     def next_id_token(self, mode: str) -> None:
         """Make the provider's next token response carry a misbehaving ID token (once)."""
-        httpx.post(f"{self.issuer}/__test__/next-id-token", data={"mode": mode}, timeout=5).raise_for_status()
+        self._control("next-id-token", mode)
+
+    def next_par(self, mode: str) -> None:
+        """``refuse``: the next pushed authorization request is answered 400 invalid_request."""
+        self._control("next-par", mode)
+
+    def next_token(self, mode: str) -> None:
+        """``reject-dpop`` (once, invalid_dpop_proof) or ``nonce-loop`` (use_dpop_nonce on every call)."""
+        self._control("next-token", mode)
+
+    def reset(self) -> None:
+        httpx.post(f"{self.issuer}/__test__/reset", timeout=5).raise_for_status()
+
+    def calls(self) -> dict:
+        """What the provider's token endpoint received, and the back-channel logouts it sent."""
+        response = httpx.get(f"{self.issuer}/__test__/calls", timeout=5)
+        response.raise_for_status()
+        return response.json()
 
     def portal_settings(self) -> dict:
-        common = {"issuer": self.issuer, "sign_algo": "RS256", "userinfo_endpoint": ""}
-        endpoints = {"authorization_endpoint": "", "token_endpoint": "", "jwks_uri": "", "end_session_endpoint": ""}
-        return {
-            "helseid": {
+        common = {
+            "issuer": self.issuer,
+            "userinfo_endpoint": "",
+            "authorization_endpoint": "",
+            "token_endpoint": "",
+            "jwks_uri": "",
+            "end_session_endpoint": "",
+            "pushed_authorization_request_endpoint": "",
+            "par": "auto",
+        }
+        if self.mode == "helseid":
+            return {
                 **common,
-                **endpoints,
                 "label": "HelseID",
                 "client_id": "portal-helseid",
                 "client_secret": "",
@@ -111,18 +156,48 @@ class LoopbackProvider:
                 "assurance_claim": "helseid://claims/identity/security_level",
                 "accepted_assurance": "4",
                 "acr_values": "",
-            },
-            "idporten": {
-                **common,
-                **endpoints,
-                "label": "ID-porten",
-                "client_id": "portal-idporten",
-                "client_secret": IDPORTEN_SECRET,
-                "private_key": "",
-                "scopes": "openid profile",
-                "pid_claim": "pid",
-                "assurance_claim": "acr",
-                "accepted_assurance": "idporten-loa-high",
-                "acr_values": "idporten-loa-high",
-            },
+                "allow_rs256": False,
+                "dpop": "on",
+            }
+        return {
+            **common,
+            "label": "ID-porten",
+            "client_id": "portal-idporten",
+            "client_secret": IDPORTEN_SECRET,
+            "private_key": "",
+            "scopes": "openid profile",
+            "pid_claim": "pid",
+            "assurance_claim": "acr",
+            "accepted_assurance": "idporten-loa-high",
+            "acr_values": "idporten-loa-high",
+            "allow_rs256": True,
+            "dpop": "auto",
         }
+
+
+class LoopbackProviders:
+    """HelseID (strict mode) and ID-porten, each a loopback oidc-provider of its own."""
+
+    def __init__(self, portal_url: str, workdir: Path):
+        self.helseid = LoopbackProvider("helseid", portal_url, workdir)
+        self.idporten = LoopbackProvider("idporten", portal_url, workdir)
+
+    def start(self) -> "LoopbackProviders":
+        self.helseid.start()
+        try:
+            self.idporten.start()
+        except Exception:
+            self.helseid.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        self.helseid.stop()
+        self.idporten.stop()
+
+    def reset(self) -> None:
+        self.helseid.reset()
+        self.idporten.reset()
+
+    def portal_settings(self) -> dict:
+        return {"helseid": self.helseid.portal_settings(), "idporten": self.idporten.portal_settings()}

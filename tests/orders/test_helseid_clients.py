@@ -79,7 +79,9 @@ def test_the_configuration_has_helseids_shape_and_no_private_key(client_config, 
     assert config["dpopRequired"] is True
     assert config["publicKeyIds"] == ["key-1"] and config["signingAlgorithms"] == ["ES256"]
     text = json.dumps(config)
-    assert "privateJwk" not in text and '"d"' not in text
+    # privateJwk is HelseID's field, here only a placeholder: no key material is in the file.
+    assert config["privateJwk"] == helseid.PRIVATE_JWK_PLACEHOLDER and '"d"' not in text
+    assert config["pkceRequired"] is True
 
 
 def test_scopes_follow_the_tenants_active_orders(client_config, tenant, municipal_admin):
@@ -87,9 +89,13 @@ def test_scopes_follow_the_tenants_active_orders(client_config, tenant, municipa
     journaling = order(tenant, "vkp-journaling", "active", municipal_admin)
     order(tenant, "vkp-patient", "submitted", municipal_admin)  # not active: no scope yet
     config = helseid.configuration(client_config)
-    assert config["tenants"] == [
-        {"organizationNumber": tenant.org_number, "name": tenant.name, "scopes": ["nhn:jft/api"]}
-    ]
+    [entry] = config["tenants"]
+    assert (entry["organizationNumber"], entry["name"], entry["scopes"]) == (
+        tenant.org_number,
+        tenant.name,
+        ["nhn:jft/api"],
+    )
+    assert entry["apis"] == [{"audience": "nhn:jft", "scopes": ["nhn:jft/api"]}]
     assert config["scopes"] == ["nhn:jft/api"]
     journaling.state = "ended"
     journaling.save()
@@ -160,8 +166,10 @@ def test_a_kid_is_used_once_and_a_retired_key_leaves_the_configuration(client, c
     upload(client, client_config, keys=json.dumps(public_jwk("k1")))
     upload(client, client_config, keys=json.dumps(public_jwk("k1")))
     assert client_config.keys.count() == 1
-    client.post(reverse("client_key_retire", args=[client_config.public_id, "k1"]))
-    assert helseid.configuration(client_config)["publicKeyIds"] == []
+    upload(client, client_config, keys=json.dumps(public_jwk("k2")))
+    k1 = client_config.keys.get(kid="k1")
+    client.post(reverse("client_key_retire", args=[client_config.public_id, k1.public_id]))
+    assert helseid.configuration(client_config)["publicKeyIds"] == ["k2"]
 
 
 def test_the_configuration_download(client, client_config, vendor_user):

@@ -299,7 +299,10 @@ def test_dropping_support_for_a_service_revokes_the_grant_and_adding_it_back_gra
 
 def test_new_keys_and_a_disabled_client_reach_the_registry(client_config, simulator):
     run_outbox()
-    other = {**PUBLIC_JWK, "kid": "key-2"}
+    # Another key pair: the same key material under a new kid is refused (issue 13).
+    from joserfc.jwk import ECKey
+
+    other = {**ECKey.generate_key("P-256").as_dict(private=False), "kid": "key-2", "alg": "ES256"}
     helseid.client_keys_add(client=client_config, keys_text=json.dumps(other), by=UserFactory())
     run_outbox()
     assert [key["kid"] for key in simulator.client(client_config.client_id)["keys"]] == ["key-1", "key-2"]

@@ -43,9 +43,18 @@ def test_check_deploy_is_clean_with_production_settings():
         ({"BACKING_SERVICES_URL": None}, "VKP_REGISTRY_BACKEND is an in-process sandbox"),
         ({"IDENTITY_HASH_KEY": None}, "IDENTITY_HASH_KEY must be set"),
         ({"IDENTITY_HASH_KEY": "too-short"}, "IDENTITY_HASH_KEY must be set"),
+        ({"JWKS_FETCH_ALLOWED_ADDRESSES": "127.0.0.1"}, "JWKS_FETCH_ALLOWED_ADDRESSES lets"),
         (
             {"OIDC_IDPORTEN_CLIENT_ID": "portal", "OIDC_IDPORTEN_ISSUER": "http://idporten.example"},
             "must be an https URL",
+        ),
+        ({"OIDC_HELSEID_CLIENT_ID": "portal", "OIDC_HELSEID_CLIENT_SECRET": "a-secret"}, "only private_key_jwt"),
+        (
+            {
+                "OIDC_HELSEID_CLIENT_ID": "portal",
+                "OIDC_HELSEID_PRIVATE_KEY": '{"kty": "RSA", "kid": "k", "alg": "RS256", "n": "AQAB", "e": "AQAB"}',
+            },
+            "alg PS256/384/512 or ES256/384/512",
         ),
     ],
 )

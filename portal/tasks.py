@@ -29,8 +29,8 @@ def requeue_outgoing_messages() -> int:
     return requeue_stale()
 
 
-@shared_task(bind=True, max_retries=8)
-def send_email(self, template_prefix: str, context: dict, recipients: list[str], message_key: str = "") -> None:
+@shared_task
+def send_email(template_prefix: str, context: dict, recipients: list[str], message_key: str = "") -> None:
     """Messages queued before the outbox existed may still be in the broker at upgrade: they go to the outbox."""
     from django.db import transaction
 

@@ -270,3 +270,14 @@ def test_allauth_mails_still_go_out_at_once_when_the_mail_service_answers(client
     client.post("/konto/password/reset/", {"email": municipal_admin.email})
     assert [m.to for m in mail.outbox] == [[municipal_admin.email]]
     assert not OutgoingMessage.objects.exists()
+
+
+def test_a_message_of_the_old_task_still_in_the_broker_at_upgrade_goes_through_the_outbox(
+    django_capture_on_commit_callbacks,
+):
+    from portal.tasks import send_email
+
+    with django_capture_on_commit_callbacks(execute=True):
+        send_email.delay(TEMPLATE, CONTEXT, ["drift@alarmhuset.example"], message_key="old-key")
+    assert OutgoingMessage.objects.get().state == "sent"
+    assert [m.to for m in mail.outbox] == [["drift@alarmhuset.example"]]

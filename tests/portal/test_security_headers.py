@@ -177,3 +177,9 @@ def test_a_normal_key_form_post_still_works(client, vendor_user, key_client):
     client.force_login(vendor_user)
     response = client.post(reverse("client_detail", args=[key_client.public_id]), {"keys": "not json"})
     assert response.status_code == 200  # the form's own message, not a size refusal
+
+
+def test_the_413_page_carries_the_policy_too(client):
+    response = client.post(reverse("account_login"), data="x=" + "A" * TWENTY_MB, content_type="text/plain")
+    assert response.status_code == 413
+    assert policy(response)["script-src"] == ["'self'"]

@@ -35,3 +35,30 @@ def test_htmx_injects_no_style_element(page, live_server):
     page.wait_for_function("() => typeof window.htmx === 'object'")
     assert page.evaluate("() => document.querySelectorAll('style').length") == 0
     assert page.evaluate("() => htmx.config.includeIndicatorStyles") is False
+
+
+def test_the_staff_page_of_unsent_mail_is_accessible_and_sends_again_with_htmx(page, live_server, demo_data):
+    from members.management.commands.seed_demo import DEMO_PASSWORD
+    from portal.models import OutgoingMessage
+
+    from .conftest import assert_accessible, screenshot
+
+    failed = OutgoingMessage.objects.create(
+        template="members/email/invitation",
+        recipients=["ny.kollega@nordvik.example"],
+        subject="Invitasjon til Testkommune Nordvik",
+        state="failed",
+        attempts=12,
+        last_error="BackingServiceError: Mail API answered 400 bad_address to POST /mail/messages: No such domain",
+    )
+    log_in(page, live_server, "kundesenter@nhn.example", DEMO_PASSWORD)
+    page.get_by_role("link", name="1 e-post kunne ikke sendes").click()
+    page.wait_for_url("**/kundesenter/e-post/")
+    assert page.get_by_role("cell", name="ny.kollega@nordvik.example").is_visible()
+    screenshot(page, "staff-outgoing-mail")
+    assert_accessible(page)
+
+    page.get_by_role("button", name="Send på nytt").click()
+    page.get_by_text("E-posten er lagt i kø på nytt.").wait_for()
+    failed.refresh_from_db()
+    assert failed.state in {"pending", "sent"}

@@ -1,4 +1,5 @@
 import time
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import auth, messages
@@ -8,6 +9,7 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
@@ -17,7 +19,7 @@ from portal.decisions import staff_decide
 from portal.models import AuditEvent
 from portal.pdf import render_pdf
 
-from . import enhetsregisteret, invitations, oidc, selectors, services
+from . import authority, enhetsregisteret, invitations, oidc, selectors, services
 from .forms import (
     CompleteAccountForm,
     DelegationForm,
@@ -564,3 +566,15 @@ def login_methods(request):
         "members/login_methods.html",
         {"providers": providers, "has_password": request.user.has_usable_password()},
     )
+
+
+@login_required
+def authority_stepup(request):
+    """Log in again with ID-porten at level high (``prompt=login``), then back to where signing waits."""
+    next_url = request.GET.get("next", "")
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
+        next_url = reverse("home")
+    if oidc.provider_config(authority.PROVIDER) is None:
+        return render(request, "members/stepup_unavailable.html", {"next": next_url}, status=503)
+    query = {"next": next_url, "stepup": "1", "koble": "1"}
+    return redirect(f"{reverse(f'oidc_login_{authority.PROVIDER}')}?{urlencode(query)}")

@@ -217,6 +217,8 @@ LOGOUT_REDIRECT_URL = "home"
 IDENTITY_HASH_KEY = env_str("IDENTITY_HASH_KEY", INSECURE_DEFAULT_IDENTITY_HASH_KEY)
 # How long an administrator's invitation to a colleague stays valid.
 INVITATION_VALID_DAYS = env_int("INVITATION_VALID_DAYS", 14)
+# Signing asks for an ID-porten login at level high no older than this (members.authority).
+SIGNING_LOGIN_MAX_AGE_SECONDS = env_int("SIGNING_LOGIN_MAX_AGE_SECONDS", 10 * 60)
 
 LANGUAGE_CODE = "nb"
 LANGUAGES = [("nb", _("Norwegian Bokmål")), ("en", _("English"))]

@@ -13,7 +13,13 @@ rule lives:
 - ``invitations``: invitations to colleagues.
 """
 
-from .identities import IdentityConflict, federated_identity_link, federated_login_recorded, federated_user_create
+from .identities import (
+    IdentityConflict,
+    federated_identity_link,
+    federated_login_recorded,
+    federated_user_create,
+    profile_update,
+)
 from .invitations import (
     InvitationNotUsable,
     invitation_accept,
@@ -88,6 +94,7 @@ __all__ = [
     "not_verified_message",
     "open_joint_signature",
     "organisation_create",
+    "profile_update",
     "registered_signatories",
     "registry_check",
     "signature_request_send",

@@ -171,6 +171,7 @@ def membership_detail(request, org_number):
         "membership": membership,
         "current_terms": current_terms,
         "needs_new_terms": membership is not None and membership.needs_new_terms(current_terms),
+        "joint_signature": services.open_joint_signature(organisation, current_terms) if current_terms else None,
         "acceptances": selectors.organisation_acceptances(organisation),
         **_signing_context(request, organisation, roles),
     }

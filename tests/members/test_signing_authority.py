@@ -121,6 +121,9 @@ def test_the_signing_page_asks_for_id_porten_first(client, idporten, sjovik):
     assert "Signering krever ID-porten på høyt nivå" in page
     assert reverse("authority_stepup") in page
     assert 'name="confirm"' not in page  # no sign form before ID-porten says who this is
+    # Who can sign, as the register says: in office only, joint roles marked.
+    assert "Fie Fellesskap – SIFE (i fellesskap med en annen innehaver)" in page
+    assert "Dagny Leder – DAGL" in page and "Frode Fratraadt" not in page and "Dorte Doed" not in page
 
 
 def test_the_step_up_asks_id_porten_for_level_high_with_a_fresh_login(client, idporten, sjovik):

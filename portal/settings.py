@@ -146,6 +146,8 @@ LOGIN_REDIRECT_URL = "home"
 # django-allauth: e-mail as the login, verified before first use, TOTP as second factor.
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+# Sign-up asks for first and last name: shown wherever the person is shown, never proof of authority.
+ACCOUNT_SIGNUP_FORM_CLASS = "members.forms.SignupNamesForm"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True
@@ -242,6 +244,8 @@ LOGOUT_REDIRECT_URL = "home"
 IDENTITY_HASH_KEY = env_str("IDENTITY_HASH_KEY", INSECURE_DEFAULT_IDENTITY_HASH_KEY)
 # How long an administrator's invitation to a colleague stays valid.
 INVITATION_VALID_DAYS = env_int("INVITATION_VALID_DAYS", 14)
+# Signing asks for an ID-porten login at level high no older than this (members.authority).
+SIGNING_LOGIN_MAX_AGE_SECONDS = env_int("SIGNING_LOGIN_MAX_AGE_SECONDS", 10 * 60)
 
 LANGUAGE_CODE = "nb"
 LANGUAGES = [("nb", _("Norwegian Bokmål")), ("en", _("English"))]

@@ -120,9 +120,11 @@ def log_in(page, live_server, email: str, password: str):
 def oidc_provider(live_server, tmp_path_factory):
     """Real OpenID Connect providers (npm's oidc-provider) on loopback, for the portal's live server:
     HelseID in strict mode (PAR, DPoP with nonce, PS256, back-channel logout) and ID-porten."""
+    from tests.members.idporten import register_persons
     from tests.oidc_provider.server import LoopbackProviders
 
-    providers = LoopbackProviders(live_server.url, tmp_path_factory.mktemp("oidc")).start()
+    # Besides the providers' own test persons: everyone the register fixture lets sign, to step up as.
+    providers = LoopbackProviders(live_server.url, tmp_path_factory.mktemp("oidc"), accounts=register_persons()).start()
     yield providers
     providers.stop()
 

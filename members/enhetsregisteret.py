@@ -41,6 +41,9 @@ API_PATH = "/enhetsregisteret/api"
 HTTP_GONE = 410
 HTTP_NOT_FOUND = 404
 
+# Signature (SIFE) and procuration (POFE) held "fellesskap": two holders together sign.
+JOINT_ROLE_CODES = frozenset({"SIFE", "POFE"})
+
 
 @dataclass(frozen=True)
 class RegistryRole:
@@ -49,7 +52,16 @@ class RegistryRole:
     code: str
     description: str
     person_name: str
-    resigned: bool
+    resigned: bool  # fratraadt
+    birth_date: date | None = None  # person.fodselsdato; None for roles held by an organisation
+    deceased: bool = False  # person.erDoed
+    deregistered: bool = False  # avregistrert
+    joint: bool = False  # a signature or procuration held jointly (SIFE, POFE): one holder alone cannot sign
+
+    @property
+    def in_office(self) -> bool:
+        """Neither resigned nor deregistered, and held by a living person."""
+        return not (self.resigned or self.deregistered or self.deceased)
 
 
 @dataclass(frozen=True)
@@ -120,6 +132,9 @@ def parse_entity(record: Any, *, is_sub_unit: bool, org_number: str = "", gone: 
         if not isinstance(address, dict):
             address = record.get("forretningsadresse") or record.get("beliggenhetsadresse") or {}
         deleted_on = _date(record.get("slettedato"))
+        if is_sub_unit and deleted_on is None:
+            # A sub-unit that has closed down (nedlagt) is as closed as a deleted one.
+            deleted_on = _date(record.get("nedleggelsesdato"))
         if gone and deleted_on is None:
             deleted_on = date.today()
         return RegistryEntity(
@@ -159,6 +174,11 @@ def _person_name(role: dict) -> str:
     return ""
 
 
+def _person(role: dict) -> dict:
+    person = role.get("person")
+    return person if isinstance(person, dict) else {}
+
+
 def parse_roles(document: Any) -> list[RegistryRole]:
     """Flatten /roller's ``rollegrupper[].roller[]`` into one list, in Brønnøysund's order."""
     if not isinstance(document, dict):
@@ -168,16 +188,21 @@ def parse_roles(document: Any) -> list[RegistryRole]:
         for group in document.get("rollegrupper") or []:
             for role in group.get("roller") or []:
                 code, description = _code(role.get("type"))
+                person = _person(role)
                 roles.append(
                     RegistryRole(
                         code=code,
                         description=description,
                         person_name=_person_name(role),
                         resigned=bool(role.get("fratraadt")),
+                        birth_date=_date(person.get("fodselsdato")),
+                        deceased=bool(person.get("erDoed")),
+                        deregistered=bool(role.get("avregistrert")),
+                        joint=code in JOINT_ROLE_CODES,
                     )
                 )
         return roles
-    except (AttributeError, TypeError) as error:
+    except (AttributeError, TypeError, ValueError) as error:
         raise RegistryUnavailable(f"Enhetsregisteret answered with a malformed list of roles: {error}") from error
 
 

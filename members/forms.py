@@ -49,13 +49,14 @@ class SignatureRequestForm(forms.Form):
 
 
 class DelegationForm(forms.Form):
-    delegate = forms.ChoiceField(label=_("Colleague who may sign"))
-
-    def __init__(self, *args, colleagues=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["delegate"].choices = [
-            (str(u.pk), f"{u.get_full_name() or u.email} ({u.email})") for u in colleagues
-        ]
+    email = forms.EmailField(
+        label=_("E-mail address of the person who may sign"),
+        help_text=_(
+            "The delegation (fullmakt) is tied to the person who logs in with ID-porten with this address "
+            "on their account, the first time they do."
+        ),
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
+    )
 
 
 class MembershipQueueFilterForm(forms.Form):
@@ -122,3 +123,34 @@ class CompleteAccountForm(forms.Form):
         help_text=_("The portal sends notices about your organisation's membership and orders here."),
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
+
+
+class PersonNameForm(forms.Form):
+    """First and last name of a local account: shown wherever the person is shown, never proof of authority."""
+
+    first_name = forms.CharField(
+        label=_("First name"), max_length=150, widget=forms.TextInput(attrs={"autocomplete": "given-name"})
+    )
+    last_name = forms.CharField(
+        label=_("Last name"), max_length=150, widget=forms.TextInput(attrs={"autocomplete": "family-name"})
+    )
+
+    def clean(self):
+        data = super().clean()
+        for field in ("first_name", "last_name"):
+            if field in data:
+                data[field] = " ".join(data[field].split())
+                if not data[field]:
+                    self.add_error(field, _("This field is required."))
+        return data
+
+
+class SignupNamesForm(PersonNameForm):
+    """allauth's sign-up asks for the name too (ACCOUNT_SIGNUP_FORM_CLASS)."""
+
+    field_order = ["first_name", "last_name", "email", "password1", "password2"]
+
+    def signup(self, request, user):
+        user.first_name = self.cleaned_data["first_name"]
+        user.last_name = self.cleaned_data["last_name"]
+        user.save(update_fields=["first_name", "last_name"])

@@ -59,7 +59,7 @@ from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthen
 
 from portal.audit import audit
 
-from . import oidc_protocol
+from . import authority, oidc_protocol
 from .identity import pid_hash
 
 LOGGER = logging.getLogger(__name__)
@@ -441,6 +441,7 @@ class OIDCBackend(ProviderSettings, OIDCAuthenticationBackend):
         if accepted and str(claims.get(config["assurance_claim"], "")) not in accepted:
             raise LoginRefused("assurance")
         self.pid_hash = pid_hash(str(pid))
+        self.request.oidc_verified_person = verified_person_from_claims(self.provider, claims, str(pid), self.pid_hash)
         self.claims = {
             "first_name": str(claims.get("given_name", "") or ""),
             "last_name": str(claims.get("family_name", "") or ""),
@@ -508,6 +509,36 @@ class OIDCBackend(ProviderSettings, OIDCAuthenticationBackend):
         return None
 
 
+# Proof of authority (members.authority) ---------------------------------------------------------------
+
+
+def verified_person_from_claims(provider, claims, pid: str, hashed: str):
+    """The ID-porten person for the session; the number only yields a birth date and is not kept."""
+    if provider != authority.PROVIDER:
+        return None
+    return authority.person_from_claims(provider=provider, claims=claims, pid=pid, pid_hash=hashed)
+
+
+def remember_verified_person(request) -> None:
+    """Each login replaces the session's verified person: an ID-porten login sets it, others clear it.
+
+    Delegations (fullmakt) to one of the person's verified addresses bind to this identity now.
+    """
+    from . import services
+
+    person = getattr(request, "oidc_verified_person", None)
+    authority.remember(request, person, user_id=request.user.pk)
+    if person is not None:
+        services.delegations_bind(user=request.user, person=person, request=request)
+
+
+def stepup_params(request, provider) -> dict:
+    """A step-up (``?stepup=1``, from members.authority.stepup_url) logs in afresh at level high."""
+    if provider != authority.PROVIDER or request.GET.get("stepup") != "1":
+        return {}
+    return {"acr_values": authority.LEVEL_HIGH, "prompt": "login"}
+
+
 # Views ------------------------------------------------------------------------------------------------
 
 
@@ -525,6 +556,8 @@ def refusal_response(request, code: str, provider: str | None, status: int = 400
     """The one error page for a refused federated login; audited, and logged without any claim."""
     config = provider_config(provider) or {}
     LOGGER.warning("Federated login through %s refused: %s", provider or "-", code)
+    # Whoever is at the keyboard now is not the person ID-porten identified before: signing asks again.
+    authority.forget(request)
     audit(action="login.refused", after={"provider": provider or "", "reason": code}, request=request)
     context = {
         "message": REFUSALS.get(code, REFUSALS["provider_error"]),
@@ -598,6 +631,7 @@ class AuthenticationRequestView(ProviderSettings, OIDCAuthenticationRequestView)
             params["acr_values"] = config["acr_values"]
         if request.GET.get("prompt") == "none":  # the silent re-check of SessionRefresh
             params["prompt"] = "none"
+        params.update(stepup_params(request, self.provider))
         return params
 
 
@@ -643,6 +677,7 @@ class AuthenticationCallbackView(ProviderSettings, OIDCAuthenticationCallbackVie
     def login_success(self):
         response = super().login_success()
         self.request.session[PROVIDER_SESSION_KEY] = self.provider
+        remember_verified_person(self.request)
         self.request.session.pop(PENDING_IDENTITY_KEY, None)
         self.record_federated_session()
         if getattr(self.request, "oidc_id_token", None):

@@ -30,6 +30,7 @@ from members.models import Organisation, SupportedService, User, VendorAssignmen
 from portal.audit import audit
 from portal.choices import Environment
 from portal.clients import BackingServiceError, backoff_delay
+from portal.queueing import enqueue
 
 from .clients import AccessGrant, RegisteredClient, helseid_registry, vkp_registry
 from .models import HelseIdClient, Order, ProvisioningTask, Service
@@ -262,15 +263,13 @@ def dispatch(task_ids: list[int], *, countdown: float | None = None) -> None:
     """Hand tasks to the broker. If it is down, they stay in the outbox and `requeue_stale` sends them later."""
     from .tasks import run_provisioning_task
 
-    try:
-        for task_id in task_ids:
-            run_provisioning_task.apply_async(
-                (task_id,), countdown=countdown, retry=True, retry_policy=settings.PROVISIONING_PUBLISH_RETRY
-            )
-    except Exception:  # the broker's client raises many kinds; none may undo a committed approval
-        logger.warning("Broker unreachable; %d provisioning task(s) stay queued in the database", len(task_ids))
-        return
-    ProvisioningTask.objects.filter(pk__in=task_ids).update(dispatched_at=timezone.now())
+    sent = []
+    for task_id in task_ids:
+        if not enqueue(run_provisioning_task, task_id, countdown=countdown):
+            break  # the broker is down: the rest would wait just as long; the sweeper sends them all
+        sent.append(task_id)
+    if sent:
+        ProvisioningTask.objects.filter(pk__in=sent).update(dispatched_at=timezone.now())
 
 
 # Running a task ----------------------------------------------------------------------------------

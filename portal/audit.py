@@ -1,5 +1,8 @@
 """The one helper every state change calls to write the audit log."""
 
+import ipaddress
+
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -54,13 +57,36 @@ ACTION_LABELS = {
     "provisioning.task_retried": _("Set-up step retried"),
     "provisioning.task_cancelled": _("Set-up step cancelled"),
     "provisioning.drift_repaired": _("Differences in the backing services repaired"),
+    "email.failed": _("E-mail could not be sent"),
+    "email.retried": _("E-mail sent again"),
+    "email.cancelled": _("E-mail cancelled"),
 }
 
 
+def _valid_ip(value) -> str | None:
+    try:
+        return str(ipaddress.ip_address(str(value).strip()))
+    except ValueError:
+        return None
+
+
 def client_ip(request) -> str | None:
-    # Behind the load balancer the proxy sets X-Forwarded-For; the first hop is the client.
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    return forwarded.split(",")[0].strip() or request.META.get("REMOTE_ADDR") or None
+    """The address of the person, as far as the portal can vouch for it.
+
+    `X-Forwarded-For` is written by whoever sends the request, so only the hops appended by our own
+    proxies are believed: with `TRUSTED_PROXY_COUNT` = n, the n-th address from the right is the one
+    the outermost of our proxies saw (fewer hops than proxies: `REMOTE_ADDR`). Without trusted
+    proxies (the default) it is `REMOTE_ADDR`. Anything that is not an IP address is ignored, never
+    stored: then no address is recorded.
+    """
+    remote = _valid_ip(request.META.get("REMOTE_ADDR", ""))
+    trusted = settings.TRUSTED_PROXY_COUNT
+    if trusted > 0:
+        hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+        if len(hops) >= trusted:
+            # What our outermost proxy wrote; if that is no address, there is none to vouch for.
+            return _valid_ip(hops[-trusted])
+    return remote
 
 
 def audit(

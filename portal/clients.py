@@ -109,7 +109,7 @@ def _error_code(response: httpx.Response) -> str:
 class HttpEmailBackend(BaseEmailBackend):
     """Django e-mail backend that hands messages to NHN's mail API (or the simulator's) over HTTP.
 
-    The message's Message-ID is its idempotency key, so the retries of `portal.tasks.send_email`
+    The message's Message-ID is its idempotency key, so the retries of `portal.tasks.send_outgoing_message`
     deliver a message once.
     """
 

@@ -1,12 +1,39 @@
-"""E-mail as subject / text / HTML template triples, sent by a Celery task queued after commit."""
+"""E-mail through an outbox, like provisioning: nothing about a committed change is ever lost.
 
-import uuid
+- `queue_email` writes an `OutgoingMessage` row (a subject / text / HTML template triple, its context,
+  bokmål) in the transaction that causes the mail; after commit the row is handed to Celery.
+  If the broker is down the request still succeeds and the row waits.
+- `message_send` (the Celery task `portal.tasks.send_outgoing_message`) locks the row
+  (SELECT … FOR UPDATE SKIP LOCKED) while it sends: a duplicate delivery skips, a row sent once is
+  never sent again, and the Message-ID fixed at queue time lets the mail API recognise a repeat.
+- Failures are retried with backoff (`EMAIL_MAX_ATTEMPTS`, `EMAIL_BACKOFF_BASE` · 2ⁿ, capped at
+  `EMAIL_BACKOFF_CAP`); a refusal, or the last attempt, leaves the row *failed* on the staff page
+  `/kundesenter/e-post/`, where NHN staff retry or cancel it.
+- `requeue_stale` (celery beat) re-sends due rows whose message to the broker was lost.
+"""
+
+import logging
+from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from .audit import audit
+from .clients import backoff_delay
+from .models import OutgoingMessage
+from .queueing import enqueue
+
+logger = logging.getLogger(__name__)
+
+# A message may arrive a little before next_attempt_at (clocks, countdown rounding).
+EARLY_TOLERANCE = timedelta(seconds=1)
+State = OutgoingMessage.State
 
 
 def render_email(template_prefix: str, context: dict) -> tuple[str, str, str]:
@@ -16,24 +43,182 @@ def render_email(template_prefix: str, context: dict) -> tuple[str, str, str]:
     return subject, text, html
 
 
-def send_email_now(
-    template_prefix: str, context: dict, recipients: list[str], language: str = "nb", message_key: str = ""
-) -> None:
-    with translation.override(language):
-        subject, text, html = render_email(template_prefix, {**context, "site_url": settings.SITE_URL})
+def build_message(
+    subject: str, text: str, html: str, recipients: list[str], *, message_key: str = ""
+) -> EmailMultiAlternatives:
     # A Message-ID fixed when the mail was queued: a retry of the same mail is recognised as one.
     headers = {"Message-ID": f"<{message_key}@selvbetjening.nhn.no>"} if message_key else {}
     message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, recipients, headers=headers)
     message.attach_alternative(html, "text/html")
-    message.send()
+    return message
 
 
-def queue_email(template_prefix: str, context: dict, recipients: list[str]) -> None:
-    """Send after the surrounding transaction commits; nothing is mailed about a change that rolled back."""
+def send_email_now(
+    template_prefix: str, context: dict, recipients: list[str], language: str = "nb", message_key: str = ""
+) -> None:
+    """Render and send at once, without the outbox (tests of the mail backends)."""
+    with translation.override(language):
+        subject, text, html = render_email(template_prefix, {**context, "site_url": settings.SITE_URL})
+    build_message(subject, text, html, recipients, message_key=message_key).send()
+
+
+def queue_email(
+    template_prefix: str, context: dict, recipients: list[str], language: str = "nb"
+) -> OutgoingMessage | None:
+    """Write the message to the outbox; it is sent after the surrounding transaction commits.
+
+    Nothing is mailed about a change that rolled back: the row rolls back with it.
+    """
     recipients = sorted({r for r in recipients if r})
     if not recipients:
-        return
-    from .tasks import send_email
+        return None
+    message = OutgoingMessage.objects.create(
+        template=template_prefix, context=context, language=language, recipients=recipients
+    )
+    transaction.on_commit(lambda: dispatch([message.pk]))
+    return message
 
-    message_key = str(uuid.uuid4())
-    transaction.on_commit(lambda: send_email.delay(template_prefix, context, recipients, message_key=message_key))
+
+def queue_failed_message(message: EmailMultiAlternatives, *, template: str, error: Exception) -> OutgoingMessage:
+    """A message someone else rendered and could not send (allauth's account mails): retried from the outbox."""
+    html = next((content for content, mimetype in getattr(message, "alternatives", []) if "html" in mimetype), "")
+    delay = backoff_delay(1, base=settings.EMAIL_BACKOFF_BASE, cap=settings.EMAIL_BACKOFF_CAP)
+    row = OutgoingMessage.objects.create(
+        template=template,
+        recipients=sorted(message.to),
+        subject=message.subject[:500],
+        rendered=True,
+        text=message.body,
+        html=html,
+        attempts=1,
+        last_error=f"{type(error).__name__}: {error}"[:2000],
+        next_attempt_at=timezone.now() + timedelta(seconds=delay),
+    )
+    logger.warning("E-mail %s not sent at once (%s); it is retried from the outbox", row.public_id, error)
+    transaction.on_commit(lambda: dispatch([row.pk], countdown=delay))
+    return row
+
+
+def dispatch(message_ids: list[int], *, countdown: float | None = None) -> None:
+    """Hand messages to the broker. If it is down they stay in the outbox and `requeue_stale` sends them later."""
+    from .tasks import send_outgoing_message
+
+    sent = []
+    for message_id in message_ids:
+        if not enqueue(send_outgoing_message, message_id, countdown=countdown):
+            break  # the broker is down: the rest would wait just as long; the sweeper sends them all
+        sent.append(message_id)
+    if sent:
+        OutgoingMessage.objects.filter(pk__in=sent).update(dispatched_at=timezone.now())
+
+
+def message_send(message_id: int, *, allow_early: bool = False) -> str | None:
+    """Send one message if it is due and nobody else is sending it; return its new state, or None if skipped."""
+    with transaction.atomic():
+        message = (
+            OutgoingMessage.objects.select_for_update(skip_locked=True)
+            .filter(pk=message_id, state=State.PENDING)
+            .first()
+        )
+        if message is None:
+            return None  # sent, failed, cancelled, or another worker holds it right now
+        now = timezone.now()
+        if not allow_early and message.next_attempt_at > now + EARLY_TOLERANCE:
+            return None  # a stray early copy; the retry's own message comes at the right time
+        message.attempts += 1
+        try:
+            if message.rendered:
+                subject, text, html = message.subject, message.text, message.html
+            else:
+                with translation.override(message.language):
+                    context = {**message.context, "site_url": settings.SITE_URL}
+                    subject, text, html = render_email(message.template, context)
+            message.subject = subject[:500]
+            build_message(subject, text, html, message.recipients, message_key=str(message.message_key)).send()
+        except Exception as error:  # SMTP, the mail API or anything else: the row records it, staff see it
+            message.last_error = f"{type(error).__name__}: {error}"[:2000]
+            if getattr(error, "retryable", True) and message.attempts < settings.EMAIL_MAX_ATTEMPTS:
+                delay = backoff_delay(
+                    message.attempts, base=settings.EMAIL_BACKOFF_BASE, cap=settings.EMAIL_BACKOFF_CAP
+                )
+                message.next_attempt_at = now + timedelta(seconds=delay)
+                message.save()
+                transaction.on_commit(lambda: dispatch([message.pk], countdown=delay))
+                logger.warning("E-mail %s not sent (attempt %d): %s", message.public_id, message.attempts, error)
+                return message.state
+            message.state = State.FAILED
+            message.save()
+            logger.error("E-mail %s failed after %d attempt(s): %s", message.public_id, message.attempts, error)
+            audit(
+                action="email.failed",
+                obj=message,
+                after={"message": str(message.public_id), "subject": message.subject, "error": message.last_error},
+            )
+        else:
+            # The content may hold a one-time link (invitations): once delivered it is not kept.
+            message.state, message.sent_at, message.last_error, message.context = State.SENT, now, "", {}
+            message.text = message.html = ""
+            message.save()
+    return message.state
+
+
+# NHN staff: retry or cancel a failed message ------------------------------------------------------
+
+
+@transaction.atomic
+def message_retry(*, message: OutgoingMessage, by, request=None) -> OutgoingMessage:
+    updated = OutgoingMessage.objects.filter(pk=message.pk, state=State.FAILED).update(
+        state=State.PENDING, attempts=0, next_attempt_at=timezone.now()
+    )
+    if not updated:
+        raise ValidationError(_("Only failed e-mails can be sent again."))
+    message.refresh_from_db()
+    audit(
+        action="email.retried",
+        obj=message,
+        actor=by,
+        after={"message": str(message.public_id), "subject": message.subject, "last_error": message.last_error},
+        request=request,
+    )
+    transaction.on_commit(lambda: dispatch([message.pk]))
+    return message
+
+
+@transaction.atomic
+def message_cancel(*, message: OutgoingMessage, by, reason: str, request=None) -> OutgoingMessage:
+    """NHN gives up on a message (told the person another way, or no longer needed)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(_("Give a reason; it is kept in the log."), code="reason_required")
+    updated = OutgoingMessage.objects.filter(pk=message.pk, state__in=(State.PENDING, State.FAILED)).update(
+        state=State.CANCELLED, context={}, text="", html=""
+    )
+    if not updated:
+        raise ValidationError(_("This e-mail is already sent."))
+    message.refresh_from_db()
+    audit(
+        action="email.cancelled",
+        obj=message,
+        actor=by,
+        after={"message": str(message.public_id), "subject": message.subject, "reason": reason},
+        request=request,
+    )
+    return message
+
+
+# The sweeper ----------------------------------------------------------------------------------------
+
+
+def requeue_stale() -> int:
+    """Re-send due messages whose message to the broker never arrived (broker down at commit, message lost)."""
+    now = timezone.now()
+    stale_before = now - timedelta(seconds=settings.EMAIL_REQUEUE_AFTER)
+    ids = list(
+        OutgoingMessage.objects.filter(state=State.PENDING, next_attempt_at__lte=now)
+        .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=stale_before))
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:1000]
+    )
+    if ids:
+        dispatch(ids)
+    return len(ids)

@@ -1,3 +1,7 @@
+from dataclasses import replace
+from urllib.parse import urlsplit
+
+from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.middleware.locale import LocaleMiddleware as DjangoLocaleMiddleware
 from django.utils import translation
@@ -15,6 +19,98 @@ class LocaleMiddleware(DjangoLocaleMiddleware):
         language = chosen if chosen in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
         translation.activate(language)
         request.LANGUAGE_CODE = translation.get_language()
+
+
+class RequestBodyLimitMiddleware:
+    """Refuse a request body larger than any form needs, with a page that says so, before it is read.
+
+    Django's own limit (DATA_UPLOAD_MAX_MEMORY_SIZE) counts only form fields and answers a bare 400;
+    a file part would be read to disk whatever its size. This looks at Content-Length first.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.REQUEST_BODY_MAX_BYTES:
+            from django.shortcuts import render
+
+            response = render(
+                request,
+                "portal/request_too_large.html",
+                {"limit_kib": settings.REQUEST_BODY_MAX_BYTES // 1024},
+                status=413,
+            )
+            response["Connection"] = "close"  # the rest of the body is not read
+            return response
+        return self.get_response(request)
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store` on every response to a logged-in person and on every PDF.
+
+    Pages show people's organisations, orders and signatures; a shared computer's browser cache or a
+    proxy must not keep them. Static files never get here (WhiteNoise answers before).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        is_pdf = response.get("Content-Type", "").startswith("application/pdf")
+        if is_pdf or (user is not None and user.is_authenticated):
+            from django.utils.cache import add_never_cache_headers, patch_cache_control
+
+            add_never_cache_headers(response)
+            patch_cache_control(response, private=True)
+        return response
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url or "")
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
+
+
+def identity_provider_origins() -> list[str]:
+    """Where a form's answer may send the browser on: the configured identity providers.
+
+    Their issuer and any endpoint given in the settings; ID-porten answers the browser on
+    `login.<issuer host>` (login.idporten.no for idporten.no). Read per request, no network.
+    """
+    origins = set(settings.CSP_FORM_ACTION_EXTRA)
+    for name, provider in settings.OIDC_PROVIDERS.items():
+        urls = [
+            provider.get("issuer", ""),
+            provider.get("authorization_endpoint"),
+            provider.get("end_session_endpoint"),
+        ]
+        if name == "idporten":
+            urls.append((provider.get("issuer") or "").replace("://", "://login.", 1))
+        origins.update(origin for url in urls if (origin := _origin(url)))
+    return sorted(origins)
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's middleware, with the identity providers added to form-action.
+
+    Chrome applies form-action to the redirects that answer a form: logout posts here and is sent on
+    to the provider's end-session endpoint, which must therefore be allowed.
+    """
+
+    def get_policy_parts(self, request, response, report_only: bool = False):
+        parts = super().get_policy_parts(request, response, report_only=report_only)
+        origins = identity_provider_origins()
+        if report_only or not origins:
+            return parts
+        update = dict(parts.update or {})
+        update["form-action"] = [*update.get("form-action", []), *origins]
+        return replace(parts, update=update)
 
 
 class RefuseUnsafeTextMiddleware:

@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -88,3 +90,64 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self):
         return f"{self.hostname} {self.last_seen:%Y-%m-%d %H:%M:%S}"
+
+
+class OutgoingMessageQuerySet(models.QuerySet):
+    def needing_attention(self):
+        """Failed messages, and messages still retrying after a failed attempt: the staff page lists them."""
+        return self.filter(
+            models.Q(state=OutgoingMessage.State.FAILED) | models.Q(state=OutgoingMessage.State.PENDING, attempts__gt=0)
+        )
+
+
+class OutgoingMessage(models.Model):
+    """One e-mail the portal sends (*utgående e-post*): the transactional outbox for mail.
+
+    The row is written in the transaction that causes the mail and handed to Celery after commit;
+    if the broker is down it waits for the sweeper. Its content is kept only until the message is
+    sent or cancelled (an invitation's one-time link is in it); subject and recipients stay.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled by NHN")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # The Message-ID's local part: a resend of the same message is recognised as the same message.
+    message_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # The subject / text / HTML template triple and what it is rendered with, when it is sent.
+    template = models.CharField(_("template"), max_length=200)
+    context = models.JSONField(_("content"), default=dict, blank=True)
+    language = models.CharField(_("language"), max_length=10, default="nb")
+    recipients = models.JSONField(_("recipients"))
+    # Filled in at the first attempt, so staff see what a failed message was about.
+    subject = models.CharField(_("subject"), max_length=500, blank=True)
+    # A message rendered by someone else (allauth's account mails) keeps its text here until it is sent.
+    rendered = models.BooleanField(_("rendered when queued"), default=False)
+    text = models.TextField(_("text"), blank=True)
+    html = models.TextField(_("HTML"), blank=True)
+    state = models.CharField(_("state"), max_length=20, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    # When the message was last handed to the broker; the sweeper re-sends those that never ran.
+    dispatched_at = models.DateTimeField(_("sent to the queue"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+
+    objects = OutgoingMessageQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("outgoing e-mail")
+        verbose_name_plural = _("outgoing e-mails")
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="outgoing_message_due")]
+
+    def __str__(self):
+        return f"{self.subject or self.template} → {', '.join(self.recipients)}"[:255]
+
+    @property
+    def message_id(self) -> str:
+        return f"<{self.message_key}@selvbetjening.nhn.no>"

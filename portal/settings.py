@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -46,10 +47,12 @@ SECRET_KEY = env_str("SECRET_KEY", INSECURE_DEFAULT_SECRET_KEY)
 DEBUG = env_bool("DEBUG", not IS_PRODUCTION)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if IS_PRODUCTION else "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# How many reverse proxies of our own stand in front of the portal, each appending to
+# X-Forwarded-For. 0: the header is ignored and REMOTE_ADDR is the client (portal.audit.client_ip).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -58,6 +61,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django.forms",
+    "csp",
     "django_htmx",
     "allauth",
     "allauth.account",
@@ -70,6 +74,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "portal.middleware.ContentSecurityPolicyMiddleware",
+    # Before anything reads the body: a request larger than any form needs gets a clear 413 page.
+    "portal.middleware.RequestBodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "portal.middleware.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -85,6 +92,8 @@ MIDDLEWARE = [
     "members.oidc.SessionRefresh",
     # NHN staff logged in locally must have a second factor before they see anything else.
     "members.middleware.StaffMfaMiddleware",
+    # Pages for a logged-in person, and every PDF, are never kept by browsers or proxies.
+    "portal.middleware.NoStoreMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -139,12 +148,15 @@ LOGIN_REDIRECT_URL = "home"
 # django-allauth: e-mail as the login, verified before first use, TOTP as second factor.
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+# Sign-up asks for first and last name: shown wherever the person is shown, never proof of authority.
+ACCOUNT_SIGNUP_FORM_CLASS = "members.forms.SignupNamesForm"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Helsenett Selvbetjening] "
+ACCOUNT_ADAPTER = "portal.accounts.AccountAdapter"
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if IS_PRODUCTION else "http"
 MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
 MFA_TOTP_ISSUER = "Helsenett Selvbetjening"
@@ -234,6 +246,8 @@ LOGOUT_REDIRECT_URL = "home"
 IDENTITY_HASH_KEY = env_str("IDENTITY_HASH_KEY", INSECURE_DEFAULT_IDENTITY_HASH_KEY)
 # How long an administrator's invitation to a colleague stays valid.
 INVITATION_VALID_DAYS = env_int("INVITATION_VALID_DAYS", 14)
+# Signing asks for an ID-porten login at level high no older than this (members.authority).
+SIGNING_LOGIN_MAX_AGE_SECONDS = env_int("SIGNING_LOGIN_MAX_AGE_SECONDS", 10 * 60)
 
 LANGUAGE_CODE = "nb"
 LANGUAGES = [("nb", _("Norwegian Bokmål")), ("en", _("English"))]
@@ -247,6 +261,8 @@ STATIC_URL = "static/"
 # them straight from the apps and static/.
 STATIC_ROOT = env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")) if IS_PRODUCTION else None
 WHITENOISE_USE_FINDERS = not IS_PRODUCTION
+# WhiteNoise sends Access-Control-Allow-Origin: * by default; nothing of ours is for other sites.
+WHITENOISE_ALLOW_ALL_ORIGINS = False
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -303,8 +319,15 @@ PROVISIONING_BACKOFF_BASE = float(env_str("PROVISIONING_BACKOFF_BASE", "5"))
 PROVISIONING_BACKOFF_CAP = float(env_str("PROVISIONING_BACKOFF_CAP", "900"))
 # The sweeper re-sends a due task whose message went out this long ago and never ran.
 PROVISIONING_REQUEUE_AFTER = env_int("PROVISIONING_REQUEUE_AFTER", 300)
-# Publishing to a broker that is down must not hold an approval for long: the sweeper resends.
-PROVISIONING_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+# Publishing to a broker that is down must not hold a request for long: the sweepers resend
+# (portal.queueing.enqueue, for provisioning and e-mail alike).
+BROKER_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+# E-mail goes through the outbox (portal.email): tried this many times on errors, waiting
+# base·2ⁿ seconds (capped, with jitter); the sweeper re-sends a message whose broker message was lost.
+EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 12)
+EMAIL_BACKOFF_BASE = float(env_str("EMAIL_BACKOFF_BASE", "30"))
+EMAIL_BACKOFF_CAP = float(env_str("EMAIL_BACKOFF_CAP", "1800"))
+EMAIL_REQUEUE_AFTER = env_int("EMAIL_REQUEUE_AFTER", 300)
 # Vendors are reminded this many days before a public key expires.
 KEY_EXPIRY_REMINDER_DAYS = env_int("KEY_EXPIRY_REMINDER_DAYS", 30)
 # HelseID's authority that vendors' client configurations name, per environment (default: NHN's own).
@@ -338,6 +361,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.requeue_provisioning_tasks",
         "schedule": float(env_int("PROVISIONING_REQUEUE_EVERY", 60)),
     },
+    "email-requeue": {
+        "task": "portal.tasks.requeue_outgoing_messages",
+        "schedule": float(env_int("EMAIL_REQUEUE_EVERY", 60)),
+    },
     "provisioning-reconcile": {
         "task": "orders.tasks.reconcile_backing_services",
         "schedule": float(env_int("PROVISIONING_RECONCILE_EVERY", 3600)),
@@ -345,6 +372,39 @@ CELERY_BEAT_SCHEDULE = {
 }
 # How long /healthz waits for the broker before calling it unreachable.
 HEALTHZ_BROKER_TIMEOUT = float(env_str("HEALTHZ_BROKER_TIMEOUT", "2"))
+
+# Request sizes. The largest form is a terms document's text or a pasted JWKS (64 KiB, orders.jwks);
+# nothing uploads files. Bodies over REQUEST_BODY_MAX_BYTES get a 413 page before anything reads them
+# (portal.middleware.RequestBodyLimitMiddleware); Django's own limits match.
+REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
+# The bulk approval of test orders posts one field per order; a page lists at most 500.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
+
+
+# Content-Security-Policy (django-csp 4): exactly what the pages use. Scripts and styles only from
+# our own static files (htmx from django-htmx, static/js/keygen.js, allauth's MFA scripts; htmx is
+# told not to inject its indicator <style>, see base.html); images from static files and the TOTP
+# QR code (a data: URI); no inline script, style attribute, plugin, frame or foreign base URL. Forms
+# post to us; portal.middleware.ContentSecurityPolicyMiddleware adds the identity providers' origins
+# (logout is a form whose answer sends the browser on to the provider) and CSP_FORM_ACTION_EXTRA.
+CSP_FORM_ACTION_EXTRA = env_list("CSP_FORM_ACTION_EXTRA")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "manifest-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    },
+}
 
 # Security headers. Production turns on HTTPS-only cookies and HSTS.
 SESSION_COOKIE_HTTPONLY = True

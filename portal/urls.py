@@ -1,4 +1,3 @@
-from django.contrib import admin
 from django.urls import include, path
 
 from . import converters, views  # noqa: F401  (registers the orgnr path converter)
@@ -9,9 +8,10 @@ urlpatterns = [
     path("medlem/<orgnr:org_number>/", views.member_dashboard, name="member_dashboard"),
     path("leverandor/<orgnr:org_number>/", views.vendor_dashboard, name="vendor_dashboard"),
     path("kundesenter/", views.staff_dashboard, name="staff_dashboard"),
+    path("kundesenter/e-post/", views.staff_outgoing_mail, name="staff_outgoing_mail"),
+    path("kundesenter/e-post/<uuid:message_id>/<str:decision>/", views.staff_mail_decide, name="staff_mail_decide"),
     path("", include("members.urls")),
     path("", include("orders.urls")),
     path("konto/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("admin/", admin.site.urls),
 ]

@@ -2,14 +2,16 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 from kombu import Connection
 
 from members.forms import VendorAssignmentForm, VendorSystemForm
@@ -34,7 +36,9 @@ from orders.helseid import clients_acting_for
 from orders.models import HelseIdClient, Order, Service
 from orders.selectors import attach_vendor_steps, service_overview
 
-from .models import AuditEvent, WorkerHeartbeat
+from . import email
+from .decisions import staff_decide
+from .models import AuditEvent, OutgoingMessage, WorkerHeartbeat
 
 RECENT_EVENTS = 10
 
@@ -143,15 +147,49 @@ def vendor_dashboard(request, org_number):
 def staff_dashboard(request):
     kind_labels = dict(Organisation.Kind.choices)
     counts = Organisation.objects.values("kind").annotate(total=Count("id")).order_by("kind")
+    orders = Order.objects.aggregate(
+        waiting=Count("id", filter=Q(state=Order.State.SUBMITTED)),
+        failed=Count("id", filter=Q(state=Order.State.FAILED)),
+    )
     context = {
         "organisation_counts": [(kind_labels.get(row["kind"], row["kind"]), row["total"]) for row in counts],
         "user_count": User.objects.filter(is_active=True).count(),
         "memberships_waiting": Membership.objects.filter(state=Membership.State.PENDING_APPROVAL).count(),
-        "orders_waiting": Order.objects.filter(state=Order.State.SUBMITTED).count(),
-        "orders_failed": Order.objects.filter(state=Order.State.FAILED).count(),
+        "orders_waiting": orders["waiting"],
+        "orders_failed": orders["failed"],
+        "mail_failed": OutgoingMessage.objects.filter(state=OutgoingMessage.State.FAILED).count(),
         "events": _recent_events(),
     }
     return render(request, "portal/staff_dashboard.html", context)
+
+
+@nhn_staff_required
+def staff_outgoing_mail(request):
+    """E-mail that failed, or is still retrying after a failed attempt, with retry and cancel."""
+    messages_ = OutgoingMessage.objects.needing_attention().order_by("-created_at", "-pk")
+    page = Paginator(messages_, 50).get_page(request.GET.get("side"))
+    return render(request, "portal/staff_outgoing_mail.html", {"page": page})
+
+
+STAFF_MAIL_DECISIONS = {
+    "send-igjen": (email.message_retry, False, gettext_lazy("The e-mail is queued again.")),
+    "avbryt": (email.message_cancel, True, gettext_lazy("The e-mail is cancelled.")),
+}
+
+
+@nhn_staff_required
+@require_POST
+def staff_mail_decide(request, message_id, decision):
+    message = get_object_or_404(OutgoingMessage, public_id=message_id)
+    return staff_decide(
+        request,
+        obj=message,
+        obj_name="message",
+        decision=decision,
+        decisions=STAFF_MAIL_DECISIONS,
+        row_template="portal/_outgoing_mail_row.html",
+        detail_url=reverse("staff_outgoing_mail"),
+    )
 
 
 def _database_check() -> dict:

@@ -1,3 +1,7 @@
+import shutil
+import socket
+import subprocess
+
 import pytest
 from django.conf import settings
 from hypothesis import settings as hypothesis_settings
@@ -242,3 +246,59 @@ def wait_for(condition, *, timeout: float = 30, interval: float = 0.1, message: 
             return value
         time.sleep(interval)
     pytest.fail(message or f"condition not met within {timeout} s")
+
+
+# A broker of the test's own ---------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class OwnRedis:
+    """A redis-server of the test's own, so the broker can be stopped and started without touching others."""
+
+    def __init__(self):
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [shutil.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_for(self._answers, timeout=10, message="redis-server did not start")
+
+    def _answers(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(10)
+
+
+@pytest.fixture
+def own_redis(settings):
+    """Point this process's Celery at a redis-server of the test's own, and back afterwards."""
+    from portal.celery import app
+
+    def use(url):
+        app.conf.broker_url = app.conf.broker_write_url = app.conf.broker_read_url = url
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    redis = OwnRedis()
+    redis.start()
+    use(redis.url)
+    yield redis
+    if redis.process.poll() is None:
+        redis.stop()
+    use(settings.CELERY_BROKER_URL)

@@ -53,13 +53,25 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="nb-NO")
     page = context.new_page()
     page.set_default_timeout(15_000)
+    # The Content-Security-Policy is enforced in the browser: anything it blocks fails the test.
+    refused = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(f"{page.url}: {message.text}")
+            if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text
+            else None
+        ),
+    )
     yield page
     context.close()
+    assert refused == [], "the Content-Security-Policy blocked something:\n" + "\n".join(refused)
 
 
 def axe_violations(page) -> list[dict]:
     """Run axe-core (from the npm registry, injected here) for WCAG 2.1 A and AA on the current page."""
-    page.add_script_tag(path=str(AXE_SCRIPT))
+    # Evaluated through the DevTools protocol: a <script> tag of test code would be refused by the CSP.
+    page.evaluate("() => {" + AXE_SCRIPT.read_text() + "\n}")
     result = page.evaluate(
         "async (tags) => await axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_21_AA
     )
@@ -108,9 +120,11 @@ def log_in(page, live_server, email: str, password: str):
 def oidc_provider(live_server, tmp_path_factory):
     """Real OpenID Connect providers (npm's oidc-provider) on loopback, for the portal's live server:
     HelseID in strict mode (PAR, DPoP with nonce, PS256, back-channel logout) and ID-porten."""
+    from tests.members.idporten import register_persons
     from tests.oidc_provider.server import LoopbackProviders
 
-    providers = LoopbackProviders(live_server.url, tmp_path_factory.mktemp("oidc")).start()
+    # Besides the providers' own test persons: everyone the register fixture lets sign, to step up as.
+    providers = LoopbackProviders(live_server.url, tmp_path_factory.mktemp("oidc"), accounts=register_persons()).start()
     yield providers
     providers.stop()
 

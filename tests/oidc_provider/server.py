@@ -35,7 +35,7 @@ def free_port() -> int:
 
 
 class LoopbackProvider:
-    def __init__(self, mode: str, portal_url: str, workdir: Path):
+    def __init__(self, mode: str, portal_url: str, workdir: Path, accounts: dict | None = None):
         assert mode in ("helseid", "idporten")
         self.mode = mode
         self.port = free_port()
@@ -48,6 +48,7 @@ class LoopbackProvider:
         self.config_path = workdir / f"oidc-provider-{mode}.json"
         self.log_path = workdir / f"oidc-provider-{mode}.log"
         self.process = None
+        self.accounts = {**ACCOUNTS, **(accounts or {})}
 
     def client(self) -> dict:
         name = self.mode
@@ -77,6 +78,7 @@ class LoopbackProvider:
             "token_endpoint_auth_method": "client_secret_post",
             "client_secret": IDPORTEN_SECRET,
             "id_token_signed_response_alg": "RS256",
+            "require_auth_time": True,  # ID-porten always says when the person authenticated
         }
 
     def start(self) -> "LoopbackProvider":
@@ -86,7 +88,7 @@ class LoopbackProvider:
             "issuer": self.issuer,
             "jwks": {"keys": [self.signing_key.as_dict(private=True)]},
             "clients": [self.client()],
-            "accounts": ACCOUNTS,
+            "accounts": self.accounts,
         }
         self.config_path.write_text(json.dumps(config))
         log = self.log_path.open("w")
@@ -178,9 +180,9 @@ class LoopbackProvider:
 class LoopbackProviders:
     """HelseID (strict mode) and ID-porten, each a loopback oidc-provider of its own."""
 
-    def __init__(self, portal_url: str, workdir: Path):
-        self.helseid = LoopbackProvider("helseid", portal_url, workdir)
-        self.idporten = LoopbackProvider("idporten", portal_url, workdir)
+    def __init__(self, portal_url: str, workdir: Path, accounts: dict | None = None):
+        self.helseid = LoopbackProvider("helseid", portal_url, workdir, accounts=accounts)
+        self.idporten = LoopbackProvider("idporten", portal_url, workdir, accounts=accounts)
 
     def start(self) -> "LoopbackProviders":
         self.helseid.start()

@@ -4,8 +4,6 @@ PostgreSQL and the backing-services simulator as a real HTTP server on loopback.
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import time
 
 import pytest
@@ -103,59 +101,6 @@ def test_approval_becomes_active_within_seconds_and_the_simulator_holds_the_acce
     assert "d" not in registered["keys"][0]
     scene["client"].refresh_from_db()
     assert scene["client"].state == "active"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class OwnRedis:
-    """A redis-server of the test's own, so the broker can be stopped and started without touching others."""
-
-    def __init__(self):
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process = None
-
-    def start(self):
-        self.process = subprocess.Popen(
-            [shutil.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_for(self._answers, timeout=10, message="redis-server did not start")
-
-    def _answers(self) -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(10)
-
-
-@pytest.fixture
-def own_redis(settings):
-    """Point this process's Celery at a redis-server of the test's own, and back afterwards."""
-    from portal.celery import app
-
-    def use(url):
-        app.conf.broker_url = app.conf.broker_write_url = app.conf.broker_read_url = url
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    redis = OwnRedis()
-    redis.start()
-    use(redis.url)
-    yield redis
-    if redis.process.poll() is None:
-        redis.stop()
-    use(settings.CELERY_BROKER_URL)
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server program")

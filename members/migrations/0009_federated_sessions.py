@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("members", "0007_federated_identity_invitations"),
+        ("members", "0008_i11_authority"),
     ]
 
     operations = [

@@ -122,3 +122,20 @@ class CompleteAccountForm(forms.Form):
         help_text=_("The portal sends notices about your organisation's membership and orders here."),
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
+
+
+class ClaimConfirmationRequestForm(forms.Form):
+    email = forms.EmailField(
+        label=_("The signatory's e-mail address"),
+        help_text=_("They get a link, log in with ID-porten and confirm or refuse your application."),
+    )
+
+
+class ClaimDecisionForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("The applicant sees it."),
+    )

@@ -219,6 +219,8 @@ IDENTITY_HASH_KEY = env_str("IDENTITY_HASH_KEY", INSECURE_DEFAULT_IDENTITY_HASH_
 INVITATION_VALID_DAYS = env_int("INVITATION_VALID_DAYS", 14)
 # Signing asks for an ID-porten login at level high no older than this (members.authority).
 SIGNING_LOGIN_MAX_AGE_SECONDS = env_int("SIGNING_LOGIN_MAX_AGE_SECONDS", 10 * 60)
+# How long a signatory's link to confirm someone's application to administer stays valid.
+CLAIM_CONFIRMATION_VALID_DAYS = env_int("CLAIM_CONFIRMATION_VALID_DAYS", 7)
 
 LANGUAGE_CODE = "nb"
 LANGUAGES = [("nb", _("Norwegian Bokmål")), ("en", _("English"))]

@@ -31,7 +31,11 @@ def production_settings_problems() -> list[str]:
     key = settings.IDENTITY_HASH_KEY
     if not key or key == settings.INSECURE_DEFAULT_IDENTITY_HASH_KEY or len(key) < 32:
         problems.append("IDENTITY_HASH_KEY must be set to a secret of at least 32 characters in production.")
+    if settings.TEST_IDPORTEN_ENABLED:
+        problems.append("The bundled test ID-porten is for development and tests only: unset TEST_IDPORTEN.")
     for name, provider in settings.OIDC_PROVIDERS.items():
+        if provider["issuer"].rstrip("/").endswith("/test-idporten"):
+            problems.append(f"The {name} OpenID Connect issuer is the bundled test ID-porten: not in production.")
         if not provider["issuer"].startswith("https://"):
             problems.append(f"The {name} OpenID Connect issuer must be an https URL in production.")
         if not (provider["private_key"] or provider["client_secret"]):

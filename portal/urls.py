@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -15,3 +16,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]
+
+# The bundled test ID-porten, for development and tests only (production refuses it: portal.checks).
+if settings.TEST_IDPORTEN_ENABLED and not settings.IS_PRODUCTION:
+    urlpatterns.append(path("test-idporten/", include("members.testidporten")))

@@ -116,10 +116,11 @@ def person_from_claims(*, provider: str, claims: dict, pid: str, pid_hash: str) 
     name = str(claims.get("name") or "").strip() or " ".join(
         str(claims.get(part) or "").strip() for part in ("given_name", "family_name") if claims.get(part)
     )
+    # Without auth_time the authentication may be an old single sign-on session: never fresh.
     try:
-        auth_time = int(claims.get("auth_time") or claims.get("iat") or time.time())
+        auth_time = int(claims.get("auth_time") or 0)
     except (TypeError, ValueError):
-        auth_time = int(time.time())
+        auth_time = 0
     return VerifiedPerson(
         provider=provider,
         name=name,

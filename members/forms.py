@@ -49,13 +49,14 @@ class SignatureRequestForm(forms.Form):
 
 
 class DelegationForm(forms.Form):
-    delegate = forms.ChoiceField(label=_("Colleague who may sign"))
-
-    def __init__(self, *args, colleagues=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["delegate"].choices = [
-            (str(u.pk), f"{u.get_full_name() or u.email} ({u.email})") for u in colleagues
-        ]
+    email = forms.EmailField(
+        label=_("E-mail address of the person who may sign"),
+        help_text=_(
+            "The delegation (fullmakt) is tied to the person who logs in with ID-porten with this address "
+            "on their account, the first time they do."
+        ),
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
+    )
 
 
 class MembershipQueueFilterForm(forms.Form):

@@ -5,6 +5,7 @@ from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -300,9 +301,18 @@ class Acceptance(models.Model):
     signer_name = models.CharField(_("signer"), max_length=200)
     authority = models.CharField(_("authority"), max_length=20, choices=Authority.choices)
     authority_detail = models.CharField(_("authority in detail"), max_length=300)
+    # How the signer was identified, e.g. "ID-porten, idporten-loa-high"; names typed into the portal never count.
+    verified_with = models.CharField(_("identified with"), max_length=100, blank=True)
     signed_at = models.DateTimeField(_("signed"), default=timezone.now)
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     user_agent = models.CharField(_("browser"), max_length=400, blank=True)
+    # A joint signature (signatur i fellesskap, SIFE/POFE) counts only with a second holder's co-signature.
+    cosigned_by = models.ForeignKey(
+        User, verbose_name=_("co-signed by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    cosigner_name = models.CharField(_("co-signer"), max_length=200, blank=True)
+    cosigner_authority_detail = models.CharField(_("co-signer's authority"), max_length=300, blank=True)
+    cosigned_at = models.DateTimeField(_("co-signed"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("acceptance")
@@ -317,14 +327,69 @@ class Acceptance(models.Model):
         return f"{self.organisation.name}: {self.document} ({self.signer_name})"
 
 
+class JointSignature(models.Model):
+    """One holder's signature on a joint role (*signatur i fellesskap*), waiting for a second holder.
+
+    It becomes an Acceptance (with both names) when another holder of a joint role, a different
+    person as ID-porten identifies them, signs the same version of the terms.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(
+        Organisation, verbose_name=_("organisation"), on_delete=models.PROTECT, related_name="joint_signatures"
+    )
+    document = models.ForeignKey(
+        TermsDocument, verbose_name=_("terms"), on_delete=models.PROTECT, related_name="joint_signatures"
+    )
+    document_sha256 = models.CharField(_("SHA-256 of the signed text"), max_length=64)
+    signed_by = models.ForeignKey(User, verbose_name=_("signed by"), on_delete=models.PROTECT, related_name="+")
+    signer_name = models.CharField(_("signer"), max_length=200)
+    signer_pid_hash = models.CharField(max_length=64, editable=False)
+    authority_detail = models.CharField(_("authority in detail"), max_length=300)
+    verified_with = models.CharField(_("identified with"), max_length=100, blank=True)
+    signed_at = models.DateTimeField(_("signed"), default=timezone.now)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("browser"), max_length=400, blank=True)
+    acceptance = models.OneToOneField(
+        Acceptance, null=True, blank=True, on_delete=models.PROTECT, related_name="joint_signature"
+    )
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("joint signature awaiting a co-signer")
+        verbose_name_plural = _("joint signatures awaiting a co-signer")
+        ordering = ["-signed_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "document"],
+                condition=models.Q(acceptance__isnull=True, closed_at__isnull=True),
+                name="joint_signature_one_open_per_document",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.organisation.name}: {self.document} ({self.signer_name}, awaiting co-signer)"
+
+
 class SigningDelegation(models.Model):
-    """Signing authority given by a registered signatory to a colleague (*fullmakt*)."""
+    """Signing authority given by a registered signatory to a named person (*fullmakt*).
+
+    The signatory names the person by e-mail address; the delegation binds to that person's
+    national identity (its keyed hash) at their first ID-porten login, and only that person,
+    identified by ID-porten again when signing, may use it.
+    """
 
     organisation = models.ForeignKey(
         Organisation, verbose_name=_("organisation"), on_delete=models.PROTECT, related_name="delegations"
     )
-    delegate = models.ForeignKey(User, verbose_name=_("delegate"), on_delete=models.PROTECT, related_name="+")
+    delegate_email = models.EmailField(_("delegate's e-mail address"))
+    delegate = models.ForeignKey(
+        User, verbose_name=_("delegate"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    delegate_pid_hash = models.CharField(max_length=64, blank=True, editable=False)
+    bound_at = models.DateTimeField(_("bound to the person"), null=True, blank=True)
     delegated_by = models.ForeignKey(User, verbose_name=_("delegated by"), on_delete=models.PROTECT, related_name="+")
+    delegated_by_name = models.CharField(_("delegated by (name)"), max_length=200, blank=True)
     delegated_by_authority = models.CharField(_("authority of the one delegating"), max_length=300)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
@@ -338,10 +403,20 @@ class SigningDelegation(models.Model):
                 condition=models.Q(revoked_at__isnull=True),
                 name="delegation_one_active_per_person",
             ),
+            models.UniqueConstraint(
+                Lower("delegate_email"),
+                "organisation",
+                condition=models.Q(revoked_at__isnull=True),
+                name="delegation_one_active_per_address",
+            ),
         ]
 
     def __str__(self):
-        return f"{self.delegate} ← {self.delegated_by} ({self.organisation.name})"
+        return f"{self.delegate or self.delegate_email} ← {self.delegated_by} ({self.organisation.name})"
+
+    @property
+    def is_bound(self) -> bool:
+        return bool(self.delegate_pid_hash)
 
 
 class MembershipQuerySet(models.QuerySet):
@@ -624,6 +699,13 @@ class Invitation(models.Model):
             models.CheckConstraint(
                 condition=models.Q(accepted_at__isnull=True) | models.Q(accepted_by__isnull=False),
                 name="invitation_accepted_by_someone",
+            ),
+            # Inviting the same address to the same organisation again renews the one open invitation.
+            models.UniqueConstraint(
+                Lower("email"),
+                "organisation",
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_open_per_address",
             ),
         ]
 

@@ -404,8 +404,16 @@ def verified_person_from_claims(provider, claims, pid: str, hashed: str):
 
 
 def remember_verified_person(request) -> None:
-    """Each login replaces the session's verified person: an ID-porten login sets it, others clear it."""
-    authority.remember(request, getattr(request, "oidc_verified_person", None), user_id=request.user.pk)
+    """Each login replaces the session's verified person: an ID-porten login sets it, others clear it.
+
+    Delegations (fullmakt) to one of the person's verified addresses bind to this identity now.
+    """
+    from . import services
+
+    person = getattr(request, "oidc_verified_person", None)
+    authority.remember(request, person, user_id=request.user.pk)
+    if person is not None:
+        services.delegations_bind(user=request.user, person=person, request=request)
 
 
 def stepup_params(request, provider) -> dict:
@@ -422,6 +430,8 @@ def refusal_response(request, code: str, provider: str | None, status: int = 400
     """The one error page for a refused federated login; audited, and logged without any claim."""
     config = provider_config(provider) or {}
     LOGGER.warning("Federated login through %s refused: %s", provider or "-", code)
+    # Whoever is at the keyboard now is not the person ID-porten identified before: signing asks again.
+    authority.forget(request)
     audit(action="login.refused", after={"provider": provider or "", "reason": code}, request=request)
     context = {
         "message": REFUSALS.get(code, REFUSALS["provider_error"]),

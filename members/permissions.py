@@ -71,7 +71,9 @@ def require_role(roles: frozenset[str], *needed: str) -> None:
 def get_acceptance_for_user(request, public_id) -> Acceptance:
     """A signature (for its receipt): NHN staff see all, members their own organisation's; else 404."""
     acceptance = (
-        Acceptance.objects.select_related("organisation", "document", "signed_by").filter(public_id=public_id).first()
+        Acceptance.objects.select_related("organisation", "document", "signed_by", "cosigned_by")
+        .filter(public_id=public_id)
+        .first()
     )
     if acceptance is None:
         raise Http404(_("No such signature."))
@@ -85,7 +87,12 @@ def get_membership_for_staff(request, public_id) -> Membership:
         raise PermissionDenied(_("Only NHN customer-centre staff may open this page."))
     membership = (
         Membership.objects.select_related(
-            "organisation", "acceptance", "acceptance__document", "acceptance__signed_by", "applied_by"
+            "organisation",
+            "acceptance",
+            "acceptance__document",
+            "acceptance__signed_by",
+            "acceptance__cosigned_by",
+            "applied_by",
         )
         .filter(public_id=public_id)
         .first()

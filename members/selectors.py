@@ -48,7 +48,7 @@ def current_membership(organisation: Organisation) -> Membership | None:
 
 
 def organisation_acceptances(organisation: Organisation) -> QuerySet[Acceptance]:
-    return Acceptance.objects.filter(organisation=organisation).select_related("document", "signed_by")
+    return Acceptance.objects.filter(organisation=organisation).select_related("document", "signed_by", "cosigned_by")
 
 
 def membership_queue(*, state: str = "", search: str = "") -> QuerySet[Membership]:

@@ -4,7 +4,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import auth, messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -43,7 +43,6 @@ from .models import (
     Organisation,
     OrganisationClaim,
     TermsDocument,
-    User,
     VendorAssignment,
     VendorSystem,
 )
@@ -297,27 +296,35 @@ def claim_confirm(request, token):
 # The organisation's membership page ------------------------------------------------------------
 
 
-def _signing_context(request, organisation, roles):
-    """Who can sign, whether this person can, and the forms to ask or delegate."""
+def _signing_context(request, organisation, roles, *, next_url=None):
+    """Who can sign, who ID-porten says this person is, whether they can sign, and the forms to ask or delegate."""
     try:
         registered = services.registered_signatories(organisation)
         registry_error = False
     except enhetsregisteret.RegistryUnavailable:
         registered, registry_error = [], True
-    # With the register down, a delegation still counts; the list above is the one lookup made.
-    authority = services.signing_authority_for(user=request.user, organisation=organisation, registered=registered)
+    person = authority.verified_person(request)
+    # The one register lookup above serves the match too; with the register down, a delegation still counts.
+    matched = sorted(
+        (role for role in registered if person is not None and authority.role_matches(role, person)),
+        key=lambda role: role.joint,
+    )
+    signing = services.signing_authority_for(user=request.user, organisation=organisation, person=person, roles=matched)
     signatories = [u for u in selectors.portal_signatories(organisation) if u.pk != request.user.pk]
-    colleagues = [a.user for a in selectors.organisation_people(organisation) if a.user_id != request.user.pk]
     return {
         "registered_signatories": registered,
         "registry_error": registry_error,
-        "authority": authority,
+        "authority": signing,
+        "verified_person": person,
+        "stepup_reason": authority.why_not_verified(request) if person is None else "",
+        "stepup_url": authority.stepup_url(request, next_url or request.get_full_path()),
+        "max_age_minutes": max(1, authority.max_age_seconds() // 60),
         "portal_signatories": signatories,
         "request_form": SignatureRequestForm(signatories=signatories) if signatories else None,
-        # Only someone signing on their own registered role may pass that authority on.
+        # Only someone who may sign alone on a registered role may pass that authority on.
         "delegation_form": (
-            DelegationForm(colleagues=colleagues)
-            if authority and authority.kind == Acceptance.Authority.REGISTER_ROLE and colleagues
+            DelegationForm()
+            if signing and signing.kind == Acceptance.Authority.REGISTER_ROLE and not signing.joint
             else None
         ),
         "delegations": selectors.active_delegations(organisation),
@@ -349,13 +356,15 @@ def terms_sign(request, org_number, document_id):
     organisation, roles = get_agreement_organisation_for_user(request, org_number)
     document = get_object_or_404(TermsDocument.objects.published(), public_id=document_id)
     form = SignForm(request.POST or None, initial={"sha256": document.sha256})
+    status = 200
     if request.method == "POST" and form.is_valid():
         try:
-            acceptance = services.terms_sign(
+            result = services.terms_sign(
                 organisation=organisation,
                 document=document,
                 shown_sha256=form.cleaned_data["sha256"],
                 user=request.user,
+                person=authority.verified_person(request),
                 request=request,
             )
         except services.StaleTerms as error:
@@ -364,21 +373,34 @@ def terms_sign(request, org_number, document_id):
             if current is not None:
                 return redirect("terms_sign", organisation.org_number, current.public_id)
             return redirect("membership_detail", organisation.org_number)
+        except PermissionDenied as refusal:
+            form.add_error(None, str(refusal))
+            status = 403
         except ValidationError as error:
             form.add_error(None, _first_error(error))
         else:
-            messages.success(request, _("Signed. The receipt is ready to download."))
-            return redirect("membership_detail", acceptance.organisation.org_number)
-    already = organisation.acceptances.filter(document=document).select_related("signed_by").first()
+            if isinstance(result, Acceptance):
+                messages.success(request, _("Signed. The receipt is ready to download."))
+                return redirect("membership_detail", result.organisation.org_number)
+            messages.info(
+                request,
+                _(
+                    "Your signature is recorded, but your role signs jointly: the terms count as accepted when a "
+                    "second holder of a joint signature or procuration co-signs this version."
+                ),
+            )
+            return redirect("terms_sign", organisation.org_number, document.public_id)
+    already = organisation.acceptances.filter(document=document).select_related("signed_by", "cosigned_by").first()
     context = {
         "organisation": organisation,
         "roles": roles,
         "document": document,
         "form": form,
         "already_signed": already,
+        "joint_signature": None if already else services.open_joint_signature(organisation, document),
         **_signing_context(request, organisation, roles),
     }
-    return render(request, "members/terms_sign.html", context)
+    return render(request, "members/terms_sign.html", context, status=status)
 
 
 @login_required
@@ -407,18 +429,29 @@ def signature_request(request, org_number, document_id):
 @require_POST
 def delegation_create(request, org_number):
     organisation, _roles = get_agreement_organisation_for_user(request, org_number)
-    colleagues = [a.user for a in selectors.organisation_people(organisation)]
-    form = DelegationForm(request.POST, colleagues=colleagues)
+    form = DelegationForm(request.POST)
     if form.is_valid():
-        delegate = User.objects.get(pk=form.cleaned_data["delegate"])
         try:
-            services.delegation_grant(organisation=organisation, delegate=delegate, by=request.user, request=request)
-        except ValidationError as error:
-            messages.error(request, _first_error(error))
+            services.delegation_grant(
+                organisation=organisation,
+                email=form.cleaned_data["email"],
+                by=request.user,
+                person=authority.verified_person(request),
+                request=request,
+            )
+        except (ValidationError, PermissionDenied) as error:
+            messages.error(request, _first_error(error) if isinstance(error, ValidationError) else str(error))
         else:
-            messages.success(request, _("%(name)s may now sign for the organisation.") % {"name": delegate})
+            messages.success(
+                request,
+                _(
+                    "%(email)s may sign for the organisation once they have logged in with ID-porten. "
+                    "They get an e-mail."
+                )
+                % {"email": form.cleaned_data["email"]},
+            )
     else:
-        messages.error(request, _("Choose a colleague with a role in the organisation."))
+        messages.error(request, _("Give the e-mail address of the person who may sign."))
     return redirect("membership_detail", organisation.org_number)
 
 

@@ -1,20 +1,28 @@
-"""Who may sign for an organisation, signing terms, delegations (fullmakt) and requests to sign."""
+"""Who may sign for an organisation, signing terms (alone or jointly), delegations (fullmakt), requests to sign.
 
-import unicodedata
+Authority rests on a person identified by ID-porten at level high within the last few minutes
+(``members.authority.VerifiedPerson``), matched on birth date and name against Enhetsregisteret's
+roles, or on a delegation bound to that person's identity. Names typed into the portal never count.
+"""
+
+import time
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from portal.audit import audit, client_ip
 from portal.email import queue_email
 
-from .. import enhetsregisteret
+from .. import authority, enhetsregisteret
+from ..authority import SIGNING_ROLE_CODES, VerifiedPerson
 from ..models import (
     Acceptance,
     Affiliation,
+    JointSignature,
     Membership,
     Organisation,
     SigningDelegation,
@@ -24,83 +32,164 @@ from ..models import (
 from ..selectors import nhn_staff_emails
 from .organisations import REGISTRY_DOWN, affiliation_grant
 
-# Roles in Enhetsregisteret that carry the right to sign for the organisation: the top leader
-# (daglig leder) and the persons registered with signature or procuration (signatur, prokura).
-SIGNING_ROLE_CODES = frozenset({"DAGL", "SIGN", "PROK"})
+__all__ = [
+    "SIGNING_ROLE_CODES",
+    "NotVerified",
+    "SigningAuthority",
+    "StaleTerms",
+    "delegation_grant",
+    "delegation_revoke",
+    "delegations_bind",
+    "not_verified_message",
+    "open_joint_signature",
+    "registered_signatories",
+    "signature_request_send",
+    "signing_authority_for",
+    "terms_sign",
+]
 
 
 class StaleTerms(ValidationError):
     """The terms changed between showing them and signing them."""
 
 
+class NotVerified(PermissionDenied):
+    """The person has not logged in with ID-porten at level high within the last few minutes."""
+
+
 @dataclass(frozen=True)
 class SigningAuthority:
     kind: str  # an Acceptance.Authority value
     detail: str
+    joint: bool = False  # SIFE / POFE: counts only with a second holder's co-signature
+    delegated_by: str = ""  # the name of the signatory a delegation comes from
 
 
-def _comparable_name(name: str) -> str:
-    folded = unicodedata.normalize("NFKC", name).casefold()
-    return " ".join(folded.split())
+def verified_with(person: VerifiedPerson) -> str:
+    return f"ID-porten, {person.acr}"
 
 
 def registered_signatories(organisation: Organisation) -> list[enhetsregisteret.RegistryRole]:
-    """People Enhetsregisteret names as able to sign for the organisation (still in office)."""
-    return [
-        role
-        for role in enhetsregisteret.roles(organisation.org_number)
-        if role.code in SIGNING_ROLE_CODES and not role.resigned
-    ]
+    """People Enhetsregisteret names as able to sign for the organisation (in office, alive)."""
+    return authority.registered_signatories(organisation)
+
+
+def _fresh(person: VerifiedPerson | None) -> bool:
+    return (
+        person is not None
+        and person.provider == authority.PROVIDER
+        and person.is_high
+        and time.time() - person.auth_time <= authority.max_age_seconds()
+    )
+
+
+def _role_authority(role: enhetsregisteret.RegistryRole) -> SigningAuthority:
+    label = role.description or role.code
+    if role.joint:
+        detail = _("%(role)s (%(code)s) in Enhetsregisteret, jointly with another holder") % {
+            "role": label,
+            "code": role.code,
+        }
+    else:
+        detail = _("%(role)s (%(code)s) in Enhetsregisteret") % {"role": label, "code": role.code}
+    return SigningAuthority(Acceptance.Authority.REGISTER_ROLE, detail, joint=role.joint)
 
 
 def signing_authority_for(
-    *, user: User, organisation: Organisation, registered: list[enhetsregisteret.RegistryRole] | None = None
+    *, user: User, organisation: Organisation, person: VerifiedPerson | None, roles=None
 ) -> SigningAuthority | None:
-    """Whether this person may sign for the organisation, and on what authority.
+    """On what authority this person may sign for the organisation, or None.
 
-    A role in Enhetsregisteret counts when the registered name equals the person's name in the
-    portal. With ID-porten login (issue #7) the match gets stronger; until then NHN staff see the
-    name match beside the signature when they approve.
+    ``person`` is who ID-porten says is at the keyboard (``members.authority.verified_person``);
+    without one nobody may sign. A sole role beats a joint one; a delegation bound to the same
+    identity counts when there is no role. Raises RegistryUnavailable when the register is down
+    and there is no delegation to fall back on.
     """
-    if not user.is_authenticated:
+    if person is None or not user.is_authenticated:
         return None
-    full_name = _comparable_name(user.get_full_name())
-    if full_name:
-        for role in registered if registered is not None else registered_signatories(organisation):
-            if _comparable_name(role.person_name) == full_name:
-                return SigningAuthority(
-                    Acceptance.Authority.REGISTER_ROLE,
-                    _("%(role)s in Enhetsregisteret") % {"role": role.description or role.code},
-                )
+    registry_error = None
+    try:
+        matched = authority.registry_roles_for(person, organisation) if roles is None else roles
+    except enhetsregisteret.RegistryUnavailable as error:
+        matched, registry_error = [], error
+    if matched:
+        return _role_authority(matched[0])  # sole roles come first
     delegation = (
-        SigningDelegation.objects.filter(organisation=organisation, delegate=user, revoked_at__isnull=True)
+        SigningDelegation.objects.filter(
+            organisation=organisation, delegate=user, delegate_pid_hash=person.pid_hash, revoked_at__isnull=True
+        )
         .select_related("delegated_by")
         .first()
     )
     if delegation is not None:
+        by = delegation.delegated_by_name or delegation.delegated_by.get_full_name() or delegation.delegated_by.email
         return SigningAuthority(
             Acceptance.Authority.DELEGATION,
-            _("Delegated by %(name)s (%(authority)s) on %(date)s")
-            % {
-                "name": delegation.delegated_by.get_full_name() or delegation.delegated_by.email,
-                "authority": delegation.delegated_by_authority,
-                "date": delegation.created_at.date().isoformat(),
-            },
+            _("By delegation from %(name)s (%(authority)s) of %(date)s")
+            % {"name": by, "authority": delegation.delegated_by_authority, "date": delegation.created_at.date()},
+            delegated_by=by,
         )
+    if registry_error is not None:
+        raise registry_error
     return None
+
+
+def refusal_message(organisation: Organisation, person: VerifiedPerson) -> str:
+    return _(
+        "Enhetsregisteret lists no %(name)s born %(birth_date)s who may sign for %(organisation)s (as daglig "
+        "leder, with signature or procuration), and you have no delegation from one. Resigned, deregistered or "
+        "deceased role holders do not count. Nothing was signed."
+    ) % {
+        "name": person.name or "–",
+        "birth_date": person.birth_date.strftime("%d.%m.%Y"),
+        "organisation": organisation.name,
+    }
+
+
+def not_verified_message() -> str:
+    minutes = max(1, authority.max_age_seconds() // 60)
+    return _(
+        "Signing for an organisation needs a log-in with ID-porten at level high within the last %(minutes)s "
+        "minutes, so that the portal knows who you are. Names typed into the portal do not count. Nothing was "
+        "signed: log in with ID-porten again and sign."
+    ) % {"minutes": minutes}
+
+
+def open_joint_signature(organisation: Organisation, document: TermsDocument) -> JointSignature | None:
+    """The joint signature on this version waiting for a second holder, if any."""
+    return (
+        JointSignature.objects.filter(
+            organisation=organisation, document=document, acceptance__isnull=True, closed_at__isnull=True
+        )
+        .select_related("signed_by")
+        .first()
+    )
 
 
 @transaction.atomic
 def terms_sign(
-    *, organisation: Organisation, document: TermsDocument, shown_sha256: str, user: User, request=None
-) -> Acceptance:
-    """Sign the version of the terms the person was shown; refuses if it is no longer the one in force."""
+    *,
+    organisation: Organisation,
+    document: TermsDocument,
+    shown_sha256: str,
+    user: User,
+    person: VerifiedPerson | None,
+    request=None,
+) -> Acceptance | JointSignature:
+    """Sign the version of the terms the person was shown.
+
+    Returns the Acceptance, or, for the first holder of a joint role, the JointSignature that waits
+    for a second holder. Refuses (PermissionDenied, nothing stored) without a fresh ID-porten login
+    at level high or without authority, and (StaleTerms) if the version is no longer in force.
+    """
+    if not _fresh(person):
+        raise NotVerified(not_verified_message())
     try:
-        authority = signing_authority_for(user=user, organisation=organisation)
+        signing = signing_authority_for(user=user, organisation=organisation, person=person)
     except enhetsregisteret.RegistryUnavailable:
         raise ValidationError(REGISTRY_DOWN, code="registry_unavailable") from None
-    if authority is None:
-        raise PermissionDenied(_("Only an authorised signatory of %(name)s may sign.") % {"name": organisation.name})
+    if signing is None:
+        raise PermissionDenied(refusal_message(organisation, person))
     current = TermsDocument.objects.current(document.kind, document.service_code)
     if current is None or current.pk != document.pk or current.sha256 != shown_sha256:
         raise StaleTerms(
@@ -113,27 +202,107 @@ def terms_sign(
     existing = Acceptance.objects.filter(organisation=organisation, document=document).first()
     if existing is not None:
         return existing
+    evidence = {
+        "ip_address": client_ip(request) if request is not None else None,
+        "user_agent": (request.headers.get("User-Agent", "") if request is not None else "")[:400],
+    }
+    pending = open_joint_signature(organisation, document)
+    if signing.joint:
+        if pending is None:
+            return _joint_signature_start(organisation, document, user, person, signing, evidence, request)
+        if pending.signer_pid_hash == person.pid_hash or pending.signed_by_id == user.pk:
+            return pending  # the same person again: still waiting for a second holder
+        return _joint_signature_complete(pending, user, person, signing, request)
+
     acceptance = Acceptance.objects.create(
         organisation=organisation,
         document=document,
         document_sha256=document.sha256,
         signed_by=user,
-        signer_name=user.get_full_name() or user.email,
-        authority=authority.kind,
-        authority_detail=authority.detail,
-        ip_address=client_ip(request) if request is not None else None,
-        user_agent=(request.headers.get("User-Agent", "") if request is not None else "")[:400],
+        signer_name=person.name,
+        authority=signing.kind,
+        authority_detail=signing.detail,
+        verified_with=verified_with(person),
+        **evidence,
     )
+    if pending is not None:  # a sole signatory signed meanwhile: the joint signature is not needed
+        JointSignature.objects.filter(pk=pending.pk).update(closed_at=timezone.now())
     audit(
         action="terms.signed",
         obj=acceptance,
         actor=user,
-        after={"document": str(document), "sha256": document.sha256, "authority": authority.detail},
+        after={"document": str(document), "sha256": document.sha256, "authority": signing.detail},
         request=request,
     )
-    if document.kind == Membership.terms_kind_for(organisation):
-        _membership_rests_on(organisation, acceptance, user, request)
+    _signed(organisation, acceptance, user, request)
     return acceptance
+
+
+def _joint_signature_start(organisation, document, user, person, signing, evidence, request) -> JointSignature:
+    try:
+        with transaction.atomic():
+            joint = JointSignature.objects.create(
+                organisation=organisation,
+                document=document,
+                document_sha256=document.sha256,
+                signed_by=user,
+                signer_name=person.name,
+                signer_pid_hash=person.pid_hash,
+                authority_detail=signing.detail,
+                verified_with=verified_with(person),
+                **evidence,
+            )
+    except IntegrityError:  # another holder started one at the same moment (the lock makes this rare)
+        return open_joint_signature(organisation, document)
+    audit(
+        action="terms.signed_jointly",
+        obj=joint,
+        actor=user,
+        after={"document": str(document), "sha256": document.sha256, "authority": signing.detail, "complete": False},
+        request=request,
+    )
+    return joint
+
+
+def _joint_signature_complete(pending: JointSignature, user, person, signing, request) -> Acceptance:
+    acceptance = Acceptance.objects.create(
+        organisation=pending.organisation,
+        document=pending.document,
+        document_sha256=pending.document_sha256,
+        signed_by=pending.signed_by,
+        signer_name=pending.signer_name,
+        authority=Acceptance.Authority.REGISTER_ROLE,
+        authority_detail=pending.authority_detail,
+        verified_with=pending.verified_with,
+        signed_at=pending.signed_at,
+        ip_address=pending.ip_address,
+        user_agent=pending.user_agent,
+        cosigned_by=user,
+        cosigner_name=person.name,
+        cosigner_authority_detail=signing.detail,
+        cosigned_at=timezone.now(),
+    )
+    JointSignature.objects.filter(pk=pending.pk).update(acceptance=acceptance)
+    audit(
+        action="terms.cosigned",
+        obj=acceptance,
+        actor=user,
+        after={
+            "document": str(pending.document),
+            "sha256": pending.document_sha256,
+            "signed_by": pending.signer_name,
+            "cosigned_by": person.name,
+            "authority": signing.detail,
+        },
+        request=request,
+    )
+    _signed(pending.organisation, acceptance, user, request)
+    return acceptance
+
+
+def _signed(organisation: Organisation, acceptance: Acceptance, user: User, request) -> None:
+    if acceptance.document.kind == Membership.terms_kind_for(organisation):
+        _membership_rests_on(organisation, acceptance, user, request)
 
 
 def _membership_rests_on(organisation: Organisation, acceptance: Acceptance, user: User, request) -> None:
@@ -160,33 +329,117 @@ def _membership_rests_on(organisation: Organisation, acceptance: Acceptance, use
         Membership.objects.filter(pk=membership.pk).update(acceptance=acceptance)
 
 
+# Delegation (fullmakt) ---------------------------------------------------------------------------------
+
+
 @transaction.atomic
-def delegation_grant(*, organisation: Organisation, delegate: User, by: User, request=None) -> SigningDelegation:
-    """A registered signatory lets a colleague sign on the organisation's behalf."""
-    authority = signing_authority_for(user=by, organisation=organisation)
-    if authority is None or authority.kind != Acceptance.Authority.REGISTER_ROLE:
-        raise PermissionDenied(_("Only a signatory registered in Enhetsregisteret may delegate signing."))
-    if not Affiliation.objects.filter(user=delegate, organisation=organisation).exists():
-        raise ValidationError(_("The person must have a role in %(name)s first.") % {"name": organisation.name})
+def delegation_grant(
+    *, organisation: Organisation, email: str, by: User, person: VerifiedPerson | None, request=None
+) -> SigningDelegation:
+    """A signatory who may sign alone lets a named person (by e-mail) sign on the organisation's behalf.
+
+    The delegation binds to that person's identity at their first ID-porten login after this.
+    """
+    if not _fresh(person):
+        raise NotVerified(not_verified_message())
+    try:
+        signing = signing_authority_for(user=by, organisation=organisation, person=person)
+    except enhetsregisteret.RegistryUnavailable:
+        raise ValidationError(REGISTRY_DOWN, code="registry_unavailable") from None
+    if signing is None or signing.kind != Acceptance.Authority.REGISTER_ROLE or signing.joint:
+        raise PermissionDenied(
+            _("Only a person Enhetsregisteret lists as able to sign alone may delegate signing. Nothing was delegated.")
+        )
+    email = User.objects.normalize_email(email.strip()).lower()
     existing = SigningDelegation.objects.filter(
-        organisation=organisation, delegate=delegate, revoked_at__isnull=True
+        organisation=organisation, delegate_email__iexact=email, revoked_at__isnull=True
     ).first()
     if existing is not None:
         return existing
-    delegation = SigningDelegation.objects.create(
-        organisation=organisation, delegate=delegate, delegated_by=by, delegated_by_authority=authority.detail
-    )
-    affiliation_grant(
-        user=delegate, organisation=organisation, role=Affiliation.Role.SIGNATORY, granted_by=by, request=request
-    )
+    try:
+        with transaction.atomic():
+            delegation = SigningDelegation.objects.create(
+                organisation=organisation,
+                delegate_email=email,
+                delegated_by=by,
+                delegated_by_name=person.name,
+                delegated_by_authority=signing.detail,
+            )
+    except IntegrityError:  # the same delegation made in parallel
+        return SigningDelegation.objects.get(
+            organisation=organisation, delegate_email__iexact=email, revoked_at__isnull=True
+        )
     audit(
         action="signing.delegated",
         obj=delegation,
         actor=by,
-        after={"delegate": delegate.email, "authority": authority.detail},
+        after={"delegate": email, "authority": signing.detail},
         request=request,
     )
+    queue_email(
+        "members/email/delegation",
+        {
+            "organisation": organisation.name,
+            "delegated_by": person.name,
+            "url": reverse("membership_detail", args=[organisation.org_number]),
+        },
+        [email],
+    )
     return delegation
+
+
+def delegations_bind(*, user: User, person: VerifiedPerson | None, request=None) -> list[SigningDelegation]:
+    """At an ID-porten login: delegations to one of the person's verified addresses bind to their identity."""
+    from allauth.account.models import EmailAddress
+
+    if person is None or person.provider != authority.PROVIDER:
+        return []
+    addresses = [
+        address.lower()
+        for address in EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True)
+    ]
+    if not addresses:
+        return []
+    bound = []
+    with transaction.atomic():
+        candidates = SigningDelegation.objects.select_for_update().filter(
+            delegate_pid_hash="", revoked_at__isnull=True, delegate_email__in=addresses
+        )
+        for delegation in candidates.select_related("organisation", "delegated_by"):
+            SigningDelegation.objects.filter(pk=delegation.pk).update(
+                delegate=user, delegate_pid_hash=person.pid_hash, bound_at=timezone.now()
+            )
+            affiliation_grant(
+                user=user,
+                organisation=delegation.organisation,
+                role=Affiliation.Role.SIGNATORY,
+                granted_by=delegation.delegated_by,
+                request=request,
+            )
+            audit(
+                action="signing.delegation_bound",
+                obj=delegation,
+                actor=user,
+                after={"delegate": delegation.delegate_email},
+                request=request,
+            )
+            bound.append(delegation)
+    return bound
+
+
+@transaction.atomic
+def delegation_revoke(*, delegation: SigningDelegation, by: User, request=None) -> None:
+    updated = SigningDelegation.objects.filter(pk=delegation.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    if updated:
+        audit(
+            action="signing.delegation_revoked",
+            obj=delegation,
+            actor=by,
+            after={"delegate": delegation.delegate_email},
+            request=request,
+        )
 
 
 def signature_request_send(

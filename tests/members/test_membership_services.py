@@ -18,6 +18,8 @@ from members.models import (
 from portal.models import AuditEvent
 from tests.factories import AffiliationFactory, OrganisationFactory, UserFactory
 
+from .idporten import identified, registered_person
+
 pytestmark = pytest.mark.django_db
 
 
@@ -69,8 +71,15 @@ def applied(nordvik_admin):
     return services.membership_apply(org_number=NORDVIK, user=nordvik_admin)
 
 
-def sign(randi, nordvik, terms):
-    return services.terms_sign(organisation=nordvik, document=terms, shown_sha256=terms.sha256, user=randi)
+def sign(user, nordvik, terms, person=None):
+    """Sign as ``user`` at the keyboard, identified by ID-porten as ``person`` (by default: the account's name,
+    born as Randi Rådmann is in the register, so only the name decides)."""
+    if person is None:
+        born = registered_person(NORDVIK, "Randi Rådmann").birth_date
+        person = identified(user.get_full_name(), born)
+    return services.terms_sign(
+        organisation=nordvik, document=terms, shown_sha256=terms.sha256, user=user, person=person
+    )
 
 
 # Applying ---------------------------------------------------------------------------------------
@@ -192,6 +201,24 @@ def test_a_signatory_role_in_the_portal_is_not_enough_without_the_register(appli
         sign(pretender, nordvik, membership_terms)
 
 
+def test_a_typed_name_without_id_porten_signs_nothing(applied, randi, nordvik, membership_terms):
+    before = counts()
+    with pytest.raises(services.NotVerified, match="ID-porten at level high"):
+        services.terms_sign(
+            organisation=nordvik,
+            document=membership_terms,
+            shown_sha256=membership_terms.sha256,
+            user=randi,
+            person=None,
+        )
+    randi_at_substantial = identified(
+        "Randi Rådmann", registered_person(NORDVIK, "Randi Rådmann").birth_date, acr="idporten-loa-substantial"
+    )
+    with pytest.raises(services.NotVerified):
+        sign(randi, nordvik, membership_terms, person=randi_at_substantial)
+    assert counts() == before
+
+
 def test_terms_changed_between_reading_and_signing_are_refused(applied, randi, nordvik, membership_terms, nhn_staff):
     newer = services.terms_draft_create(
         kind=TermsDocument.Kind.MEMBERSHIP,
@@ -208,7 +235,13 @@ def test_terms_changed_between_reading_and_signing_are_refused(applied, randi, n
     with pytest.raises(services.StaleTerms):
         sign(randi, nordvik, membership_terms)  # the page showed the old version
     with pytest.raises(services.StaleTerms):
-        services.terms_sign(organisation=nordvik, document=newer, shown_sha256="0" * 64, user=randi)
+        services.terms_sign(
+            organisation=nordvik,
+            document=newer,
+            shown_sha256="0" * 64,
+            user=randi,
+            person=registered_person(NORDVIK, "Randi Rådmann"),
+        )
     assert counts() == before
     applied.refresh_from_db()
     assert applied.state == Membership.State.APPLIED
@@ -225,15 +258,27 @@ def test_double_submit_gives_one_signature(applied, randi, nordvik, membership_t
 def test_a_delegate_signs_on_the_registered_signatorys_authority(
     applied, randi, nordvik, nordvik_admin, membership_terms
 ):
-    services.delegation_grant(organisation=nordvik, delegate=nordvik_admin, by=randi)
-    acceptance = sign(nordvik_admin, nordvik, membership_terms)
+    services.delegation_grant(
+        organisation=nordvik, email=nordvik_admin.email, by=randi, person=registered_person(NORDVIK, "Randi Rådmann")
+    )
+    admin_person = identified("Ola Delegat", registered_person(NORDVIK, "Randi Rådmann").birth_date)
+    with pytest.raises(PermissionDenied):  # not bound to the delegate's identity yet
+        sign(nordvik_admin, nordvik, membership_terms, person=admin_person)
+    services.delegations_bind(user=nordvik_admin, person=admin_person)
+    acceptance = sign(nordvik_admin, nordvik, membership_terms, person=admin_person)
     assert acceptance.authority == Acceptance.Authority.DELEGATION
     assert "Randi Rådmann" in acceptance.authority_detail
+    assert acceptance.signer_name == "Ola Delegat"
 
 
 def test_only_a_registered_signatory_may_delegate(nordvik, nordvik_admin, viewer):
     with pytest.raises(PermissionDenied):
-        services.delegation_grant(organisation=nordvik, delegate=viewer, by=nordvik_admin)
+        services.delegation_grant(
+            organisation=nordvik,
+            email=viewer.email,
+            by=nordvik_admin,
+            person=identified(nordvik_admin.get_full_name(), registered_person(NORDVIK, "Randi Rådmann").birth_date),
+        )
     assert not SigningDelegation.objects.exists()
 
 

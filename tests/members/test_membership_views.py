@@ -11,6 +11,8 @@ from members.models import Acceptance, Affiliation, Membership, Organisation, Or
 from portal.models import AuditEvent
 from tests.factories import AffiliationFactory, OrganisationFactory, UserFactory, register_confirmed
 
+from .idporten import registered_person, verified_in_session
+
 pytestmark = pytest.mark.django_db
 
 NORDVIK = "313231593"
@@ -59,13 +61,27 @@ def applied(admin):
 
 @pytest.fixture
 def signed(applied, randi, nordvik, terms):
-    acceptance = services.terms_sign(organisation=nordvik, document=terms, shown_sha256=terms.sha256, user=randi)
+    acceptance = services.terms_sign(
+        organisation=nordvik,
+        document=terms,
+        shown_sha256=terms.sha256,
+        user=randi,
+        person=registered_person(NORDVIK, "Randi Rådmann"),
+    )
     applied.refresh_from_db()
     return acceptance
 
 
 def sign_url(terms):
     return reverse("terms_sign", args=[NORDVIK, terms.public_id])
+
+
+def log_in_as_randi(client, randi):
+    """Randi logs in, and ID-porten (at level high, just now) identifies her as the register's Randi Rådmann."""
+    client.force_login(randi)
+    verified_in_session(
+        client, randi, name="Randi Rådmann", born=registered_person(NORDVIK, "Randi Rådmann").birth_date
+    )
 
 
 # Registration -----------------------------------------------------------------------------------
@@ -157,7 +173,7 @@ def test_history_shows_the_organisations_own_events_only(client, admin, applied,
 
 
 def test_the_signatory_sees_the_form_and_signs(client, randi, applied, terms):
-    client.force_login(randi)
+    log_in_as_randi(client, randi)
     page = client.get(sign_url(terms)).content.decode()
     assert terms.sha256 in page and 'name="confirm"' in page
 
@@ -165,12 +181,13 @@ def test_the_signatory_sees_the_form_and_signs(client, randi, applied, terms):
     assert response.status_code == 302
     acceptance = Acceptance.objects.get()
     assert acceptance.signed_by == randi
+    assert acceptance.signer_name == "Randi Rådmann" and acceptance.verified_with == "ID-porten, idporten-loa-high"
     assert acceptance.user_agent is not None
     assert Membership.objects.get().state == Membership.State.PENDING_APPROVAL
 
 
 def test_signing_without_ticking_the_box_changes_nothing(client, randi, applied, terms):
-    client.force_login(randi)
+    log_in_as_randi(client, randi)
     response = client.post(sign_url(terms), {"sha256": terms.sha256})
     assert response.status_code == 200
     assert response.context["form"].errors["confirm"]
@@ -206,7 +223,7 @@ def test_a_forged_signing_post_for_another_organisation_is_404(client, stranger,
 
 
 def test_terms_changed_since_the_page_loaded_are_not_signed(client, randi, applied, terms, nhn_staff):
-    client.force_login(randi)
+    log_in_as_randi(client, randi)
     newer = services.terms_draft_create(
         kind="membership", service_code="", version="9.9", title="Nye vilkår", body="Ny tekst",
         effective_from=terms.effective_from.replace(year=2026, month=6), by=nhn_staff,
@@ -219,7 +236,7 @@ def test_terms_changed_since_the_page_loaded_are_not_signed(client, randi, appli
 
 
 def test_a_tampered_fingerprint_is_not_signed(client, randi, applied, terms):
-    client.force_login(randi)
+    log_in_as_randi(client, randi)
     client.post(sign_url(terms), {"sha256": "f" * 64, "confirm": "on"})
     assert not Acceptance.objects.exists()
 

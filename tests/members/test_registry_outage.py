@@ -9,6 +9,8 @@ from members.models import Acceptance, Affiliation, Membership, Organisation, Te
 from tests.brreg_server import brreg_server, http_registry  # noqa: F401
 from tests.factories import AffiliationFactory, OrganisationFactory, UserFactory
 
+from .idporten import registered_person, verified_in_session
+
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
 NORDVIK = "313231593"
@@ -53,6 +55,8 @@ def test_signing_during_an_outage_signs_nothing(client, nordvik_applied, brreg_s
     _, _, randi = nordvik_applied
     terms = TermsDocument.objects.current(TermsDocument.Kind.MEMBERSHIP)
     client.force_login(randi)
+    born = registered_person(NORDVIK, "Randi Rådmann").birth_date
+    verified_in_session(client, randi, name="Randi Rådmann", born=born)  # ID-porten has identified her
     brreg_server.fail(status=500, times=None)
     response = client.post(
         reverse("terms_sign", args=[NORDVIK, terms.public_id]), {"sha256": terms.sha256, "confirm": "on"}

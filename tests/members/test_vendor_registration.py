@@ -9,6 +9,7 @@ from members import services
 from members.models import Affiliation, Membership, Organisation, OrganisationClaim, TermsDocument, VendorSystem
 from orders import helseid
 from tests.factories import UserFactory, register_confirmed
+from tests.members.idporten import identified, registered_person
 
 pytestmark = pytest.mark.django_db
 
@@ -54,14 +55,23 @@ def test_the_daglig_leder_accepts_the_vendor_terms_and_nhn_approves(nhn_staff):
     applicant = UserFactory()
     membership = register_confirmed(org_number="310000108", user=applicant, vendor_kind=Organisation.Kind.VENDOR)
     organisation = membership.organisation
+    jon_born = registered_person("310000108", "Jon Journal").birth_date
     with pytest.raises(PermissionDenied):  # the applicant is not in Enhetsregisteret
         services.terms_sign(
-            organisation=organisation, document=vendor_terms(), shown_sha256=vendor_terms().sha256, user=applicant
+            organisation=organisation,
+            document=vendor_terms(),
+            shown_sha256=vendor_terms().sha256,
+            user=applicant,
+            person=identified("Anne Annen", jon_born),
         )
-    jon = UserFactory(first_name="Jon", last_name="Journal")  # DAGL of Journalhuset AS
+    jon = UserFactory()  # a local account; ID-porten identifies Jon Journal, DAGL of Journalhuset AS
     Affiliation.objects.create(user=jon, organisation=organisation, role=Affiliation.Role.VENDOR_USER)
     services.terms_sign(
-        organisation=organisation, document=vendor_terms(), shown_sha256=vendor_terms().sha256, user=jon
+        organisation=organisation,
+        document=vendor_terms(),
+        shown_sha256=vendor_terms().sha256,
+        user=jon,
+        person=registered_person("310000108", "Jon Journal"),
     )
     membership.refresh_from_db()
     assert membership.state == Membership.State.PENDING_APPROVAL
@@ -76,7 +86,13 @@ def test_membership_terms_do_not_approve_a_vendor():
     jon = UserFactory(first_name="Jon", last_name="Journal")
     Affiliation.objects.create(user=jon, organisation=membership.organisation, role=Affiliation.Role.VENDOR_USER)
     terms = TermsDocument.objects.current(TermsDocument.Kind.MEMBERSHIP)
-    services.terms_sign(organisation=membership.organisation, document=terms, shown_sha256=terms.sha256, user=jon)
+    services.terms_sign(
+        organisation=membership.organisation,
+        document=terms,
+        shown_sha256=terms.sha256,
+        user=jon,
+        person=registered_person("310000108", "Jon Journal"),
+    )
     membership.refresh_from_db()
     assert membership.state == Membership.State.APPLIED
 

@@ -33,7 +33,7 @@ def free_port() -> int:
 
 
 class LoopbackProvider:
-    def __init__(self, portal_url: str, workdir: Path):
+    def __init__(self, portal_url: str, workdir: Path, accounts: dict | None = None):
         self.port = free_port()
         self.issuer = f"http://127.0.0.1:{self.port}"
         self.portal_url = portal_url.rstrip("/")
@@ -43,6 +43,7 @@ class LoopbackProvider:
         self.config_path = workdir / "oidc-provider.json"
         self.log_path = workdir / "oidc-provider.log"
         self.process = None
+        self.accounts = {**ACCOUNTS, **(accounts or {})}
 
     def client(self, name: str, **auth) -> dict:
         return {
@@ -66,9 +67,14 @@ class LoopbackProvider:
                     token_endpoint_auth_signing_alg="PS256",
                     jwks={"keys": [self.client_key.as_dict(private=False)]},
                 ),
-                self.client("idporten", token_endpoint_auth_method="client_secret_post", client_secret=IDPORTEN_SECRET),
+                self.client(
+                    "idporten",
+                    token_endpoint_auth_method="client_secret_post",
+                    client_secret=IDPORTEN_SECRET,
+                    require_auth_time=True,  # ID-porten always says when the person authenticated
+                ),
             ],
-            "accounts": ACCOUNTS,
+            "accounts": self.accounts,
         }
         self.config_path.write_text(json.dumps(config))
         log = self.log_path.open("w")

@@ -4,6 +4,7 @@ Every organisation number is synthetic (starts with 2 or 3, valid mod-11), as NH
 test environments; 313231593 is NHN's own synthetic test municipality.
 """
 
+import time
 from datetime import date
 
 from allauth.account.models import EmailAddress
@@ -12,6 +13,8 @@ from django.db import transaction
 from django.test.utils import override_settings
 from django.utils.translation import gettext as _
 
+from members import authority, enhetsregisteret
+from members.identity import pid_hash
 from members.initial_terms import ensure_initial_terms
 from members.models import (
     Affiliation,
@@ -116,6 +119,26 @@ def ensure_user(email: str, first_name: str, last_name: str, is_nhn_staff: bool)
     return user
 
 
+def _demo_person(user, organisation) -> authority.VerifiedPerson:
+    """The demo signatory as ID-porten would identify them: the person the register fixture lists by their name.
+
+    Seeding signs through the same service as a person does, so the acceptance records the role it rests on.
+    """
+    for role in enhetsregisteret.roles(organisation.org_number):
+        if authority.counts(role) and authority.comparable_name(role.person_name) == authority.comparable_name(
+            user.get_full_name()
+        ):
+            return authority.VerifiedPerson(
+                provider=authority.PROVIDER,
+                name=role.person_name,
+                birth_date=role.birth_date,
+                acr=authority.LEVEL_HIGH,
+                auth_time=int(time.time()),
+                pid_hash=pid_hash(f"demo:{user.email}"),
+            )
+    raise LookupError(f"{user} holds no signing role in {organisation} in the register fixture.")
+
+
 class Command(BaseCommand):
     help = "Create the demo organisations and logins (idempotent) and print the logins."
 
@@ -196,7 +219,13 @@ class Command(BaseCommand):
             )
             if signatory_email and terms:
                 signer = User.objects.get(email=signatory_email)
-                terms_sign(organisation=organisation, document=terms, shown_sha256=terms.sha256, user=signer)
+                terms_sign(
+                    organisation=organisation,
+                    document=terms,
+                    shown_sha256=terms.sha256,
+                    user=signer,
+                    person=_demo_person(signer, organisation),
+                )
                 membership.refresh_from_db()
             if approve:
                 membership_approve(membership=membership, by=staff)

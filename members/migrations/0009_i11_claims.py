@@ -12,7 +12,7 @@ import portal.transitions
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("members", "0007_federated_identity_invitations"),
+        ("members", "0008_i11_authority"),
     ]
 
     operations = [

@@ -158,3 +158,100 @@ def test_a_new_municipality_claim_confirm_sign_approve(new_page, live_server, id
     assert sara.locator("#state-heading ~ p .ds-tag[data-color=success]").is_visible()
     assert_accessible(sara)
     screenshot(sara, "first-time-member-active")
+
+
+@pytest.fixture
+def bundled_idporten(settings, live_server):
+    """The quick start's ID-porten: the bundled test ID-porten on the portal's own (live) server."""
+    from members import oidc
+
+    settings.OIDC_PROVIDERS = {
+        "idporten": {
+            **settings.OIDC_PROVIDER_DEFAULTS["idporten"],
+            "label": "ID-porten (test)",
+            "issuer": f"{live_server.url}/test-idporten",
+            "client_id": settings.TEST_IDPORTEN_CLIENT_ID,
+            "client_secret": settings.TEST_IDPORTEN_CLIENT_SECRET,
+            "private_key": "",
+            "sign_algo": "ES256",
+            **dict.fromkeys(
+                ("authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint", "end_session_endpoint"),
+                "",
+            ),
+        }
+    }
+    oidc._discovery.clear()
+
+
+def pick_person(page, name: str):
+    """On the bundled test ID-porten's page: the synthetic person, at level high."""
+    assert "/test-idporten/authorize" in page.url
+    page.locator("label", has_text=name).first.click()
+    page.locator("select[name=level]").select_option("idporten-loa-high")
+    with page.expect_navigation():
+        page.locator("button[name=action][value=login]").click()
+
+
+def test_the_readme_demo_walk_with_the_bundled_test_idporten(new_page, live_server, bundled_idporten, demo_data):
+    """README's quick-start walk: claim → confirm → sign → approve → order, persons picked as it says."""
+    sara = new_page()
+    sara.goto(f"{live_server.url}/konto/login/")
+    with sara.expect_navigation():
+        sara.get_by_role("link", name="Logg inn med ID-porten (test)").click()
+    assert_accessible(sara)  # the test ID-porten's person picker
+    pick_person(sara, "Sara Saksbehandler")
+    complete_first_login(sara, "sara@sjovik.example")
+    sara.goto(f"{live_server.url}/medlemskap/registrer/?org_number=320000009")
+    sara.locator("button[value=check]").click()
+    sara.locator("#registry-card").wait_for()
+    with sara.expect_navigation():
+        sara.locator("button[value=apply]").click()
+    claim = OrganisationClaim.objects.get(organisation__org_number=SJOVIK)
+    mail.outbox.clear()
+    sara.locator("input[name=email]").fill("marte@sjovik.example")
+    with sara.expect_navigation():
+        sara.locator("form:has(input[name=email]) button[type=submit]").click()
+    (message,) = [m for m in mail.outbox if m.to == ["marte@sjovik.example"]]
+    link = re.search(r"(/soknad/bekreft/[^/\s]+/)", message.body).group(1)
+
+    marte = new_page()
+    marte.goto(f"{live_server.url}{link}")
+    with marte.expect_navigation():
+        marte.locator("main a.ds-button").click()
+    pick_person(marte, "Marte Kommunedirektør")
+    complete_first_login(marte, "marte@sjovik.example")
+    if marte.locator("button[name=decision]").count() == 0:
+        with marte.expect_navigation():
+            marte.locator("main a.ds-button").click()
+        pick_person(marte, "Marte Kommunedirektør")  # prompt=login: the picker again
+    with marte.expect_navigation():
+        marte.locator("button[name=decision][value=confirm]").click()
+    claim.refresh_from_db()
+    assert claim.state == OrganisationClaim.State.CONFIRMED
+
+    marte.locator("#state-heading ~ p a.ds-button").click()
+    marte.wait_for_url(re.compile(r".*/vilkar/.*"))
+    marte.locator("input[name=confirm]").check()
+    marte.locator("form button[type=submit].ds-button[data-variant=primary]").click()
+    marte.wait_for_url(f"**/medlemskap/{SJOVIK}/")
+    membership = Membership.objects.get(organisation=claim.organisation)
+    assert membership.state == Membership.State.PENDING_APPROVAL
+    assert "Marte Kommunedirektør" in membership.acceptance.signer_name
+
+    staff = new_page()
+    log_in(staff, live_server, "kundesenter@nhn.example", DEMO_PASSWORD)
+    staff.goto(f"{live_server.url}/kundesenter/medlemskap/")
+    row = staff.locator("tr", has_text="Sjøvik kommune")
+    row.locator("button[type=submit]").first.click()
+    row.locator(".ds-tag[data-color=success]").wait_for()
+
+    # Sara, Sjøvik's administrator now, orders Journaling in test.
+    from orders.models import Order
+
+    sara.goto(f"{live_server.url}/bestillinger/{SJOVIK}/?miljo=test")
+    sara.locator("#service-vkp-journaling button[type=submit]").click()
+    sara.locator("#basket-heading ~ ul li:has-text('Journal')").wait_for()
+    sara.locator(".basket form:not([hx-post]) button[type=submit]").click()
+    sara.wait_for_url(f"**/medlem/{SJOVIK}/")
+    order = Order.objects.get(organisation=claim.organisation)
+    assert order.state != Order.State.DRAFT and order.service.code == "vkp-journaling"

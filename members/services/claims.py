@@ -35,6 +35,7 @@ from .organisations import REGISTRY_DOWN, affiliation_grant, organisation_create
 
 Claim = OrganisationClaim
 ADMIN_ROLES = (Affiliation.Role.ADMIN, Affiliation.Role.VENDOR_USER)
+CONFIRMATION_REQUEST_INTERVAL_SECONDS = 60
 
 
 class ClaimLinkProblem(ValidationError):
@@ -193,8 +194,11 @@ def claim_request_confirmation(*, claim: Claim, email: str, by: User, request=No
             _("Send the request to the signatory, not to yourself. If you are a signatory, confirm with ID-porten."),
             code="self",
         )
-    token = secrets.token_urlsafe(32)
     now = timezone.now()
+    if claim.token_sent_at and now - claim.token_sent_at < timedelta(seconds=CONFIRMATION_REQUEST_INTERVAL_SECONDS):
+        # The link goes to an address the applicant types: no mail bombing through the portal.
+        raise ValidationError(_("A request was just sent. Wait a minute before sending another."), code="too_soon")
+    token = secrets.token_urlsafe(32)
     updated = Claim.objects.filter(pk=claim.pk, state=Claim.State.PENDING).update(
         token_hash=claim_token_hash(token),
         token_sent_to=email,

@@ -244,6 +244,14 @@ def test_the_readme_demo_walk_with_the_bundled_test_idporten(new_page, live_serv
     row = staff.locator("tr", has_text="Sjøvik kommune")
     row.locator("button[type=submit]").first.click()
     row.locator(".ds-tag[data-color=success]").wait_for()
+    # NHN's own queue of applications to administer, with one waiting.
+    from members.services import claim_submit
+    from tests.factories import UserFactory
+
+    claim_submit(org_number="320000017", user=UserFactory())
+    staff.goto(f"{live_server.url}/kundesenter/soknader/")
+    assert staff.locator("tr", has_text="Helse Nordvik HF").is_visible()
+    assert_accessible(staff)
 
     # Sara, Sjøvik's administrator now, orders Journaling in test.
     from orders.models import Order

@@ -140,3 +140,34 @@ class ClaimDecisionForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("The applicant sees it."),
     )
+
+
+class PersonNameForm(forms.Form):
+    """First and last name of a local account: shown wherever the person is shown, never proof of authority."""
+
+    first_name = forms.CharField(
+        label=_("First name"), max_length=150, widget=forms.TextInput(attrs={"autocomplete": "given-name"})
+    )
+    last_name = forms.CharField(
+        label=_("Last name"), max_length=150, widget=forms.TextInput(attrs={"autocomplete": "family-name"})
+    )
+
+    def clean(self):
+        data = super().clean()
+        for field in ("first_name", "last_name"):
+            if field in data:
+                data[field] = " ".join(data[field].split())
+                if not data[field]:
+                    self.add_error(field, _("This field is required."))
+        return data
+
+
+class SignupNamesForm(PersonNameForm):
+    """allauth's sign-up asks for the name too (ACCOUNT_SIGNUP_FORM_CLASS)."""
+
+    field_order = ["first_name", "last_name", "email", "password1", "password2"]
+
+    def signup(self, request, user):
+        user.first_name = self.cleaned_data["first_name"]
+        user.last_name = self.cleaned_data["last_name"]
+        user.save(update_fields=["first_name", "last_name"])

@@ -345,6 +345,8 @@ class JointSignature(models.Model):
     signed_by = models.ForeignKey(User, verbose_name=_("signed by"), on_delete=models.PROTECT, related_name="+")
     signer_name = models.CharField(_("signer"), max_length=200)
     signer_pid_hash = models.CharField(max_length=64, editable=False)
+    # With the name, what the register is asked again when the co-signer signs: is the role still held?
+    signer_birth_date = models.DateField(_("signer's birth date"), null=True, blank=True)
     authority_detail = models.CharField(_("authority in detail"), max_length=300)
     verified_with = models.CharField(_("identified with"), max_length=100, blank=True)
     signed_at = models.DateTimeField(_("signed"), default=timezone.now)

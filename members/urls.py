@@ -24,6 +24,7 @@ urlpatterns = [
     path("innlogging/fullfor/", views.oidc_complete, name="oidc_complete"),
     path("innlogging/metoder/", views.login_methods, name="login_methods"),
     path("innlogging/idporten/hoyt-niva/", views.authority_stepup, name="authority_stepup"),
+    path("konto/profil/", views.account_profile, name="account_profile"),
     path("innlogging/logg-ut/", oidc.LogoutView.as_view(), name="oidc_logout"),
     path("innlogging/logget-ut/", oidc.logged_out, name="oidc_logged_out"),
     path("invitasjon/<str:token>/", views.invitation_landing, name="invitation_landing"),

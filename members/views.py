@@ -28,6 +28,7 @@ from .forms import (
     InvitationForm,
     MembershipQueueFilterForm,
     OrgNumberForm,
+    PersonNameForm,
     SignatureRequestForm,
     SignForm,
     TermsDocumentForm,
@@ -344,6 +345,7 @@ def membership_detail(request, org_number):
         "membership": membership,
         "current_terms": current_terms,
         "needs_new_terms": membership is not None and membership.needs_new_terms(current_terms),
+        "joint_signature": services.open_joint_signature(organisation, current_terms) if current_terms else None,
         "acceptances": selectors.organisation_acceptances(organisation),
         **_signing_context(request, organisation, roles),
     }
@@ -826,3 +828,23 @@ def authority_stepup(request):
         return render(request, "members/stepup_unavailable.html", {"next": next_url}, status=503)
     query = {"next": next_url, "stepup": "1", "koble": "1"}
     return redirect(f"{reverse(f'oidc_login_{authority.PROVIDER}')}?{urlencode(query)}")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_profile(request):
+    """Min konto → Profil: the name a local account is shown with."""
+    user = request.user
+    form = PersonNameForm(request.POST or None, initial={"first_name": user.first_name, "last_name": user.last_name})
+    if request.method == "POST" and form.is_valid():
+        services.profile_update(
+            user=user,
+            first_name=form.cleaned_data["first_name"],
+            last_name=form.cleaned_data["last_name"],
+            request=request,
+        )
+        messages.success(request, _("Your name is saved."))
+        return redirect("account_profile")
+    federated = [oidc.provider_config(i.provider) for i in user.federated_identities.all()]
+    labels = [config["label"] for config in federated if config]
+    return render(request, "members/profile.html", {"form": form, "federated_labels": labels})

@@ -139,6 +139,8 @@ LOGIN_REDIRECT_URL = "home"
 # django-allauth: e-mail as the login, verified before first use, TOTP as second factor.
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+# Sign-up asks for first and last name: shown wherever the person is shown, never proof of authority.
+ACCOUNT_SIGNUP_FORM_CLASS = "members.forms.SignupNamesForm"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True

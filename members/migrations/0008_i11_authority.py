@@ -56,6 +56,7 @@ class Migration(migrations.Migration):
                 ("document_sha256", models.CharField(max_length=64, verbose_name="SHA-256 of the signed text")),
                 ("signer_name", models.CharField(max_length=200, verbose_name="signer")),
                 ("signer_pid_hash", models.CharField(editable=False, max_length=64)),
+                ("signer_birth_date", models.DateField(blank=True, null=True, verbose_name="signer's birth date")),
                 ("authority_detail", models.CharField(max_length=300, verbose_name="authority in detail")),
                 ("verified_with", models.CharField(blank=True, max_length=100, verbose_name="identified with")),
                 ("signed_at", models.DateTimeField(default=django.utils.timezone.now, verbose_name="signed")),

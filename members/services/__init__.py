@@ -28,7 +28,13 @@ from .claims import (
     claim_token_hash,
     is_administered,
 )
-from .identities import IdentityConflict, federated_identity_link, federated_login_recorded, federated_user_create
+from .identities import (
+    IdentityConflict,
+    federated_identity_link,
+    federated_login_recorded,
+    federated_user_create,
+    profile_update,
+)
 from .invitations import (
     InvitationNotUsable,
     invitation_accept,
@@ -115,6 +121,7 @@ __all__ = [
     "not_verified_message",
     "open_joint_signature",
     "organisation_create",
+    "profile_update",
     "registered_signatories",
     "registry_check",
     "signature_request_send",

@@ -84,3 +84,16 @@ def federated_login_recorded(*, user: User, provider: str, first_name: str, last
         User.objects.filter(pk=user.pk).update(**changes)
         for field, value in changes.items():
             setattr(user, field, value)
+
+
+@transaction.atomic
+def profile_update(*, user: User, first_name: str, last_name: str, request=None) -> User:
+    """A person's own name on their account. It is shown beside what they do; it never proves authority."""
+    before = {"first_name": user.first_name, "last_name": user.last_name}
+    after = {"first_name": first_name[:150], "last_name": last_name[:150]}
+    if before == after:
+        return user
+    User.objects.filter(pk=user.pk).update(**after)
+    user.first_name, user.last_name = after["first_name"], after["last_name"]
+    audit(action="user.profile_updated", actor=user, obj=user, before=before, after=after, request=request)
+    return user

@@ -42,7 +42,11 @@ def invitation_roles(organisation: Organisation) -> list[tuple[str, str]]:
 def invitation_send(
     *, organisation: Organisation, email: str, role: str, by: User, request=None
 ) -> tuple[Invitation, str]:
-    """Invite a colleague by e-mail; returns the invitation and the token the link carries."""
+    """Invite a colleague by e-mail; returns the invitation and the token the link carries.
+
+    One address has one open invitation per organisation: inviting it again renews that
+    invitation (new link, new expiry, the role now asked for) and the old link stops working.
+    """
     email = User.objects.normalize_email(email.strip()).lower()
     if Affiliation.objects.filter(organisation=organisation, role=role, user__email__iexact=email).exists():
         raise ValidationError(
@@ -50,18 +54,31 @@ def invitation_send(
             code="already_has_role",
         )
     token = secrets.token_urlsafe(32)
-    invitation = Invitation(
-        organisation=organisation,
-        email=email,
-        role=role,
-        token_hash=invitation_token_hash(token),
-        invited_by=by,
-        expires_at=timezone.now() + timedelta(days=settings.INVITATION_VALID_DAYS),
-    )
-    invitation.full_clean()
-    invitation.save()
+    expires_at = timezone.now() + timedelta(days=settings.INVITATION_VALID_DAYS)
+    invitation = _open_invitation(organisation, email)
+    renewed = invitation is not None
+    if invitation is None:
+        invitation = Invitation(
+            organisation=organisation,
+            email=email,
+            role=role,
+            token_hash=invitation_token_hash(token),
+            invited_by=by,
+            expires_at=expires_at,
+        )
+        invitation.full_clean()
+        try:
+            with transaction.atomic():
+                invitation.save()
+        except IntegrityError:  # the same invitation sent at the same moment: renew that one
+            invitation, renewed = _open_invitation(organisation, email), True
+    if renewed:
+        invitation.role, invitation.token_hash = role, invitation_token_hash(token)
+        invitation.invited_by, invitation.expires_at = by, expires_at
+        invitation.full_clean(exclude=["token_hash"])
+        invitation.save(update_fields=["role", "token_hash", "invited_by", "expires_at"])
     audit(
-        action="invitation.sent",
+        action="invitation.renewed" if renewed else "invitation.sent",
         actor=by,
         obj=invitation,
         after={"email": email, "role": role, "expires_at": invitation.expires_at.isoformat()},
@@ -79,6 +96,15 @@ def invitation_send(
         [email],
     )
     return invitation, token
+
+
+def _open_invitation(organisation: Organisation, email: str) -> Invitation | None:
+    """The invitation to this address not yet accepted or withdrawn (expired ones too), locked."""
+    return (
+        Invitation.objects.select_for_update()
+        .filter(organisation=organisation, email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True)
+        .first()
+    )
 
 
 def invitation_for_token(token: str) -> Invitation | None:
@@ -110,10 +136,26 @@ def invitation_accept(*, invitation: Invitation, user: User, request=None) -> Af
     problem = invitation_problem(invitation)
     if problem:
         raise InvitationNotUsable(problem, code=invitation.status)
-    addresses = {invitation.email.lower()} & {
-        address.lower() for address in EmailAddress.objects.filter(user=user).values_list("email", flat=True)
+    # Only an address the person has proven they receive mail at: an address merely added to an
+    # account (allauth's unverified EmailAddress) proves nothing. A first federated login from the
+    # invitation link creates the account with the invited address verified (the link came there).
+    verified = {
+        address.lower()
+        for address in EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True)
     }
-    if not addresses and user.email.lower() != invitation.email.lower():
+    if invitation.email.lower() not in verified:
+        if invitation.email.lower() in {
+            address.lower() for address in EmailAddress.objects.filter(user=user).values_list("email", flat=True)
+        }:
+            raise InvitationNotUsable(
+                _(
+                    "This invitation was sent to %(email)s, which is not verified on your account. Open the "
+                    "verification e-mail sent to that address (under “E-mail addresses”), then open the "
+                    "invitation again."
+                )
+                % {"email": invitation.email},
+                code="unverified_address",
+            )
         raise InvitationNotUsable(
             _(
                 "This invitation was sent to another e-mail address than the one on your account (%(email)s). "

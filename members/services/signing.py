@@ -212,6 +212,10 @@ def terms_sign(
             return _joint_signature_start(organisation, document, user, person, signing, evidence, request)
         if pending.signer_pid_hash == person.pid_hash or pending.signed_by_id == user.pk:
             return pending  # the same person again: still waiting for a second holder
+        if not _still_holds_a_role(pending, organisation):
+            # The first holder has left the role since: their half no longer counts; this one starts anew.
+            JointSignature.objects.filter(pk=pending.pk).update(closed_at=timezone.now())
+            return _joint_signature_start(organisation, document, user, person, signing, evidence, request)
         return _joint_signature_complete(pending, user, person, signing, request)
 
     acceptance = Acceptance.objects.create(
@@ -238,6 +242,18 @@ def terms_sign(
     return acceptance
 
 
+def _still_holds_a_role(pending: JointSignature, organisation: Organisation) -> bool:
+    first = VerifiedPerson(
+        provider=authority.PROVIDER,
+        name=pending.signer_name,
+        birth_date=pending.signer_birth_date,
+        acr=authority.LEVEL_HIGH,
+        auth_time=0,
+        pid_hash=pending.signer_pid_hash,
+    )
+    return pending.signer_birth_date is not None and authority.is_signatory(first, organisation)
+
+
 def _joint_signature_start(organisation, document, user, person, signing, evidence, request) -> JointSignature:
     try:
         with transaction.atomic():
@@ -248,6 +264,7 @@ def _joint_signature_start(organisation, document, user, person, signing, eviden
                 signed_by=user,
                 signer_name=person.name,
                 signer_pid_hash=person.pid_hash,
+                signer_birth_date=person.birth_date,
                 authority_detail=signing.detail,
                 verified_with=verified_with(person),
                 **evidence,

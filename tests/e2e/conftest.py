@@ -107,9 +107,12 @@ def log_in(page, live_server, email: str, password: str):
 @pytest.fixture(scope="session")
 def oidc_provider(live_server, tmp_path_factory):
     """A real OpenID Connect provider (npm's oidc-provider) on loopback, for the portal's live server."""
+    from tests.members.idporten import register_persons
     from tests.oidc_provider.server import LoopbackProvider
 
-    provider = LoopbackProvider(live_server.url, tmp_path_factory.mktemp("oidc")).start()
+    # Besides the provider's own test persons: everyone the register fixture lets sign, to step up as.
+    accounts = register_persons()
+    provider = LoopbackProvider(live_server.url, tmp_path_factory.mktemp("oidc"), accounts=accounts).start()
     yield provider
     provider.stop()
 

@@ -1,6 +1,8 @@
-"""The whole membership flow in Chromium: apply, sign, approve, see it active, download the receipt."""
+"""The whole membership flow in Chromium: apply, step up with ID-porten, sign, approve, see it active, download
+the receipt. ID-porten is the loopback OpenID Connect provider (tests/oidc_provider/provider.mjs)."""
 
 import re
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from pypdf import PdfReader
@@ -33,7 +35,7 @@ def as_person(browser, live_server):
         context.close()
 
 
-def test_a_municipality_becomes_a_member(as_person, live_server, demo_data):
+def test_a_municipality_becomes_a_member(as_person, live_server, demo_data, federated_login):
     # The administrator looks the organisation up and applies.
     admin = as_person("admin@vidda.example")
     admin.goto(f"{live_server.url}/medlemskap/registrer/")
@@ -49,11 +51,26 @@ def test_a_municipality_becomes_a_member(as_person, live_server, demo_data):
     admin.wait_for_url(f"**/medlemskap/{VIDDA}/")
     assert Membership.objects.get(organisation__org_number=VIDDA).state == Membership.State.APPLIED
 
-    # The signatory registered in Enhetsregisteret reads and signs.
+    # The signatory registered in Enhetsregisteret reads the terms; signing asks ID-porten who she is first.
     signatory = as_person("signatar@vidda.example")
     signatory.goto(f"{live_server.url}/medlemskap/{VIDDA}/")
     signatory.locator("#state-heading ~ p a.ds-button").click()
     signatory.wait_for_url(re.compile(r".*/vilkar/.*"))
+    terms_url = signatory.url
+    assert signatory.get_by_role("heading", name="Signering krever ID-porten på høyt nivå").is_visible()
+    assert signatory.locator("input[name=confirm]").count() == 0  # her typed name proves nothing
+    assert_accessible(signatory)
+    with signatory.expect_request(lambda request: "/auth?" in request.url) as authorization:
+        signatory.get_by_role("link", name="Logg inn med ID-porten for å signere").click()
+    query = parse_qs(urlparse(authorization.value.url).query)
+    assert query["acr_values"] == ["idporten-loa-high"] and query["prompt"] == ["login"]
+    # At ID-porten (the loopback provider): Berit Ordfører, as the register knows her, at level high.
+    signatory.get_by_label("Testperson").select_option("beritordfører")
+    signatory.get_by_label("Sikkerhetsnivå").select_option("idporten-loa-high")
+    with signatory.expect_navigation():
+        signatory.get_by_role("button", name="Logg inn hos testleverandøren").click()
+    signatory.wait_for_url(terms_url)
+    assert signatory.get_by_text("ID-porten identifiserte deg som Berit Ordfører").is_visible()
     assert_accessible(signatory)
     signatory.locator("input[name=confirm]").check()
     signatory.locator("form button[type=submit].ds-button[data-variant=primary]").click()
@@ -82,4 +99,4 @@ def test_a_municipality_becomes_a_member(as_person, live_server, demo_data):
     pdf = download_info.value
     assert pdf.suggested_filename.startswith(f"kvittering-{VIDDA}-")
     text = " ".join(" ".join(p.extract_text().split()) for p in PdfReader(pdf.path()).pages)
-    assert "Vidda kommune" in text and "Berit Ordfører" in text
+    assert "Vidda kommune" in text and "Berit Ordfører" in text and "ID-porten, idporten-loa-high" in text

@@ -134,3 +134,37 @@ def registered_person(org_number: str, name: str) -> authority.VerifiedPerson:
 
     born = next(role.birth_date for role in enhetsregisteret.roles(org_number) if role.person_name == name)
     return identified(name, born)
+
+
+def register_persons(data_file=None) -> dict:
+    """A test ID-porten account for every person the register fixture gives a signing role.
+
+    Keyed by the person's name in lower case without spaces (``beritordfører``); the synthetic
+    number encodes the birth date the register gives, so the person matches exactly there.
+    """
+    from pathlib import Path
+
+    path = Path(data_file or Path(__file__).resolve().parents[2] / "members" / "data" / "enhetsregisteret.json")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    accounts = {}
+    for document in data.get("roller", {}).values():
+        for group in document.get("rollegrupper") or []:
+            for role in group.get("roller") or []:
+                person = role.get("person") or {}
+                navn = person.get("navn") or {}
+                if role.get("type", {}).get("kode") not in authority.SIGNING_ROLE_CODES or not person.get(
+                    "fodselsdato"
+                ):
+                    continue
+                given = " ".join(navn[part] for part in ("fornavn", "mellomnavn") if navn.get(part))
+                key = f"{given}{navn.get('etternavn', '')}".replace(" ", "").lower()
+                if key in accounts:
+                    continue
+                born = date.fromisoformat(person["fodselsdato"])
+                individual = 100 + 7 * len(accounts)
+                accounts[key] = {
+                    "pid": synthetic_pid(born.day, born.month, born.year, individual),
+                    "given_name": given,
+                    "family_name": navn.get("etternavn", ""),
+                }
+    return accounts

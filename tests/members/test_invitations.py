@@ -191,3 +191,69 @@ def test_the_people_page_runs_a_bounded_number_of_queries(
     client.force_login(municipal_admin)
     with django_assert_max_num_queries(8):
         assert client.get(people_url(municipality)).status_code == 200
+
+
+# Binding only to a verified address; one open invitation per address (issue 11) ---------------------
+
+
+def test_an_invitation_to_an_address_merely_added_to_an_account_is_refused(
+    client, municipal_admin, municipality, django_capture_on_commit_callbacks
+):
+    client.force_login(municipal_admin)
+    with django_capture_on_commit_callbacks(execute=True):
+        invite(client, municipality, email="kari.nordmann@kommune.example", role=Affiliation.Role.ADMIN)
+    link = link_from_mail()
+
+    # Mallory, with an account of her own, adds Kari's address to it (allauth does not verify it for her).
+    mallory = UserFactory(email="mallory@example.org")
+    client.force_login(mallory)
+    client.post(reverse("account_email"), {"email": "kari.nordmann@kommune.example", "action_add": ""})
+    from allauth.account.models import EmailAddress
+
+    assert EmailAddress.objects.filter(user=mallory, email="kari.nordmann@kommune.example", verified=False).exists()
+    response = client.post(link)
+    assert response.status_code == 403
+    assert "som ikke er bekreftet på kontoen din" in response.content.decode()
+    assert not Affiliation.objects.filter(user=mallory, organisation=municipality).exists()
+    assert Invitation.objects.get().status == Invitation.Status.PENDING
+
+
+def test_inviting_the_same_address_twice_is_one_invitation_with_a_new_link(
+    client, municipal_admin, municipality, django_capture_on_commit_callbacks
+):
+    client.force_login(municipal_admin)
+    with django_capture_on_commit_callbacks(execute=True):
+        invite(client, municipality, email="ny.kollega@kommune.example", role=Affiliation.Role.VIEWER)
+    first_link = link_from_mail()
+    with django_capture_on_commit_callbacks(execute=True):
+        invite(client, municipality, email="Ny.Kollega@Kommune.example", role=Affiliation.Role.SIGNATORY)
+    second_link = link_from_mail()
+
+    invitation = Invitation.objects.get()  # one invitation
+    assert invitation.role == Affiliation.Role.SIGNATORY and first_link != second_link
+    assert AuditEvent.objects.filter(action="invitation.renewed").count() == 1
+    # The old link no longer works; the new one does.
+    assert client.get(first_link).status_code == 404
+    colleague = UserFactory(email="ny.kollega@kommune.example")
+    client.force_login(colleague)
+    assert client.post(second_link).status_code == 302
+    assert Affiliation.objects.filter(user=colleague, organisation=municipality, role="signatory").exists()
+
+
+def test_the_database_holds_one_open_invitation_per_address_and_organisation(municipal_admin, municipality):
+    from django.db import IntegrityError, transaction
+
+    services.invitation_send(organisation=municipality, email="a@kommune.example", role="viewer", by=municipal_admin)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Invitation.objects.create(
+            organisation=municipality,
+            email="A@kommune.example",
+            role="viewer",
+            token_hash="0" * 64,
+            invited_by=municipal_admin,
+            expires_at=timezone.now() + timedelta(days=1),
+        )
+    # An invitation withdrawn leaves room for a new one.
+    services.invitation_revoke(invitation=Invitation.objects.get(), by=municipal_admin)
+    services.invitation_send(organisation=municipality, email="a@kommune.example", role="viewer", by=municipal_admin)
+    assert Invitation.objects.count() == 2

@@ -200,6 +200,9 @@ def test_a_joint_signature_waits_for_a_second_holder_and_counts_after_it(client,
     assert "Venter på medsignering" in page
     assert 'name="confirm"' not in page  # the same person cannot co-sign themselves
 
+    detail = client.get(reverse("membership_detail", args=[SJOVIK])).content.decode()
+    assert "Venter på medsignering" in detail and "Fie Fellesskap har signert med en rolle i fellesskap" in detail
+
     # Signing again as the same person still waits.
     sign(client, sjovik, terms)
     assert JointSignature.objects.filter(organisation=sjovik).count() == 1
@@ -222,6 +225,25 @@ def test_a_joint_signature_waits_for_a_second_holder_and_counts_after_it(client,
     detail = client.get(reverse("membership_detail", args=[sjovik.org_number])).content.decode()
     assert "medsignert av Felix Fellesskap" in detail
     assert AuditEvent.objects.filter(action="terms.cosigned").count() == 1
+
+
+def test_a_joint_signature_whose_first_holder_has_resigned_since_does_not_count(client, idporten, sjovik, settings):
+    terms = membership_terms(sjovik)
+    client.force_login(colleague(sjovik))
+    log_in_with_idporten(client, "fie")
+    sign(client, sjovik, terms)
+    # Fie resigns from her role before anyone co-signs.
+    data = json.loads(settings.ENHETSREGISTERET_DATA_FILE.read_text(encoding="utf-8"))
+    data["roller"][SJOVIK]["rollegrupper"][0]["roller"][3]["fratraadt"] = True
+    settings.ENHETSREGISTERET_DATA_FILE.write_text(json.dumps(data), encoding="utf-8")
+
+    client.logout()
+    client.force_login(colleague(sjovik))
+    log_in_with_idporten(client, "felix")
+    sign(client, sjovik, terms)
+    assert not Acceptance.objects.filter(organisation=sjovik).exists()
+    waiting = JointSignature.objects.get(organisation=sjovik, closed_at__isnull=True)
+    assert waiting.signer_name == "Felix Fellesskap"  # his signature now waits for a second holder
 
 
 def test_a_sole_signatory_signing_meanwhile_closes_the_waiting_joint_signature(client, idporten, sjovik):

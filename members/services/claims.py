@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 
 from portal.audit import audit
 from portal.email import queue_email
+from portal.models import AuditEvent
 
 from .. import authority, enhetsregisteret
 from ..models import Affiliation, Membership, Organisation, OrganisationClaim, User
@@ -382,6 +383,11 @@ def claim_ask_administrators(*, organisation: Organisation, user: User, request=
     recipients = admin_emails(organisation) + vendor_user_emails(organisation)
     if not recipients:
         raise ValidationError(_("The organisation has no administrator to ask."), code="no_admins")
+    since = timezone.now() - timedelta(hours=1)
+    if AuditEvent.objects.filter(
+        action="claim.admins_asked", actor=user, organisation=organisation, created_at__gte=since
+    ).exists():
+        raise ValidationError(_("You asked them less than an hour ago. Give them time to answer."), code="too_soon")
     audit(action="claim.admins_asked", actor=user, obj=organisation, after={"email": user.email}, request=request)
     queue_email(
         "members/email/claim_ask_admins",

@@ -262,6 +262,9 @@ def test_an_administered_organisation_says_so_and_the_administrators_can_be_aske
     assert [m.to for m in mail.outbox] == [[admin.email]]
     assert newcomer.email in mail.outbox[0].body
     assert not Affiliation.objects.filter(user=newcomer).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("claim_ask_admins"), {"org_number": SJOVIK})  # again at once: not mailed again
+    assert len(mail.outbox) == 1
 
 
 # NHN's customer centre ----------------------------------------------------------------------------

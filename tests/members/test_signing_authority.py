@@ -13,7 +13,6 @@ import pytest
 from django.urls import reverse
 from pypdf import PdfReader
 
-from members import services
 from members.models import (
     Acceptance,
     Affiliation,
@@ -25,7 +24,7 @@ from members.models import (
 )
 from portal.models import AuditEvent
 from tests.brreg_server import DATA_FILE
-from tests.factories import AffiliationFactory, UserFactory
+from tests.factories import AffiliationFactory, UserFactory, register_confirmed
 
 from .idporten import PERSONS, birth_date, full_name, log_in_with_idporten
 
@@ -75,7 +74,7 @@ def register(settings, tmp_path):
 
 @pytest.fixture
 def sjovik():
-    membership = services.membership_apply(org_number=SJOVIK, user=UserFactory())
+    membership = register_confirmed(org_number=SJOVIK, user=UserFactory())
     return membership.organisation
 
 
@@ -163,9 +162,7 @@ def test_sole_role_holders_sign_the_membership_terms_alone(client, idporten, sjo
 
 
 def test_a_sihv_holder_signs_the_vendor_terms_alone(client, idporten):
-    membership = services.membership_apply(
-        org_number=JOURNALHUSET, user=UserFactory(), vendor_kind=Organisation.Kind.VENDOR
-    )
+    membership = register_confirmed(org_number=JOURNALHUSET, user=UserFactory(), vendor_kind=Organisation.Kind.VENDOR)
     vendor = membership.organisation
     client.force_login(colleague(vendor))
     terms = membership_terms(vendor)

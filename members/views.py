@@ -788,6 +788,8 @@ def oidc_complete(request):
             auth.login(request, user, backend="members.oidc.OIDCBackend")
             request.session[oidc.PROVIDER_SESSION_KEY] = pending["provider"]
             oidc.record_federated_session(request, user, pending["provider"], pending.get("session_ids"))
+            parsed = authority.person_from_json(pending["verified_person"]) if pending.get("verified_person") else None
+            oidc.remember_verified_person(request, parsed[0] if parsed else None)
             request.session["oidc_id_token_expiration"] = time.time() + settings.OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS
             if not verified:
                 from allauth.account.internal.flows.email_verification import send_verification_email_to_address

@@ -131,15 +131,36 @@ def person_from_claims(*, provider: str, claims: dict, pid: str, pid_hash: str) 
     )
 
 
+def person_to_json(person: VerifiedPerson, *, user_id=None) -> str:
+    data = asdict(person)
+    data["birth_date"] = person.birth_date.isoformat()
+    data["user_id"] = str(user_id) if user_id is not None else None
+    return json.dumps(data)
+
+
+def person_from_json(raw: str) -> tuple[VerifiedPerson, str | None] | None:
+    """The person and the account id ``person_to_json`` wrote, or None for anything else."""
+    try:
+        data = json.loads(raw)
+        person = VerifiedPerson(
+            provider=str(data["provider"]),
+            name=str(data["name"]),
+            birth_date=date.fromisoformat(data["birth_date"]),
+            acr=str(data["acr"]),
+            auth_time=int(data["auth_time"]),
+            pid_hash=str(data["pid_hash"]),
+        )
+    except (TypeError, ValueError, KeyError):
+        return None
+    return person, data.get("user_id")
+
+
 def remember(request, person: VerifiedPerson | None, *, user_id=None) -> None:
     """Keep the person (never the number) in the session, bound to the account logged in."""
     if person is None:
         request.session.pop(SESSION_KEY, None)
         return
-    data = asdict(person)
-    data["birth_date"] = person.birth_date.isoformat()
-    data["user_id"] = str(user_id) if user_id is not None else None
-    request.session[SESSION_KEY] = json.dumps(data)
+    request.session[SESSION_KEY] = person_to_json(person, user_id=user_id)
 
 
 def forget(request) -> None:
@@ -150,23 +171,14 @@ def session_person(request) -> VerifiedPerson | None:
     """The person of this session's latest ID-porten login, whatever its level and age."""
     session = getattr(request, "session", None)
     raw = session.get(SESSION_KEY) if session is not None else None
-    if not raw:
+    parsed = person_from_json(raw) if isinstance(raw, str) and raw else None
+    if parsed is None:
         return None
-    try:
-        data = json.loads(raw)
-        user = getattr(request, "user", None)
-        if user is None or not user.is_authenticated or data.pop("user_id", None) != str(user.pk):
-            return None
-        return VerifiedPerson(
-            provider=str(data["provider"]),
-            name=str(data["name"]),
-            birth_date=date.fromisoformat(data["birth_date"]),
-            acr=str(data["acr"]),
-            auth_time=int(data["auth_time"]),
-            pid_hash=str(data["pid_hash"]),
-        )
-    except (TypeError, ValueError, KeyError):
+    person, user_id = parsed
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or user_id != str(user.pk):
         return None
+    return person
 
 
 def max_age_seconds() -> int:

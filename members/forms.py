@@ -125,6 +125,23 @@ class CompleteAccountForm(forms.Form):
     )
 
 
+class ClaimConfirmationRequestForm(forms.Form):
+    email = forms.EmailField(
+        label=_("The signatory's e-mail address"),
+        help_text=_("They get a link, log in with ID-porten and confirm or refuse your application."),
+    )
+
+
+class ClaimDecisionForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("The applicant sees it."),
+    )
+
+
 class PersonNameForm(forms.Form):
     """First and last name of a local account: shown wherever the person is shown, never proof of authority."""
 

@@ -774,3 +774,91 @@ class Invitation(models.Model):
         allowed = Affiliation.VENDOR_ROLES if self.organisation.is_vendor_kind else Affiliation.MEMBER_ROLES
         if self.role not in allowed:
             raise ValidationError({"role": _("This role does not exist in this kind of organisation.")})
+
+
+class OrganisationClaimQuerySet(models.QuerySet):
+    def pending(self):
+        return self.filter(state=OrganisationClaim.State.PENDING)
+
+
+class OrganisationClaim(GuardedStateMixin, models.Model):
+    """A person's application to administer an organisation in the portal (*søknad om å administrere*).
+
+    Registering an organisation proves nothing about the registrant: the claimant gets no right in
+    the organisation until a signatory in Enhetsregisteret (themselves, or one who confirms through
+    an e-mailed link) or NHN staff, with a written reason, confirms the claim. Only the SHA-256 of
+    the confirmation link's token is stored.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting for confirmation")
+        CONFIRMED = "confirmed", _("Confirmed")
+        REFUSED = "refused", _("Refused")
+
+    class Decision(models.TextChoices):
+        SELF_SIGNATORY = "self_signatory", _("The applicant is a signatory in Enhetsregisteret")
+        SIGNATORY = "signatory", _("Confirmed by a signatory in Enhetsregisteret")
+        NHN = "nhn", _("Decided by NHN's customer centre")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(
+        Organisation, verbose_name=_("organisation"), on_delete=models.PROTECT, related_name="claims"
+    )
+    claimant = models.ForeignKey(User, verbose_name=_("applicant"), on_delete=models.PROTECT, related_name="claims")
+    # The role the claim gives when confirmed: administrator in members, vendor user in vendors.
+    role = models.CharField(_("role"), max_length=32, choices=Affiliation.Role.choices)
+    state = models.CharField(_("state"), max_length=20, choices=State.choices, default=State.PENDING)
+    created_at = models.DateTimeField(_("applied"), default=timezone.now)
+    decided_how = models.CharField(_("decided how"), max_length=20, choices=Decision.choices, blank=True)
+    decided_by = models.ForeignKey(
+        User, verbose_name=_("decided by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # The decider's name as ID-porten gave it and their role in Enhetsregisteret, or "NHN".
+    decided_by_authority = models.CharField(_("authority of the one deciding"), max_length=300, blank=True)
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    reason = models.TextField(_("reason"), blank=True)
+    # What Enhetsregisteret said when the claim was made, for the decision and the membership.
+    registry_snapshot = models.JSONField(_("Enhetsregisteret data"), default=dict, blank=True)
+    # The confirmation link sent to a signatory: only the token's hash, its expiry and address.
+    token_hash = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+    token_sent_to = models.EmailField(_("confirmation requested from"), blank=True)
+    token_sent_at = models.DateTimeField(_("confirmation requested"), null=True, blank=True)
+    token_expires_at = models.DateTimeField(_("link expires"), null=True, blank=True)
+    token_used_at = models.DateTimeField(_("link used"), null=True, blank=True)
+
+    objects = OrganisationClaimQuerySet.as_manager()
+    invalid_transition_message = _("The application is “%(state)s” and cannot become “%(target)s”.")
+
+    class Meta:
+        verbose_name = _("application to administer")
+        verbose_name_plural = _("applications to administer")
+        ordering = ["-created_at"]
+        constraints = [
+            # A double submit gives one application; others may still claim the same organisation.
+            models.UniqueConstraint(
+                fields=["organisation", "claimant"],
+                condition=models.Q(state="pending"),
+                name="claim_one_pending_per_person",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(state="pending") | ~models.Q(decided_how=""), name="claim_decided_says_how"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.claimant} → {self.organisation.name}: {self.get_state_display()}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.state == self.State.PENDING
+
+    def decide(self, *, confirm: bool, how: str, by: User, authority: str, reason: str = "") -> None:
+        self._transition(
+            [self.State.PENDING],
+            self.State.CONFIRMED if confirm else self.State.REFUSED,
+            decided_how=how,
+            decided_by=by,
+            decided_by_authority=authority,
+            decided_at=timezone.now(),
+            reason=reason,
+        )

@@ -503,6 +503,11 @@ class OIDCBackend(ProviderSettings, OIDCAuthenticationBackend):
             "pid_hash": self.pid_hash,
             # For back-channel logout once the account exists (members.views.oidc_complete); hashes only.
             "session_ids": services.federated_session_ids(provider=self.provider, **ids) if ids["sub"] else None,
+            # The ID-porten person (name, birth date, level; never the number), so the login that creates
+            # the account counts as proof of authority like any later one (members.views.oidc_complete).
+            "verified_person": authority.person_to_json(person)
+            if (person := getattr(self.request, "oidc_verified_person", None))
+            else None,
             **self.claims,
             "until": time.time() + PENDING_IDENTITY_SECONDS,
         }
@@ -519,14 +524,15 @@ def verified_person_from_claims(provider, claims, pid: str, hashed: str):
     return authority.person_from_claims(provider=provider, claims=claims, pid=pid, pid_hash=hashed)
 
 
-def remember_verified_person(request) -> None:
+def remember_verified_person(request, person=None) -> None:
     """Each login replaces the session's verified person: an ID-porten login sets it, others clear it.
 
     Delegations (fullmakt) to one of the person's verified addresses bind to this identity now.
     """
     from . import services
 
-    person = getattr(request, "oidc_verified_person", None)
+    if person is None:
+        person = getattr(request, "oidc_verified_person", None)
     authority.remember(request, person, user_id=request.user.pk)
     if person is not None:
         services.delegations_bind(user=request.user, person=person, request=request)

@@ -100,3 +100,17 @@ def get_membership_for_staff(request, public_id) -> Membership:
     if membership is None:
         raise Http404(_("No such membership."))
     return membership
+
+
+def get_claim_for_user(request, public_id):
+    """An application to administer: the applicant's own, or any for NHN staff; else 404."""
+    from .models import OrganisationClaim
+
+    claim = (
+        OrganisationClaim.objects.select_related("organisation", "claimant", "decided_by")
+        .filter(public_id=public_id)
+        .first()
+    )
+    if claim is None or (claim.claimant_id != request.user.pk and not is_nhn_staff(request.user)):
+        raise Http404(_("No such application."))
+    return claim

@@ -189,3 +189,23 @@ def open_invitations(organisation: Organisation) -> QuerySet[Invitation]:
         .select_related("invited_by")
         .order_by("-created_at")
     )
+
+
+def claims_of(user: User) -> QuerySet:
+    """A person's own applications to administer, open ones first (for the start page)."""
+    from .models import OrganisationClaim
+
+    return (
+        OrganisationClaim.objects.filter(claimant=user)
+        .exclude(state=OrganisationClaim.State.CONFIRMED)
+        .select_related("organisation")
+        .order_by("-state", "-created_at")
+    )
+
+
+def claim_queue(*, state: str) -> QuerySet:
+    """NHN staff's list of applications to administer, oldest waiting first."""
+    from .models import OrganisationClaim
+
+    claims = OrganisationClaim.objects.filter(state=state).select_related("organisation", "claimant", "decided_by")
+    return claims.order_by("created_at" if state == OrganisationClaim.State.PENDING else "-decided_at")

@@ -7,7 +7,7 @@ from django.contrib import auth, messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -22,6 +22,8 @@ from portal.pdf import render_pdf
 
 from . import authority, enhetsregisteret, invitations, oidc, selectors, services
 from .forms import (
+    ClaimConfirmationRequestForm,
+    ClaimDecisionForm,
     CompleteAccountForm,
     DelegationForm,
     InvitationForm,
@@ -41,6 +43,7 @@ from .models import (
     Invitation,
     Membership,
     Organisation,
+    OrganisationClaim,
     TermsDocument,
     VendorAssignment,
     VendorSystem,
@@ -48,6 +51,7 @@ from .models import (
 from .permissions import (
     get_acceptance_for_user,
     get_agreement_organisation_for_user,
+    get_claim_for_user,
     get_member_organisation_for_user,
     get_membership_for_staff,
     get_vendor_organisation_for_user,
@@ -65,29 +69,75 @@ def _first_error(error: ValidationError) -> str:
 # Registration ----------------------------------------------------------------------------------
 
 
+def _register(request, *, number: str, vendor_kind: str = ""):
+    """The person registers an organisation: an applicant until a signatory or NHN confirms them.
+
+    An administrator of an organisation already in the portal applies again for its membership.
+    """
+    organisation = Organisation.objects.filter(org_number=number).first()
+    role = Role.VENDOR_USER if vendor_kind else Role.ADMIN
+    if organisation and organisation.affiliations.filter(user=request.user, role=role).exists():
+        membership = services.membership_apply(
+            org_number=number, user=request.user, vendor_kind=vendor_kind, request=request
+        )
+        messages.success(request, _("The application is registered. Next: an authorised signatory signs."))
+        return redirect("membership_detail", membership.organisation.org_number)
+    claim = services.claim_submit(
+        org_number=number,
+        user=request.user,
+        vendor_kind=vendor_kind,
+        person=authority.verified_person(request),
+        request=request,
+    )
+    if claim.state == OrganisationClaim.State.CONFIRMED:
+        messages.success(
+            request,
+            _("You are a signatory for %(name)s in Enhetsregisteret, so you administer it now. Next: sign the terms.")
+            % {"name": claim.organisation.name},
+        )
+        return redirect("membership_detail", claim.organisation.org_number)
+    messages.success(
+        request,
+        _(
+            "Your application is registered. You get access to %(name)s when a signatory in Enhetsregisteret "
+            "or NHN's customer centre confirms it."
+        )
+        % {"name": claim.organisation.name},
+    )
+    return redirect("claim_detail", claim.public_id)
+
+
+def _registration_page(request, *, form, vendor_kind_of, vendor: bool):
+    check = None
+    ask_admins = None
+    if request.method == "POST" and form.is_valid():
+        number = form.cleaned_data["org_number"]
+        kind = vendor_kind_of(form)
+        if request.POST.get("action") == "apply":
+            try:
+                response = _register(request, number=number, vendor_kind=kind)
+            except ValidationError as error:
+                form.add_error("org_number", _first_error(error))
+                if error.code == "already_administered":
+                    ask_admins = Organisation.objects.filter(org_number=number).first()
+            else:
+                return HttpResponseClientRedirect(response.url) if request.htmx else response
+        else:
+            try:
+                check = services.registry_check(number, vendor_kind=kind)
+            except ValidationError as error:
+                form.add_error("org_number", _first_error(error))
+    context = {"form": form, "check": check, "vendor": vendor, "ask_admins": ask_admins}
+    template = "members/_registry_result.html" if request.htmx else "members/register.html"
+    return render(request, template, context)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def membership_register(request):
     """Enter an organisation number, see what Enhetsregisteret says, then apply."""
     form = OrgNumberForm(request.POST or None, initial={"org_number": request.GET.get("org_number", "")})
-    check = None
-    if request.method == "POST" and form.is_valid():
-        number = form.cleaned_data["org_number"]
-        if request.POST.get("action") == "apply":
-            try:
-                membership = services.membership_apply(org_number=number, user=request.user, request=request)
-            except ValidationError as error:
-                form.add_error("org_number", _first_error(error))
-            else:
-                messages.success(request, _("The application is registered. Next: an authorised signatory signs."))
-                return redirect("membership_detail", membership.organisation.org_number)
-        else:
-            try:
-                check = services.registry_check(number)
-            except ValidationError as error:
-                form.add_error("org_number", _first_error(error))
-    template = "members/_registry_result.html" if request.htmx else "members/register.html"
-    return render(request, template, {"form": form, "check": check})
+    return _registration_page(request, form=form, vendor_kind_of=lambda form: "", vendor=False)
 
 
 @login_required
@@ -95,30 +145,154 @@ def membership_register(request):
 def vendor_register(request):
     """A vendor or partner registers, then accepts the vendor terms; NHN approves it."""
     form = VendorRegisterForm(request.POST or None, initial={"org_number": request.GET.get("org_number", "")})
-    check = None
+
+    def kind(form):
+        return Organisation.Kind.PARTNER if form.cleaned_data["as_partner"] else Organisation.Kind.VENDOR
+
+    return _registration_page(request, form=form, vendor_kind_of=kind, vendor=True)
+
+
+# Applications to administer (claims) -----------------------------------------------------------
+
+
+def _idporten_login_url(request, next_url: str) -> str:
+    """Where to prove who one is: a step-up for a logged-in person, else a first ID-porten login."""
+    if request.user.is_authenticated:
+        return authority.stepup_url(request, next_url)
+    if oidc.provider_config("idporten") is None:
+        return ""
+    return f"{reverse('oidc_login_idporten')}?{urlencode({'next': next_url})}"
+
+
+@login_required
+@require_POST
+def claim_ask_admins(request):
+    """Someone who found the organisation administered asks its administrators for an invitation."""
+    form = OrgNumberForm(request.POST)
+    organisation = (
+        Organisation.objects.filter(org_number=form.cleaned_data["org_number"]).first() if form.is_valid() else None
+    )
+    if organisation is None or not services.is_administered(organisation):
+        messages.error(request, _("Enter the number of an organisation that is administered in the portal."))
+        return redirect("membership_register")
+    try:
+        services.claim_ask_administrators(organisation=organisation, user=request.user, request=request)
+    except ValidationError as error:
+        messages.error(request, _first_error(error))
+    else:
+        messages.success(
+            request, _("Your request is sent to the administrators of %(name)s.") % {"name": organisation.name}
+        )
+    return redirect("home")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def claim_detail(request, claim_id):
+    """The applicant's own application: its state, who can confirm it, and asking a signatory."""
+    claim = get_claim_for_user(request, claim_id)
+    form = ClaimConfirmationRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        number = form.cleaned_data["org_number"]
-        kind = Organisation.Kind.PARTNER if form.cleaned_data["as_partner"] else Organisation.Kind.VENDOR
-        if request.POST.get("action") == "apply":
-            try:
-                membership = services.membership_apply(
-                    org_number=number, user=request.user, vendor_kind=kind, request=request
-                )
-            except ValidationError as error:
-                form.add_error("org_number", _first_error(error))
-            else:
-                messages.success(
-                    request, _("Registered. Next: a person with signing authority accepts the vendor terms.")
-                )
-                return redirect("membership_detail", membership.organisation.org_number)
+        try:
+            services.claim_request_confirmation(
+                claim=claim, email=form.cleaned_data["email"], by=request.user, request=request
+            )
+        except ValidationError as error:
+            form.add_error("email", _first_error(error))
         else:
-            try:
-                check = services.registry_check(number, vendor_kind=kind)
-            except ValidationError as error:
-                form.add_error("org_number", _first_error(error))
-    context = {"form": form, "check": check, "vendor": True}
-    template = "members/_registry_result.html" if request.htmx else "members/register.html"
-    return render(request, template, context)
+            messages.success(request, _("The request is sent to %(email)s.") % {"email": form.cleaned_data["email"]})
+            return redirect("claim_detail", claim.public_id)
+    try:
+        signatories = authority.registered_signatories(claim.organisation) if claim.is_pending else []
+        registry_error = False
+    except enhetsregisteret.RegistryUnavailable:
+        signatories, registry_error = [], True
+    here = reverse("claim_detail", args=[claim.public_id])
+    context = {
+        "claim": claim,
+        "organisation": claim.organisation,
+        "form": form,
+        "signatories": signatories,
+        "registry_error": registry_error,
+        "verified": authority.verified_person(request),
+        "stepup_url": _idporten_login_url(request, here),
+    }
+    return render(request, "members/claim_detail.html", context)
+
+
+@login_required
+@require_POST
+def claim_confirm_self(request, claim_id):
+    """The applicant proves with a fresh ID-porten login that they are a signatory themselves."""
+    claim = get_claim_for_user(request, claim_id)
+    person = authority.verified_person(request)
+    if person is None:
+        return redirect(authority.stepup_url(request, reverse("claim_detail", args=[claim.public_id])))
+    try:
+        services.claim_confirm_self(claim=claim, user=request.user, person=person, request=request)
+    except ValidationError as error:
+        messages.error(request, _first_error(error))
+        return redirect("claim_detail", claim.public_id)
+    messages.success(request, _("Confirmed: you administer %(name)s now.") % {"name": claim.organisation.name})
+    return redirect("membership_detail", claim.organisation.org_number)
+
+
+@require_http_methods(["GET", "POST"])
+def claim_confirm(request, token):
+    """Where the signatory's e-mailed link leads: log in with ID-porten, see who asks, confirm or refuse."""
+    claim = services.claim_for_token(token)
+    if claim is None:
+        problem = _("This link is not valid. Check that the whole link was copied.")
+        return render(request, "members/claim_confirm.html", {"problem": problem}, status=404)
+    problem = services.claim_link_problem(claim)
+    if problem:
+        return render(request, "members/claim_confirm.html", {"claim": claim, "problem": problem}, status=410)
+    person = authority.verified_person(request) if request.user.is_authenticated else None
+    context = {"claim": claim, "person": person, "form": ClaimDecisionForm(request.POST or None)}
+    if person is None:
+        if request.method == "POST":
+            return redirect("claim_confirm", token)
+        context["login_url"] = _idporten_login_url(request, request.path)
+        return render(request, "members/claim_confirm.html", context)
+    if request.method == "POST" and context["form"].is_valid():
+        confirm = request.POST.get("decision") == "confirm"
+        try:
+            services.claim_decide_by_link(
+                token=token,
+                confirm=confirm,
+                user=request.user,
+                person=person,
+                reason=context["form"].cleaned_data["reason"],
+                request=request,
+            )
+        except ValidationError as error:
+            status = 410 if error.code == "used" else 403
+            return render(
+                request, "members/claim_confirm.html", {**context, "problem": _first_error(error)}, status=status
+            )
+        if confirm:
+            messages.success(
+                request,
+                _("Confirmed: %(person)s administers %(name)s now. You can sign for it as well.")
+                % {"person": claim.claimant, "name": claim.organisation.name},
+            )
+            return redirect("membership_detail", claim.organisation.org_number)
+        messages.success(request, _("Refused. %(person)s gets no access.") % {"person": claim.claimant})
+        return redirect("home")
+    try:
+        context["authority"] = services.claim_signatory_authority(person, claim.organisation)
+    except ValidationError as error:
+        return render(request, "members/claim_confirm.html", {**context, "problem": _first_error(error)}, status=503)
+    if not context["authority"]:
+        problem = _(
+            "You are logged in as %(person)s, who is not a signatory for %(name)s in Enhetsregisteret. "
+            "Nothing was decided. The link is meant for one of the organisation's signatories."
+        ) % {"person": person.name, "name": claim.organisation.name}
+        return render(request, "members/claim_confirm.html", {**context, "problem": problem}, status=403)
+    if claim.claimant_id == request.user.pk:
+        problem = _("You cannot confirm your own application through this link; a signatory must.")
+        return render(request, "members/claim_confirm.html", {**context, "problem": problem}, status=403)
+    return render(request, "members/claim_confirm.html", context)
 
 
 # The organisation's membership page ------------------------------------------------------------
@@ -359,6 +533,43 @@ def staff_membership_decide(request, membership_id, decision):
 
 
 @nhn_staff_required
+def staff_claim_queue(request):
+    """Applications to administer an organisation, waiting first; staff confirm or refuse with a reason."""
+    state = request.GET.get("state", OrganisationClaim.State.PENDING)
+    if state not in OrganisationClaim.State.values:
+        state = OrganisationClaim.State.PENDING
+    page = Paginator(selectors.claim_queue(state=state), 50).get_page(request.GET.get("side"))
+    context = {"page": page, "state": state, "states": OrganisationClaim.State.choices, "form": ClaimDecisionForm()}
+    return render(request, "members/staff/claim_queue.html", context)
+
+
+@nhn_staff_required
+@require_POST
+def staff_claim_decide(request, claim_id, decision):
+    claim = get_object_or_404(OrganisationClaim.objects.select_related("organisation", "claimant"), public_id=claim_id)
+    if decision not in ("godkjenn", "avvis"):
+        raise Http404(_("No such decision."))
+    form = ClaimDecisionForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        services.claim_decide_by_staff(
+            claim=claim, confirm=decision == "godkjenn", by=request.user, reason=reason, request=request
+        )
+    except ValidationError as error:
+        messages.error(request, _first_error(error))
+    else:
+        if decision == "godkjenn":
+            messages.success(
+                request,
+                _("Confirmed: %(person)s administers %(name)s now.")
+                % {"person": claim.claimant, "name": claim.organisation.name},
+            )
+        else:
+            messages.success(request, _("Refused."))
+    return redirect("staff_claim_queue")
+
+
+@nhn_staff_required
 def staff_terms_list(request):
     return render(request, "members/staff/terms_list.html", {"documents": selectors.terms_documents()})
 
@@ -580,6 +791,8 @@ def oidc_complete(request):
             auth.login(request, user, backend="members.oidc.OIDCBackend")
             request.session[oidc.PROVIDER_SESSION_KEY] = pending["provider"]
             oidc.record_federated_session(request, user, pending["provider"], pending.get("session_ids"))
+            parsed = authority.person_from_json(pending["verified_person"]) if pending.get("verified_person") else None
+            oidc.remember_verified_person(request, parsed[0] if parsed else None)
             request.session["oidc_id_token_expiration"] = time.time() + settings.OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS
             if not verified:
                 from allauth.account.internal.flows.email_verification import send_verification_email_to_address
@@ -587,7 +800,11 @@ def oidc_complete(request):
 
                 send_verification_email_to_address(request, EmailAddress.objects.get(user=user, email=user.email))
             messages.success(request, _("Your account is ready."))
-            return redirect("home")
+            # Back to where the login started (e.g. a signatory's confirmation link), if it is ours.
+            next_url = request.session.pop("oidc_login_next", "") or ""
+            if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
+                next_url = reverse("home")
+            return redirect(next_url)
     name = f"{pending['first_name']} {pending['last_name']}".strip()
     context = {"form": form, "provider_label": config["label"], "name": name}
     return render(request, "members/oidc_complete.html", context)

@@ -33,7 +33,11 @@ def production_settings_problems() -> list[str]:
         problems.append("IDENTITY_HASH_KEY must be set to a secret of at least 32 characters in production.")
     if getattr(settings, "JWKS_FETCH_ALLOWED_ADDRESSES", None):
         problems.append("JWKS_FETCH_ALLOWED_ADDRESSES lets vendors' JWKS URLs reach internal addresses: tests only.")
+    if settings.TEST_IDPORTEN_ENABLED:
+        problems.append("The bundled test ID-porten is for development and tests only: unset TEST_IDPORTEN.")
     for name, provider in settings.OIDC_PROVIDERS.items():
+        if provider["issuer"].rstrip("/").endswith("/test-idporten"):
+            problems.append(f"The {name} OpenID Connect issuer is the bundled test ID-porten: not in production.")
         if not provider["issuer"].startswith("https://"):
             problems.append(f"The {name} OpenID Connect issuer must be an https URL in production.")
         if not (provider["private_key"] or provider["client_secret"]):

@@ -5,6 +5,8 @@ tasks executed in-process, e-mail to the console. Setting ``PORTAL_ENV=productio
 the deploy checks in ``portal.checks`` and refuses to start on unsafe settings.
 """
 
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -230,6 +232,27 @@ OIDC_PROVIDERS = {
     for name, defaults in OIDC_PROVIDER_DEFAULTS.items()
     if (config := oidc_provider_from_env(name, defaults)) is not None
 }
+# The bundled test ID-porten (members/testidporten.py, synthetic persons only) for development and
+# tests; production refuses it (portal.checks). The quick start (PORTAL_ENV=development) logs in
+# with ID-porten against it unless OIDC_IDPORTEN_* names a real one.
+TEST_IDPORTEN_ENABLED = env_bool("TEST_IDPORTEN", not IS_PRODUCTION)
+TEST_IDPORTEN_CLIENT_ID = "selvbetjening-test-idporten"
+TEST_IDPORTEN_CLIENT_SECRET = hmac.new(SECRET_KEY.encode(), b"test-idporten-client-secret", hashlib.sha256).hexdigest()
+if TEST_IDPORTEN_ENABLED and PORTAL_ENV == "development" and "idporten" not in OIDC_PROVIDERS:
+    OIDC_PROVIDERS["idporten"] = {
+        **OIDC_PROVIDER_DEFAULTS["idporten"],
+        "label": "ID-porten (test)",
+        "issuer": SITE_URL.rstrip("/") + "/test-idporten",
+        "client_id": TEST_IDPORTEN_CLIENT_ID,
+        "client_secret": TEST_IDPORTEN_CLIENT_SECRET,
+        "private_key": "",
+        "sign_algo": "ES256",
+        "authorization_endpoint": "",
+        "token_endpoint": "",
+        "jwks_uri": "",
+        "userinfo_endpoint": "",
+        "end_session_endpoint": "",
+    }
 # The library's own settings, the same for every provider.
 OIDC_USE_PKCE = True
 OIDC_USE_NONCE = True
@@ -248,6 +271,8 @@ IDENTITY_HASH_KEY = env_str("IDENTITY_HASH_KEY", INSECURE_DEFAULT_IDENTITY_HASH_
 INVITATION_VALID_DAYS = env_int("INVITATION_VALID_DAYS", 14)
 # Signing asks for an ID-porten login at level high no older than this (members.authority).
 SIGNING_LOGIN_MAX_AGE_SECONDS = env_int("SIGNING_LOGIN_MAX_AGE_SECONDS", 10 * 60)
+# How long a signatory's link to confirm someone's application to administer stays valid.
+CLAIM_CONFIRMATION_VALID_DAYS = env_int("CLAIM_CONFIRMATION_VALID_DAYS", 7)
 
 LANGUAGE_CODE = "nb"
 LANGUAGES = [("nb", _("Norwegian Bokmål")), ("en", _("English"))]

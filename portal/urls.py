@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.urls import include, path
 
 from . import converters, views  # noqa: F401  (registers the orgnr path converter)
@@ -15,3 +16,7 @@ urlpatterns = [
     path("konto/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
 ]
+
+# The bundled test ID-porten, for development and tests only (production refuses it: portal.checks).
+if settings.TEST_IDPORTEN_ENABLED and not settings.IS_PRODUCTION:
+    urlpatterns.append(path("test-idporten/", include("members.testidporten")))

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from kombu import Connection
 
 from members.forms import VendorAssignmentForm, VendorSystemForm
-from members.models import Affiliation, Membership, Organisation, TermsDocument, User
+from members.models import Affiliation, Membership, Organisation, OrganisationClaim, TermsDocument, User
 from members.permissions import (
     get_member_organisation_for_user,
     get_vendor_organisation_for_user,
@@ -26,6 +26,7 @@ from members.selectors import (
     active_assignments,
     affiliations_of,
     assignable_systems,
+    claims_of,
     current_membership,
     organisation_people,
     vendor_systems_of,
@@ -78,9 +79,10 @@ def home(request):
     if not request.user.is_authenticated:
         return render(request, "portal/landing.html")
     destinations = start_destinations(request.user)
-    if len(destinations) == 1:
+    claims = list(claims_of(request.user))
+    if len(destinations) == 1 and not claims:
         return redirect(destinations[0].url)
-    return render(request, "portal/start.html", {"destinations": destinations})
+    return render(request, "portal/start.html", {"destinations": destinations, "claims": claims})
 
 
 def _role_labels(roles) -> list[str]:
@@ -155,6 +157,7 @@ def staff_dashboard(request):
         "organisation_counts": [(kind_labels.get(row["kind"], row["kind"]), row["total"]) for row in counts],
         "user_count": User.objects.filter(is_active=True).count(),
         "memberships_waiting": Membership.objects.filter(state=Membership.State.PENDING_APPROVAL).count(),
+        "claims_waiting": OrganisationClaim.objects.pending().count(),
         "orders_waiting": orders["waiting"],
         "orders_failed": orders["failed"],
         "mail_failed": OutgoingMessage.objects.filter(state=OutgoingMessage.State.FAILED).count(),

@@ -71,3 +71,13 @@ class AffiliationFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     organisation = factory.SubFactory(OrganisationFactory)
     role = Affiliation.Role.ADMIN
+
+
+def register_confirmed(*, org_number: str, user, vendor_kind: str = ""):
+    """Register an organisation as ``user`` and have NHN confirm the claim; returns the membership."""
+    from members import services
+
+    claim = services.claim_submit(org_number=org_number, user=user, vendor_kind=vendor_kind)
+    staff = User.objects.filter(is_nhn_staff=True).first() or UserFactory(is_nhn_staff=True)
+    services.claim_decide_by_staff(claim=claim, confirm=True, by=staff, reason="Kjent kontaktperson (test)")
+    return claim.organisation.memberships.live().get()

@@ -5,6 +5,7 @@ Each operation guards first, then changes, audits and queues mail. Callers use t
 rule lives:
 
 - ``organisations``: organisations, affiliations (roles) and Enhetsregisteret's word on them;
+- ``claims``: registering an organisation as an applicant, and who confirms the applicant;
 - ``memberships``: applying for membership, NHN's decisions;
 - ``signing``: who may sign for an organisation, signing terms, delegations, requests to sign;
 - ``terms``: terms documents as NHN staff draft and publish them;
@@ -13,6 +14,20 @@ rule lives:
 - ``invitations``: invitations to colleagues.
 """
 
+from .claims import (
+    ClaimLinkProblem,
+    claim_ask_administrators,
+    claim_confirm_self,
+    claim_decide_by_link,
+    claim_decide_by_staff,
+    claim_for_token,
+    claim_link_problem,
+    claim_request_confirmation,
+    claim_signatory_authority,
+    claim_submit,
+    claim_token_hash,
+    is_administered,
+)
 from .identities import (
     IdentityConflict,
     federated_identity_link,
@@ -71,6 +86,7 @@ from .vendors import (
 __all__ = [
     "REGISTRY_DOWN",
     "SIGNING_ROLE_CODES",
+    "ClaimLinkProblem",
     "IdentityConflict",
     "InvitationNotUsable",
     "NotVerified",
@@ -78,6 +94,16 @@ __all__ = [
     "SigningAuthority",
     "StaleTerms",
     "affiliation_grant",
+    "claim_ask_administrators",
+    "claim_confirm_self",
+    "claim_decide_by_link",
+    "claim_decide_by_staff",
+    "claim_for_token",
+    "claim_link_problem",
+    "claim_request_confirmation",
+    "claim_signatory_authority",
+    "claim_submit",
+    "claim_token_hash",
     "delegation_grant",
     "delegation_revoke",
     "delegations_bind",
@@ -96,6 +122,7 @@ __all__ = [
     "invitation_roles",
     "invitation_send",
     "invitation_token_hash",
+    "is_administered",
     "logout_token_use",
     "membership_apply",
     "membership_approve",

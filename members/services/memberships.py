@@ -15,13 +15,17 @@ from ..models import (
     User,
 )
 from ..selectors import admin_emails
-from .organisations import affiliation_grant, organisation_create, registry_check, registry_snapshot
+from .organisations import registry_check, registry_snapshot
 
 
 @transaction.atomic
 def membership_apply(*, org_number: str, user: User, vendor_kind: str = "", request=None) -> Membership:
-    """Apply for membership (or, with vendor_kind, for approval as vendor or partner), registering
-    the organisation in the portal if it is new. The applicant becomes its administrator (vendor user)."""
+    """Apply again for membership (or, with vendor_kind, for approval as vendor or partner) of an
+    organisation the person already administers (e.g. after a rejection or an ended membership).
+
+    A new organisation is registered through a claim (``claims.claim_submit``): registering proves
+    nothing, so the applicant only becomes administrator once a signatory or NHN confirms.
+    """
     check = registry_check(org_number, vendor_kind=vendor_kind)
     applicant_role = Affiliation.Role.VENDOR_USER if vendor_kind else Affiliation.Role.ADMIN
     if not check.eligible:
@@ -29,25 +33,14 @@ def membership_apply(*, org_number: str, user: User, vendor_kind: str = "", requ
     entity = check.entity
 
     organisation = Organisation.objects.select_for_update().filter(org_number=entity.org_number).first()
-    if organisation is None:
-        organisation = organisation_create(
-            org_number=entity.org_number,
-            name=entity.name,
-            kind=check.kind,
-            municipality_number=entity.municipality_number,
-            is_public=check.is_public,
-            created_by=user,
-            request=request,
-        )
-        affiliation_grant(user=user, organisation=organisation, role=applicant_role, granted_by=user, request=request)
-    elif not Affiliation.objects.filter(user=user, organisation=organisation, role=applicant_role).exists():
+    if (
+        organisation is None
+        or not Affiliation.objects.filter(user=user, organisation=organisation, role=applicant_role).exists()
+    ):
         raise ValidationError(
-            _(
-                "%(name)s is already registered in the portal. Ask one of its administrators to give you a role, "
-                "or contact NHN's customer centre."
-            ),
-            code="already_registered",
-            params={"name": organisation.name},
+            _("Only an administrator of %(name)s can apply for it. Register the organisation first."),
+            code="not_administrator",
+            params={"name": organisation.name if organisation else entity.name},
         )
 
     live = organisation.memberships.live().first()

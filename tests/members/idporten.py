@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
+from django.urls import reverse
 from stdnum.no import fodselsnummer
 
 from members import authority
@@ -77,11 +78,19 @@ def idporten(settings, loopback_idporten):
     return loopback_idporten
 
 
-def log_in_with_idporten(client, account: str, *, acr: str = "idporten-loa-high", next_url: str = "/"):
-    """The step-up the signing page offers: portal → ID-porten (person, level) → portal. Returns the last answer."""
-    response = client.get(authority.stepup_url(None, next_url))
-    assert response.status_code == 302, response.content[:300]
-    response = client.get(response["Location"])  # the portal's /innlogging/idporten/ → the provider
+def log_in_with_idporten(
+    client, account: str, *, acr: str = "idporten-loa-high", next_url: str = "/", first_login: bool = False
+):
+    """The step-up the signing page offers: portal → ID-porten (person, level) → portal. Returns the last answer.
+
+    With ``first_login`` the browser starts at the login page's ID-porten button instead, as a person
+    the portal does not know yet would."""
+    if not first_login:
+        response = client.get(authority.stepup_url(None, next_url))
+        assert response.status_code == 302, response.content[:300]
+        response = client.get(response["Location"])  # the portal's /innlogging/idporten/ → the provider
+    else:
+        response = client.get(reverse("oidc_login_idporten"))
     assert response.status_code == 302
     location = response["Location"]
     with httpx.Client(timeout=10) as browser:

@@ -137,13 +137,17 @@ class TestHttpBackend:
         assert [(r.code, r.description, r.person_name, r.resigned) for r in roles] == [
             ("DAGL", "Daglig leder/ adm.direktør", "Henrik Helse", False),
             ("LEDE", "Styrets leder", "Hanne Marie Styreleder", False),
+            ("SIFE", "Signatur i fellesskap", "Hanne Marie Styreleder", False),
+            ("SIFE", "Signatur i fellesskap", "Stein Styremedlem", False),
             ("MEDL", "Styremedlem", "Stein Styremedlem", False),
             ("MEDL", "Styremedlem", "Frode Fratrådt", True),
+            ("SIGN", "Signatur", "Frode Fratrådt", True),
             ("REVI", "Revisor", "Syntetisk Revisjon AS", False),
         ]
         # Persons carry their birth date; a role held by an organisation has none.
-        assert all(r.birth_date is not None for r in roles[:4]) and roles[4].birth_date is None
-        assert not any(r.deceased or r.deregistered or r.joint for r in roles)
+        assert all(r.birth_date is not None for r in roles[:7]) and roles[7].birth_date is None
+        assert not any(r.deceased or r.deregistered for r in roles)
+        assert [r.code for r in roles if r.joint] == ["SIFE", "SIFE"]
         assert http_registry.paths == [f"/enhetsregisteret/api/enheter/{HELSE_NORDVIK}/roller"]
 
     def test_municipal_top_leader(self, http_registry):

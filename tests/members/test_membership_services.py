@@ -85,22 +85,39 @@ def sign(user, nordvik, terms, person=None):
 # Applying ---------------------------------------------------------------------------------------
 
 
-def test_applying_for_a_new_organisation_registers_it_from_enhetsregisteret():
+def test_registering_a_new_organisation_makes_an_applicant_with_no_rights():
     user = UserFactory()
-    membership = services.membership_apply(org_number="320 000 009", user=user)
+    claim = services.claim_submit(org_number="320 000 009", user=user)
 
-    organisation = membership.organisation
+    organisation = claim.organisation
     assert organisation.org_number == SJOVIK
     assert organisation.name == "Sjøvik kommune"
     assert organisation.kind == Organisation.Kind.MUNICIPALITY
     assert organisation.is_public
-    assert Affiliation.objects.filter(user=user, organisation=organisation, role=Affiliation.Role.ADMIN).exists()
-    assert membership.state == Membership.State.APPLIED
-    assert membership.registry_snapshot["org_form_code"] == "KOMM"
+    assert claim.state == claim.State.PENDING and claim.role == Affiliation.Role.ADMIN
+    assert not Affiliation.objects.filter(organisation=organisation).exists()
+    assert not Membership.objects.exists()
+    assert claim.registry_snapshot["org_form_code"] == "KOMM"
     assert list(AuditEvent.objects.filter(organisation=organisation).values_list("action", flat=True)) == [
+        "claim.submitted",
+        "organisation.created",
+    ]
+
+
+def test_confirmed_by_nhn_the_applicant_becomes_administrator_and_the_membership_is_applied_for(nhn_staff):
+    user = UserFactory()
+    claim = services.claim_submit(org_number=SJOVIK, user=user)
+    services.claim_decide_by_staff(claim=claim, confirm=True, by=nhn_staff, reason="Ringt kommunen")
+
+    organisation = claim.organisation
+    assert Affiliation.objects.filter(user=user, organisation=organisation, role=Affiliation.Role.ADMIN).exists()
+    membership = Membership.objects.get()
+    assert membership.state == Membership.State.APPLIED and membership.applied_by == user
+    assert membership.registry_snapshot["org_form_code"] == "KOMM"
+    assert list(AuditEvent.objects.filter(organisation=organisation).values_list("action", flat=True))[:3] == [
         "membership.applied",
         "affiliation.created",
-        "organisation.created",
+        "claim.confirmed",
     ]
 
 
@@ -120,16 +137,19 @@ def test_applying_for_a_new_organisation_registers_it_from_enhetsregisteret():
 def test_bad_applications_are_refused_with_a_reason_and_change_nothing(number, message):
     before = counts()
     with pytest.raises(ValidationError) as error:
-        services.membership_apply(org_number=number, user=UserFactory())
+        services.claim_submit(org_number=number, user=UserFactory())
     assert message in " ".join(error.value.messages)
     assert counts()[:4] == before[:4]
 
 
 def test_an_organisation_already_in_the_portal_needs_its_own_administrator(nordvik, nordvik_admin):
     stranger = UserFactory()
-    with pytest.raises(ValidationError, match="already registered"):
+    with pytest.raises(ValidationError, match="already administered"):
+        services.claim_submit(org_number=NORDVIK, user=stranger)
+    with pytest.raises(ValidationError, match="Only an administrator"):
         services.membership_apply(org_number=NORDVIK, user=stranger)
     assert not Membership.objects.exists()
+    assert not nordvik.claims.exists()
 
     services.membership_apply(org_number=NORDVIK, user=nordvik_admin)
     assert Membership.objects.get().organisation == nordvik

@@ -7,9 +7,9 @@ from django.urls import reverse
 from pypdf import PdfReader
 
 from members import services
-from members.models import Acceptance, Affiliation, Membership, Organisation, TermsDocument
+from members.models import Acceptance, Affiliation, Membership, Organisation, OrganisationClaim, TermsDocument
 from portal.models import AuditEvent
-from tests.factories import AffiliationFactory, OrganisationFactory, UserFactory
+from tests.factories import AffiliationFactory, OrganisationFactory, UserFactory, register_confirmed
 
 from .idporten import registered_person, verified_in_session
 
@@ -106,13 +106,16 @@ def test_the_lookup_answers_htmx_with_the_fragment_only(client):
     assert "<html" not in response.content.decode()
 
 
-def test_applying_through_the_page_registers_and_redirects(client):
+def test_applying_through_the_page_registers_an_application_and_shows_it(client):
     user = UserFactory()
     client.force_login(user)
     response = client.post(reverse("membership_register"), {"org_number": "320000009", "action": "apply"})
     assert response.status_code == 302
-    assert response["Location"] == reverse("membership_detail", args=["320000009"])
-    assert Membership.objects.get().organisation.org_number == "320000009"
+    claim = OrganisationClaim.objects.get()
+    assert response["Location"] == reverse("claim_detail", args=[claim.public_id])
+    assert claim.organisation.org_number == "320000009" and claim.claimant == user
+    assert not Membership.objects.exists() and not Affiliation.objects.filter(user=user).exists()
+    assert client.get(reverse("membership_detail", args=["320000009"])).status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -159,7 +162,7 @@ def test_another_organisation_gets_404(client, stranger, applied, url_name):
 
 
 def test_history_shows_the_organisations_own_events_only(client, admin, applied, stranger):
-    services.membership_apply(org_number="310000000", user=stranger)  # Fjordheim, someone else's history
+    register_confirmed(org_number="310000000", user=stranger)  # Fjordheim, someone else's history
     client.force_login(admin)
     response = client.get(reverse("organisation_history", args=[NORDVIK]))
     events = list(response.context["page"].object_list)
@@ -288,7 +291,7 @@ def test_queue_lists_waiting_applications_by_default(client, nhn_staff, signed):
 
 
 def test_queue_filters_and_searches(client, nhn_staff, signed, stranger):
-    services.membership_apply(org_number="310000000", user=stranger)
+    register_confirmed(org_number="310000000", user=stranger)
     client.force_login(nhn_staff)
     url = reverse("staff_membership_queue")
     found = client.get(url, {"state": "applied", "q": ""}).context["page"].object_list

@@ -13,7 +13,6 @@ import pytest
 from django.urls import reverse
 from pypdf import PdfReader
 
-from members import services
 from members.models import (
     Acceptance,
     Affiliation,
@@ -25,7 +24,7 @@ from members.models import (
 )
 from portal.models import AuditEvent
 from tests.brreg_server import DATA_FILE
-from tests.factories import AffiliationFactory, UserFactory
+from tests.factories import AffiliationFactory, UserFactory, register_confirmed
 
 from .idporten import PERSONS, birth_date, full_name, log_in_with_idporten
 
@@ -75,7 +74,7 @@ def register(settings, tmp_path):
 
 @pytest.fixture
 def sjovik():
-    membership = services.membership_apply(org_number=SJOVIK, user=UserFactory())
+    membership = register_confirmed(org_number=SJOVIK, user=UserFactory())
     return membership.organisation
 
 
@@ -163,9 +162,7 @@ def test_sole_role_holders_sign_the_membership_terms_alone(client, idporten, sjo
 
 
 def test_a_sihv_holder_signs_the_vendor_terms_alone(client, idporten):
-    membership = services.membership_apply(
-        org_number=JOURNALHUSET, user=UserFactory(), vendor_kind=Organisation.Kind.VENDOR
-    )
+    membership = register_confirmed(org_number=JOURNALHUSET, user=UserFactory(), vendor_kind=Organisation.Kind.VENDOR)
     vendor = membership.organisation
     client.force_login(colleague(vendor))
     terms = membership_terms(vendor)
@@ -382,3 +379,22 @@ def test_only_a_sole_signatory_verified_by_id_porten_may_delegate(client, idport
     log_in_with_idporten(client, "fie")  # a joint holder cannot delegate alone
     client.post(reverse("delegation_create", args=[SJOVIK]), {"email": "y@sjovik.example"})
     assert not SigningDelegation.objects.exists()
+
+
+def test_the_login_that_creates_the_account_counts_as_proof(client, idporten):
+    """A daglig leder new to the portal: the first ID-porten login (which asks for an e-mail address)
+    identifies her, so registering her organisation confirms her at once without logging in again."""
+    from members.models import OrganisationClaim
+
+    response = log_in_with_idporten(client, "dagny", first_login=True)
+    assert response["Location"] == reverse("oidc_complete")
+    response = client.post(reverse("oidc_complete"), {"email": "dagny@sjovik.example"})
+    assert response.status_code == 302
+    response = client.post(reverse("membership_register"), {"org_number": SJOVIK, "action": "apply"})
+    claim = OrganisationClaim.objects.get(organisation__org_number=SJOVIK)
+    assert claim.state == OrganisationClaim.State.CONFIRMED, response.get("Location")
+    assert claim.decided_how == OrganisationClaim.Decision.SELF_SIGNATORY
+    assert "Dagny Leder" in claim.decided_by_authority
+    assert Affiliation.objects.filter(
+        user__email="dagny@sjovik.example", organisation=claim.organisation, role=Affiliation.Role.ADMIN
+    ).exists()

@@ -6,9 +6,9 @@ from django.urls import reverse
 from django.utils import translation
 
 from members import services
-from members.models import Affiliation, Membership, Organisation, TermsDocument, VendorSystem
+from members.models import Affiliation, Membership, Organisation, OrganisationClaim, TermsDocument, VendorSystem
 from orders import helseid
-from tests.factories import UserFactory
+from tests.factories import UserFactory, register_confirmed
 from tests.members.idporten import identified, registered_person
 
 pytestmark = pytest.mark.django_db
@@ -26,9 +26,11 @@ def vendor_terms():
     return TermsDocument.objects.current(TermsDocument.Kind.VENDOR)
 
 
-def test_a_company_registers_as_vendor_and_becomes_its_vendor_user():
+def test_a_company_registers_as_vendor_and_becomes_its_vendor_user_when_confirmed():
     user = UserFactory()
-    membership = services.membership_apply(org_number=BUILDER, user=user, vendor_kind=Organisation.Kind.VENDOR)
+    claim = services.claim_submit(org_number=BUILDER, user=user, vendor_kind=Organisation.Kind.VENDOR)
+    assert claim.role == Affiliation.Role.VENDOR_USER and not Affiliation.objects.exists()
+    membership = register_confirmed(org_number=BUILDER, user=user, vendor_kind=Organisation.Kind.VENDOR)
     organisation = membership.organisation
     assert organisation.kind == Organisation.Kind.VENDOR
     assert Affiliation.objects.filter(user=user, organisation=organisation, role=Affiliation.Role.VENDOR_USER).exists()
@@ -36,9 +38,7 @@ def test_a_company_registers_as_vendor_and_becomes_its_vendor_user():
 
 
 def test_a_partner_registers_as_partner():
-    membership = services.membership_apply(
-        org_number=BUILDER, user=UserFactory(), vendor_kind=Organisation.Kind.PARTNER
-    )
+    membership = register_confirmed(org_number=BUILDER, user=UserFactory(), vendor_kind=Organisation.Kind.PARTNER)
     assert membership.organisation.kind == Organisation.Kind.PARTNER
 
 
@@ -47,13 +47,13 @@ def test_a_partner_registers_as_partner():
 )
 def test_dead_organisations_and_sub_units_cannot_register(number, message):
     with pytest.raises(ValidationError, match=message):
-        services.membership_apply(org_number=number, user=UserFactory(), vendor_kind=Organisation.Kind.VENDOR)
+        services.claim_submit(org_number=number, user=UserFactory(), vendor_kind=Organisation.Kind.VENDOR)
     assert not Organisation.objects.filter(org_number=number).exists()
 
 
 def test_the_daglig_leder_accepts_the_vendor_terms_and_nhn_approves(nhn_staff):
     applicant = UserFactory()
-    membership = services.membership_apply(org_number="310000108", user=applicant, vendor_kind=Organisation.Kind.VENDOR)
+    membership = register_confirmed(org_number="310000108", user=applicant, vendor_kind=Organisation.Kind.VENDOR)
     organisation = membership.organisation
     jon_born = registered_person("310000108", "Jon Journal").birth_date
     with pytest.raises(PermissionDenied):  # the applicant is not in Enhetsregisteret
@@ -82,7 +82,7 @@ def test_the_daglig_leder_accepts_the_vendor_terms_and_nhn_approves(nhn_staff):
 
 def test_membership_terms_do_not_approve_a_vendor():
     applicant = UserFactory()
-    membership = services.membership_apply(org_number="310000108", user=applicant, vendor_kind=Organisation.Kind.VENDOR)
+    membership = register_confirmed(org_number="310000108", user=applicant, vendor_kind=Organisation.Kind.VENDOR)
     jon = UserFactory(first_name="Jon", last_name="Journal")
     Affiliation.objects.create(user=jon, organisation=membership.organisation, role=Affiliation.Role.VENDOR_USER)
     terms = TermsDocument.objects.current(TermsDocument.Kind.MEMBERSHIP)
@@ -103,9 +103,12 @@ def test_registering_through_the_page(client):
     response = client.post(reverse("vendor_register"), {"org_number": BUILDER, "action": "check"})
     assert response.context["check"].eligible
     response = client.post(reverse("vendor_register"), {"org_number": BUILDER, "action": "apply", "as_partner": "on"})
-    assert response["Location"] == reverse("membership_detail", args=[BUILDER])
+    claim = OrganisationClaim.objects.get(claimant=user)
+    assert response["Location"] == reverse("claim_detail", args=[claim.public_id])
     assert Organisation.objects.get(org_number=BUILDER).kind == Organisation.Kind.PARTNER
-    page = client.get(response["Location"])
+    assert client.get(reverse("membership_detail", args=[BUILDER])).status_code == 404
+    services.claim_decide_by_staff(claim=claim, confirm=True, by=UserFactory(is_nhn_staff=True), reason="Kjent")
+    page = client.get(reverse("membership_detail", args=[BUILDER]))
     assert page.status_code == 200 and page.context["is_vendor"] is True
 
 

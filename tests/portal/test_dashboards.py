@@ -144,5 +144,5 @@ def test_customer_centre_queries_are_bounded(client, nhn_staff, django_assert_ma
     for _ in range(rows):
         AffiliationFactory(organisation=OrganisationFactory(), role=Affiliation.Role.ADMIN)
     client.force_login(nhn_staff)
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):
         assert client.get(reverse("staff_dashboard")).status_code == 200

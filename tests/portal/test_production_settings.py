@@ -56,6 +56,15 @@ def test_check_deploy_is_clean_with_production_settings():
             },
             "alg PS256/384/512 or ES256/384/512",
         ),
+        ({"TEST_IDPORTEN": "on"}, "bundled test ID-porten is for development and tests only"),
+        (
+            {
+                "OIDC_IDPORTEN_CLIENT_ID": "portal",
+                "OIDC_IDPORTEN_CLIENT_SECRET": "secret",
+                "OIDC_IDPORTEN_ISSUER": "https://selvbetjening.nhn.example/test-idporten",
+            },
+            "issuer is the bundled test ID-porten",
+        ),
     ],
 )
 def test_production_refuses_unsafe_settings(overrides, message):

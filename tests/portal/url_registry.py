@@ -23,6 +23,8 @@ the form is a GET filter (query string). Example, for a new vendor page with a f
 from dataclasses import dataclass, field
 
 from members.forms import (
+    ClaimConfirmationRequestForm,
+    ClaimDecisionForm,
     CompleteAccountForm,
     DelegationForm,
     InvitationForm,
@@ -97,6 +99,7 @@ PARAMETERS = {
     "kid": lambda side, entry: side.kid,
     "key_id": lambda side, entry: side.client.keys.get(kid=side.kid).public_id,
     "task_id": lambda side, entry: side.task.public_id,
+    "claim_id": lambda side, entry: side.claim.public_id,
 }
 GLOBAL_PARAMETERS = {
     "document_id": lambda world: world.terms.public_id,
@@ -148,6 +151,25 @@ REGISTRY = {
     "oidc_logged_out": public(),
     # an invitation's token is its own key: without it (a made-up one here) nothing is shown
     "invitation_landing": public(params={"token": "ukjent-invitasjon"}),
+    # claims (issue 11): an application is its claimant's (and NHN's) only
+    "claim_ask_admins": own(form=OrgNumberForm, actor="outsider"),
+    "claim_detail": member(staff_reads=True, form=ClaimConfirmationRequestForm, actor="outsider"),
+    "claim_confirm_self": member(staff_reads=True),  # NHN may open any application; a POST changes nothing
+    "claim_confirm": public(params={"token": "ukjent-soknad"}),
+    "staff_claim_queue": staff(),
+    "staff_claim_decide": staff(form=ClaimDecisionForm, decision="avvis"),
+    # the quick start's bundled test ID-porten (dev and test only)
+    **{
+        name: public()
+        for name in (
+            "testidporten_authorize",
+            "testidporten_discovery",
+            "testidporten_endsession",
+            "testidporten_jwks",
+            "testidporten_root",
+            "testidporten_token",
+        )
+    },
     # members
     "organisation_people": member(form=InvitationForm, actor="administrator"),
     "invitation_revoke": member(),

@@ -21,6 +21,7 @@ from members.models import (
     Invitation,
     Membership,
     Organisation,
+    OrganisationClaim,
     SupportedService,
     TermsDocument,
     User,
@@ -42,6 +43,7 @@ FOREIGN_MARKERS = (
     "fremmed-utvikler@fremmedleverandor.example",
     "invitert@fremmedby.example",
     "fremmed-nokkel",
+    "fremmed-soker@fremmedby.example",
 )
 
 PERSONAS = ("anonymous", "outsider", "viewer", "signatory", "administrator", "vendor_user", "nhn_staff")
@@ -72,6 +74,7 @@ class Side:
     client: object
     kid: str
     task: ProvisioningTask | None = None
+    claim: OrganisationClaim | None = None  # someone's application to administer the organisation
 
 
 @dataclass
@@ -186,6 +189,11 @@ def build_world() -> World:
         staff=staff,
     )
     outsider = AffiliationFactory(organisation=OrganisationFactory(name="Utenforby kommune")).user
+    # A pending application each: the outsider's for Nordvik, a stranger's for Fremmedby.
+    own.claim = OrganisationClaim.objects.create(organisation=own.organisation, claimant=outsider, role="admin")
+    foreign.claim = OrganisationClaim.objects.create(
+        organisation=foreign.organisation, claimant=UserFactory(email="fremmed-soker@fremmedby.example"), role="admin"
+    )
     return World(
         own=own,
         foreign=foreign,

@@ -183,6 +183,18 @@ class Command(BaseCommand):
             "NHN staff log in with a second factor too: run `.venv/bin/python manage.py demo_totp` for the current "
             f"code, or add the secret {DEMO_TOTP_SECRET} to an authenticator app."
         )
+        self._print_test_idporten_persons()
+
+    def _print_test_idporten_persons(self):
+        from django.conf import settings
+
+        from members import testidporten
+
+        if "test-idporten" not in settings.OIDC_PROVIDERS.get("idporten", {}).get("issuer", ""):
+            return
+        self.stdout.write("ID-porten is the bundled test ID-porten; pick a synthetic person (README: the demo walk):")
+        for person in testidporten.persons():
+            self.stdout.write(f"  {testidporten.full_name(person).ljust(26)} {person['note']}")
 
     def _seed_staff_authenticator(self):
         from allauth.mfa.models import Authenticator

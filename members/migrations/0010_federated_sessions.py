@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("members", "0008_i11_authority"),
+        ("members", "0009_i11_claims"),
     ]
 
     operations = [

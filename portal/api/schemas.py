@@ -127,7 +127,7 @@ class KeyOut(Schema):
 class ClientIn(Schema):
     system: UUID
     environment: Environment
-    tenancy: Literal["multi", "single"]
+    tenancy: Literal["multi-tenant", "single-tenant"]
     tenant: str | None = Field(None, pattern=r"^\d{9}$", description="Single-tenant only: the municipality.")
 
 

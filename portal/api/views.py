@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import translation
 from django.utils.translation import gettext as _
-from ninja import NinjaAPI, Query, Router, Swagger
+from ninja import NinjaAPI, Query, Router, Status, Swagger
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from pydantic import Field
@@ -225,9 +225,10 @@ def idempotent(view):
         if record is not None:
             if record.request_digest != digest:
                 raise ApiProblem("idempotency-key-reused", _("This Idempotency-Key was used for another request."))
-            return record.status, record.body
+            return Status(record.status, record.body)
         with transaction.atomic():
-            status, body = view(request, *args, **kwargs)
+            result = view(request, *args, **kwargs)
+            status, body = result.status_code, result.value
             data = json.loads(api.renderer.render(request, body, response_status=status))
             try:
                 with transaction.atomic():
@@ -237,7 +238,7 @@ def idempotent(view):
             except IntegrityError:  # the same key at the same moment: the first one's answer stands
                 transaction.set_rollback(True)
                 raise ApiProblem("idempotency-key-reused", _("This Idempotency-Key is being used right now.")) from None
-        return status, data
+        return Status(status, data)
 
     return wrapper
 
@@ -351,7 +352,7 @@ def index(request):
 def problem_type(request, slug: str):
     if slug not in PROBLEMS:
         raise ApiProblem("not-found")
-    return 200, problem_body(slug)
+    return Status(200, problem_body(slug))
 
 
 # Vendor operations --------------------------------------------------------------------------------
@@ -402,11 +403,14 @@ def tenant_provisioning(request, org_number: str):
     if not tenant:
         raise Http404(_("No such organisation."))
     under_way = selectors.attach_vendor_steps(tenant, vendor)
-    return 200, {
-        "org_number": org_number,
-        "under_way": under_way,
-        "orders": [{**order_out(o), "steps": [step_out(t) for t in o.vendor_steps]} for o in tenant[0]["orders"]],
-    }
+    return Status(
+        200,
+        {
+            "org_number": org_number,
+            "under_way": under_way,
+            "orders": [{**order_out(o), "steps": [step_out(t) for t in o.vendor_steps]} for o in tenant[0]["orders"]],
+        },
+    )
 
 
 @vendor_router.get("/systems", response={200: s.SystemPage, **ERRORS}, auth=read, summary="Our vendor systems")
@@ -439,7 +443,7 @@ def system_create(request, payload: s.SystemIn):
                 vendor_system_set_services(system=system, supported=supported, by=by, request=request)
     except ValidationError as exc:
         raise refused(exc) from None
-    return 201, system_out(system)
+    return Status(201, system_out(system))
 
 
 @vendor_router.get("/clients", response={200: s.ClientPage, **ERRORS}, auth=read, summary="Our HelseID clients")
@@ -479,7 +483,7 @@ def client_create(request, payload: s.ClientIn):
         )
     except ValidationError as exc:
         raise refused(exc) from None
-    return 201, client_detail_out(client)
+    return Status(201, client_detail_out(client))
 
 
 @vendor_router.get(
@@ -489,7 +493,7 @@ def client_create(request, payload: s.ClientIn):
     summary="A client, its keys and tenants",
 )
 def client_detail(request, client_id: s.UUID):
-    return 200, client_detail_out(vendor_client(acting_vendor(request.auth), client_id))
+    return Status(200, client_detail_out(vendor_client(acting_vendor(request.auth), client_id)))
 
 
 @vendor_router.post(
@@ -514,7 +518,7 @@ def client_keys_add(request, client_id: s.UUID, payload: s.KeysIn):
         )
     except ValidationError as exc:
         raise refused(exc) from None
-    return 201, [key_out(key) for key in added]
+    return Status(201, [key_out(key) for key in added])
 
 
 @vendor_router.post(
@@ -533,7 +537,7 @@ def client_key_retire(request, client_id: s.UUID, key_id: s.UUID):
         key = helseid.client_key_retire(key=key, by=api_actor(request.auth), request=request)
     except ValidationError as exc:
         raise refused(exc) from None
-    return 200, key_out(key)
+    return Status(200, key_out(key))
 
 
 @vendor_router.get(
@@ -543,7 +547,7 @@ def client_key_retire(request, client_id: s.UUID, key_id: s.UUID):
     summary="The client's configuration (the same JSON as the page's download)",
 )
 def client_configuration(request, client_id: s.UUID):
-    return 200, helseid.configuration(vendor_client(acting_vendor(request.auth), client_id))
+    return Status(200, helseid.configuration(vendor_client(acting_vendor(request.auth), client_id)))
 
 
 @vendor_router.get(
@@ -556,7 +560,7 @@ def client_provisioning(request, client_id: s.UUID, page: Query[PageParams]):
     client = vendor_client(acting_vendor(request.auth), client_id)
     steps = list(client.provisioning_tasks.select_related("order", "client"))
     chunk, cursor = paginate(steps, lambda step: f"{step.pk:020d}", page)
-    return 200, {"items": [step_out(step) for step in chunk], "next_cursor": cursor}
+    return Status(200, {"items": [step_out(step) for step in chunk], "next_cursor": cursor})
 
 
 @vendor_router.post(
@@ -582,22 +586,27 @@ def membership(request):
     )
     current = TermsDocument.objects.current(TermsDocument.Kind.MEMBERSHIP)
     acceptances = organisation.acceptances.select_related("document").order_by("signed_at", "pk")
-    return 200, {
-        "org_number": organisation.org_number,
-        "name": organisation.name,
-        "membership_state": membership.state if membership else None,
-        "terms_version": membership.acceptance.document.version if membership and membership.acceptance_id else None,
-        "new_terms_to_accept": bool(membership and membership.needs_new_terms(current)),
-        "acceptances": [
-            {
-                "document": a.document.title,
-                "kind": a.document.kind,
-                "version": a.document.version,
-                "accepted_at": a.signed_at,
-            }
-            for a in acceptances
-        ],
-    }
+    return Status(
+        200,
+        {
+            "org_number": organisation.org_number,
+            "name": organisation.name,
+            "membership_state": membership.state if membership else None,
+            "terms_version": membership.acceptance.document.version
+            if membership and membership.acceptance_id
+            else None,
+            "new_terms_to_accept": bool(membership and membership.needs_new_terms(current)),
+            "acceptances": [
+                {
+                    "document": a.document.title,
+                    "kind": a.document.kind,
+                    "version": a.document.version,
+                    "accepted_at": a.signed_at,
+                }
+                for a in acceptances
+            ],
+        },
+    )
 
 
 def member_order_rows(organisation, orders: list[Order]) -> list[dict]:
@@ -614,7 +623,7 @@ def member_orders(request, page: Query[PageParams]):
     organisation = acting_member(request.auth)
     queryset = Order.objects.filter(organisation=organisation).select_related("organisation", "service")
     chunk, cursor = paginate_queryset(queryset, page)
-    return 200, {"items": member_order_rows(organisation, chunk), "next_cursor": cursor}
+    return Status(200, {"items": member_order_rows(organisation, chunk), "next_cursor": cursor})
 
 
 @member_router.get(
@@ -629,7 +638,7 @@ def member_order(request, order_id: s.UUID):
     )
     if order is None:
         raise Http404(_("No such order."))
-    return 200, member_order_rows(organisation, [order])[0]
+    return Status(200, member_order_rows(organisation, [order])[0])
 
 
 @member_router.get(
@@ -638,16 +647,19 @@ def member_order(request, order_id: s.UUID):
 def member_systems(request):
     organisation = acting_member(request.auth)
     assignments = VendorAssignment.objects.active().filter(organisation=organisation).select_related("system__vendor")
-    return 200, [
-        {
-            "system": a.system.public_id,
-            "system_name": a.system.name,
-            "vendor": a.system.vendor.org_number,
-            "environment": a.environment,
-            "starts_on": a.starts_on,
-        }
-        for a in assignments.order_by("pk")
-    ]
+    return Status(
+        200,
+        [
+            {
+                "system": a.system.public_id,
+                "system_name": a.system.name,
+                "vendor": a.system.vendor.org_number,
+                "environment": a.environment,
+                "starts_on": a.starts_on,
+            }
+            for a in assignments.order_by("pk")
+        ],
+    )
 
 
 @member_router.get(
@@ -655,18 +667,21 @@ def member_systems(request):
 )
 def member_clients(request):
     organisation = acting_member(request.auth)
-    return 200, [
-        {
-            "client_id": client.client_id,
-            "vendor": client.system.vendor.org_number,
-            "vendor_name": client.system.vendor.name,
-            "system_name": client.system.name,
-            "environment": client.environment,
-            "tenancy": client.tenancy,
-            "scopes": list(scopes),
-        }
-        for client, scopes in helseid.clients_acting_for(organisation)
-    ]
+    return Status(
+        200,
+        [
+            {
+                "client_id": client.client_id,
+                "vendor": client.system.vendor.org_number,
+                "vendor_name": client.system.vendor.name,
+                "system_name": client.system.name,
+                "environment": client.environment,
+                "tenancy": client.tenancy,
+                "scopes": list(scopes),
+            }
+            for client, scopes in helseid.clients_acting_for(organisation)
+        ],
+    )
 
 
 @member_router.post(

@@ -124,7 +124,7 @@ class Caller:
         self.token = token
 
     def call(self, method, path, json_body=None, *, headers=None, proof_overrides=None, scheme="DPoP", **extra):
-        url = "http://testserver" + path
+        url = "http://testserver" + path.split("?")[0]  # htu has no query (RFC 9449 §4.2)
         all_headers = {
             "Authorization": f"{scheme} {self.token.access_token}",
             "DPoP": proof(self.token, method, url, **(proof_overrides or {})),

@@ -28,7 +28,7 @@ from . import schemas as s
 from .auth import SCOPE_MEMBER_READ, SCOPE_VENDOR_READ, SCOPE_VENDOR_WRITE, Caller, DPoPAuth
 from .problems import PROBLEMS, ApiProblem, problem_body, problem_response
 
-ERRORS = {401: s.Problem, 403: s.Problem, 404: s.Problem, 422: s.Problem, 429: s.Problem}
+ERRORS = {400: s.Problem, 401: s.Problem, 403: s.Problem, 404: s.Problem, 422: s.Problem, 429: s.Problem}
 BROWSER_ONLY = [
     "Signing membership, usage and vendor terms (ID-porten at level high, a person)",
     "NHN's decisions: approving, rejecting, suspending memberships and orders",
@@ -48,6 +48,17 @@ def api_language(request) -> str:
 
 
 class PortalApi(NinjaAPI):
+    def get_openapi_schema(self, *args, **kwargs):
+        """Error answers are problem details: say application/problem+json for them, as they are sent."""
+        schema = super().get_openapi_schema(*args, **kwargs)
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if str(status) >= "400" and "application/json" in content:
+                        content["application/problem+json"] = content.pop("application/json")
+        return schema
+
     def create_response(self, request, data, *args, **kwargs):
         response = super().create_response(request, data, *args, **kwargs)
         response["Content-Language"] = translation.get_language()
@@ -421,9 +432,7 @@ def systems(request, page: Query[PageParams]):
     return {"items": [system_out(system) for system in chunk], "next_cursor": cursor}
 
 
-@vendor_router.post(
-    "/systems", response={201: s.SystemOut, 400: s.Problem, **ERRORS}, auth=write, summary="Register a system"
-)
+@vendor_router.post("/systems", response={201: s.SystemOut, **ERRORS}, auth=write, summary="Register a system")
 @idempotent
 def system_create(request, payload: s.SystemIn):
     vendor = acting_vendor(request.auth)
@@ -454,9 +463,7 @@ def clients(request, page: Query[PageParams]):
     return {"items": [client_out(client) for client in chunk], "next_cursor": cursor}
 
 
-@vendor_router.post(
-    "/clients", response={201: s.ClientDetail, 400: s.Problem, **ERRORS}, auth=write, summary="Create a HelseID client"
-)
+@vendor_router.post("/clients", response={201: s.ClientDetail, **ERRORS}, auth=write, summary="Create a HelseID client")
 @idempotent
 def client_create(request, payload: s.ClientIn):
     vendor = acting_vendor(request.auth)
@@ -498,7 +505,7 @@ def client_detail(request, client_id: s.UUID):
 
 @vendor_router.post(
     "/clients/{client_id}/keys",
-    response={201: list[s.KeyOut], 400: s.Problem, **ERRORS},
+    response={201: list[s.KeyOut], **ERRORS},
     auth=write,
     summary="Add public keys (a JWK, a JWKS, or a JWKS address)",
 )
@@ -523,7 +530,7 @@ def client_keys_add(request, client_id: s.UUID, payload: s.KeysIn):
 
 @vendor_router.post(
     "/clients/{client_id}/keys/{key_id}/retire",
-    response={200: s.KeyOut, 400: s.Problem, **ERRORS},
+    response={200: s.KeyOut, **ERRORS},
     auth=write,
     summary="Retire a key",
 )

@@ -5,7 +5,7 @@ import pytest
 
 from tests.e2e.conftest import screenshot
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def test_the_api_docs_render_under_the_csp(live_server, page):

@@ -374,6 +374,7 @@ API_JWKS_CACHE_SECONDS = env_int("API_JWKS_CACHE_SECONDS", 3600)
 API_JWKS_REFETCH_MIN_SECONDS = env_int("API_JWKS_REFETCH_MIN_SECONDS", 30)  # unknown kid: at most once per this
 API_DPOP_IAT_WINDOW_SECONDS = env_int("API_DPOP_IAT_WINDOW_SECONDS", 60)
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120)
+API_IDEMPOTENCY_KEEP_HOURS = env_int("API_IDEMPOTENCY_KEEP_HOURS", 24)  # an Idempotency-Key is honoured this long
 # Test-environment orders from active members go through without a person approving them.
 ORDERS_AUTO_APPROVE_TEST = env_bool("ORDERS_AUTO_APPROVE_TEST", False)
 

@@ -6,12 +6,14 @@ import base64
 import binascii
 import hashlib
 import json
+from datetime import timedelta
 from functools import wraps
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Query, Router, Status, Swagger
 from ninja.errors import AuthenticationError, HttpError
@@ -246,6 +248,9 @@ def idempotent(view):
                     ApiIdempotencyRecord.objects.create(
                         client_id=caller.client_id, key=key, request_digest=digest, status=status, body=data
                     )
+                ApiIdempotencyRecord.objects.filter(
+                    created_at__lt=timezone.now() - timedelta(hours=settings.API_IDEMPOTENCY_KEEP_HOURS)
+                ).delete()
             except IntegrityError:  # the same key at the same moment: the first one's answer stands
                 transaction.set_rollback(True)
                 raise ApiProblem("idempotency-key-reused", _("This Idempotency-Key is being used right now.")) from None

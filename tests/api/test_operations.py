@@ -1,10 +1,11 @@
 """The API's operations do what the pages do: same services, same checks, same messages, same audit entries."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.utils import translation
+from django.utils import timezone, translation
 from joserfc.jwk import ECKey
 
 from members.models import Membership, VendorAssignment, VendorSystem
@@ -68,6 +69,15 @@ def test_an_idempotency_key_replays_and_refuses_another_body(api, vendor):
     assert other.status_code == 422
     assert other.json()["type"] == "/api/v1/problems/idempotency-key-reused"
     assert ApiIdempotencyRecord.objects.count() == 1
+
+
+def test_idempotency_keys_are_kept_a_day(api):
+    old = ApiIdempotencyRecord.objects.create(
+        client_id="c", key="k", request_digest="d", status=201, body={}, created_at=timezone.now() - timedelta(hours=25)
+    )
+    api.call("POST", "/api/v1/vendor/systems", {"name": "Alarm", "kind": "vft"}, headers={"Idempotency-Key": "new"})
+    assert not ApiIdempotencyRecord.objects.filter(pk=old.pk).exists()
+    assert ApiIdempotencyRecord.objects.filter(key="new").exists()
 
 
 def test_systems_are_paged_with_cursors(api):

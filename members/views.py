@@ -306,12 +306,22 @@ def _signing_context(request, organisation, roles, *, next_url=None):
     except enhetsregisteret.RegistryUnavailable:
         registered, registry_error = [], True
     person = authority.verified_person(request)
-    # The one register lookup above serves the match too; with the register down, a delegation still counts.
+    # The one register lookup above serves the match too. With the register down nothing can be proven,
+    # a delegation neither (whether the one who gave it still signs is the register's to say).
     matched = sorted(
         (role for role in registered if person is not None and authority.role_matches(role, person)),
         key=lambda role: role.joint,
     )
-    signing = services.signing_authority_for(user=request.user, organisation=organisation, person=person, roles=matched)
+    try:
+        signing = (
+            None
+            if registry_error
+            else services.signing_authority_for(
+                user=request.user, organisation=organisation, person=person, roles=matched
+            )
+        )
+    except enhetsregisteret.RegistryUnavailable:
+        signing, registry_error = None, True
     signatories = [u for u in selectors.portal_signatories(organisation) if u.pk != request.user.pk]
     return {
         "registered_signatories": registered,

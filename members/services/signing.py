@@ -102,8 +102,8 @@ def signing_authority_for(
 
     ``person`` is who ID-porten says is at the keyboard (``members.authority.verified_person``);
     without one nobody may sign. A sole role beats a joint one; a delegation bound to the same
-    identity counts when there is no role. Raises RegistryUnavailable when the register is down
-    and there is no delegation to fall back on.
+    identity counts when there is no role, while the register still lists the one who gave it.
+    Raises RegistryUnavailable when the register is down (a delegation cannot be checked then either).
     """
     if person is None or not user.is_authenticated:
         return None
@@ -121,8 +121,12 @@ def signing_authority_for(
         .select_related("delegated_by")
         .first()
     )
-    if delegation is not None and registry_error is None and not delegator_still_signs(delegation, organisation):
-        delegation = None  # a fullmakt lasts only while the one who gave it may still sign alone
+    if delegation is not None and registry_error is None:
+        try:
+            if not delegator_still_signs(delegation, organisation):
+                delegation = None  # a fullmakt lasts only while the one who gave it may still sign alone
+        except enhetsregisteret.RegistryUnavailable as error:
+            delegation, registry_error = None, error  # unprovable now: the caller says the register is down
     if delegation is not None and registry_error is None:
         by = delegation.delegated_by_name or delegation.delegated_by.get_full_name() or delegation.delegated_by.email
         return SigningAuthority(

@@ -56,3 +56,85 @@ def test_a_bound_delegate_during_a_registry_outage_gets_a_page_not_a_500(client,
     assert response.status_code == 200
     assert "Enhetsregisteret" in response.context["form"].non_field_errors()[0]
     assert not Acceptance.objects.exists()
+
+
+HELSE = "320000017"  # Helse Nordvik HF: SIFE held by Hanne Marie Styreleder and by Stein Styremedlem
+HANNE = ("Hanne Marie Styreleder", date(1958, 10, 2))
+STEIN = ("Stein Styremedlem", date(1960, 8, 19))
+LENA = ("Lena Lege", date(1975, 4, 4))  # daglig leder and SIGN of another organisation (320000025)
+
+
+def _signatory_of(organisation):
+    user = UserFactory()
+    AffiliationFactory(user=user, organisation=organisation, role=Affiliation.Role.SIGNATORY)
+    return user
+
+
+def _sign_as(client, organisation, terms, name_and_birth):
+    user = _signatory_of(organisation)
+    client.force_login(user)
+    name, born = name_and_birth
+    verified_in_session(client, user, name=name, born=born)
+    url = reverse("terms_sign", args=[organisation.org_number, terms.public_id])
+    return client.post(url, {"sha256": terms.sha256, "confirm": "on"})
+
+
+def test_a_joint_signature_is_not_completed_by_a_sole_signatory_of_another_organisation(client):
+    from members.models import JointSignature, Membership
+    from tests.factories import register_confirmed
+
+    helse = register_confirmed(org_number=HELSE, user=UserFactory()).organisation
+    terms = TermsDocument.objects.current(Membership.terms_kind_for(helse))
+    assert _sign_as(client, helse, terms, HANNE).status_code == 302
+    joint = JointSignature.objects.get(organisation=helse)
+
+    # Lena may sign alone, but for another organisation: here she is nobody, whatever her portal role.
+    refused = _sign_as(client, helse, terms, LENA)
+    assert refused.status_code == 403 and "Lena Lege" in refused.content.decode()
+    joint.refresh_from_db()
+    assert joint.acceptance is None and joint.closed_at is None
+    assert not Acceptance.objects.filter(organisation=helse).exists()
+
+    # The second holder of the joint signature completes it; both are on the acceptance.
+    assert _sign_as(client, helse, terms, STEIN).status_code == 302
+    acceptance = Acceptance.objects.get(organisation=helse)
+    assert (acceptance.signer_name, acceptance.cosigner_name) == (HANNE[0], STEIN[0])
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["https://evil.example/", "//evil.example/", "/\\evil.example", "http:evil.example", "javascript:alert(1)"],
+)
+def test_the_step_up_never_sends_the_browser_elsewhere(client, idporten, hostile):
+    from urllib.parse import parse_qs, urlparse
+
+    client.force_login(UserFactory())
+    response = client.get(reverse("authority_stepup"), {"next": hostile})
+    assert response.status_code == 302
+    query = parse_qs(urlparse(response["Location"]).query)
+    assert query["next"] == [reverse("home")] and query["stepup"] == ["1"]
+    # And the login view the step-up leads to keeps no foreign address either.
+    client.get(reverse("oidc_login_idporten"), {"next": hostile, "stepup": "1", "koble": "1"})
+    assert client.session.get("oidc_login_next") in (None, "")
+
+
+def test_a_verified_person_ends_with_the_session_it_was_proven_in(client):
+    """Dagny's ID-porten login stays with her session: after logging out, neither another account nor
+    Dagny herself logging in again by password in that browser has a verified person."""
+    from members import authority
+
+    dagny = UserFactory(password="correct horse battery")
+    other = UserFactory(password="another horse battery")
+    for who, password in ((other, "another horse battery"), (dagny, "correct horse battery")):
+        client.force_login(dagny)
+        verified_in_session(client, dagny, name="Dagny Leder", born=date(1971, 4, 3))
+        client.post(reverse("account_logout"))
+        response = client.post(reverse("account_login"), {"login": who.email, "password": password})
+        assert response.status_code == 302
+        assert int(client.session["_auth_user_id"]) == who.pk
+        assert authority.SESSION_KEY not in client.session
+    # Another account logged in over Dagny's session (no log-out) gets a fresh session, no person.
+    client.force_login(dagny)
+    verified_in_session(client, dagny, name="Dagny Leder", born=date(1971, 4, 3))
+    client.force_login(other)
+    assert authority.SESSION_KEY not in client.session

@@ -138,3 +138,46 @@ def test_a_verified_person_ends_with_the_session_it_was_proven_in(client):
     verified_in_session(client, dagny, name="Dagny Leder", born=date(1971, 4, 3))
     client.force_login(other)
     assert authority.SESSION_KEY not in client.session
+
+
+SUB_UNIT = "320000122"  # Fjordheim sjukeheim, a sub-unit in the fixture register
+
+
+@pytest.mark.parametrize("closing", ["nedleggelsesdato", "slettedato"])
+def test_a_closed_sub_unit_cannot_be_registered_through_the_web(client, settings, tmp_path, closing):
+    import json
+
+    from members.models import Organisation, OrganisationClaim
+    from tests.brreg_server import DATA_FILE
+
+    data = json.loads(DATA_FILE.read_text(encoding="utf-8"))
+    data["underenheter"][SUB_UNIT][closing] = "2024-05-01"
+    path = tmp_path / "enhetsregisteret.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    settings.ENHETSREGISTERET_BACKEND = "members.enhetsregisteret.OfflineBackend"
+    settings.ENHETSREGISTERET_DATA_FILE = path
+
+    client.force_login(UserFactory())
+    for action in ("check", "apply"):
+        response = client.post(reverse("membership_register"), {"org_number": SUB_UNIT, "action": action})
+        assert response.status_code == 200
+        assert "ble slettet fra Enhetsregisteret" in response.content.decode()
+    assert not Organisation.objects.filter(org_number=SUB_UNIT).exists()
+    assert not OrganisationClaim.objects.exists()
+
+
+def test_a_partners_first_vendor_user_is_an_applicant_too(client):
+    from members.models import Organisation, OrganisationClaim
+
+    builder = "310000264"  # a company in the fixture register, not in the portal
+    claimant = UserFactory()
+    client.force_login(claimant)
+    response = client.post(reverse("vendor_register"), {"org_number": builder, "action": "apply", "as_partner": "on"})
+    assert response.status_code == 302
+    claim = OrganisationClaim.objects.get(organisation__org_number=builder)
+    assert claim.is_pending and claim.role == Affiliation.Role.VENDOR_USER
+    assert claim.organisation.kind == Organisation.Kind.PARTNER
+    assert not Affiliation.objects.filter(organisation=claim.organisation).exists()
+    for name in ("vendor_dashboard", "membership_detail", "organisation_people"):
+        assert client.get(reverse(name, args=[builder])).status_code == 404, name
+    assert client.post(reverse("vendor_system_create", args=[builder]), {"name": "X", "kind": "vft"}).status_code == 404

@@ -302,6 +302,12 @@ def claim_decide_by_link(*, token: str, confirm: bool, user: User, person, reaso
 @transaction.atomic
 def claim_decide_by_staff(*, claim: Claim, confirm: bool, by: User, reason: str, request=None) -> Claim:
     """NHN's customer centre decides a claim; the written reason is required and shown to the applicant."""
+    if claim.claimant_id == by.pk:
+        # Four eyes: a customer-centre account must not make itself administrator of any organisation.
+        raise ValidationError(
+            _("You cannot decide your own application; another member of NHN's customer centre must."),
+            code="own_claim",
+        )
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError(_("Give a reason; the applicant sees it."), code="reason_required")

@@ -181,3 +181,28 @@ def test_a_partners_first_vendor_user_is_an_applicant_too(client):
     for name in ("vendor_dashboard", "membership_detail", "organisation_people"):
         assert client.get(reverse(name, args=[builder])).status_code == 404, name
     assert client.post(reverse("vendor_system_create", args=[builder]), {"name": "X", "kind": "vft"}).status_code == 404
+
+
+def test_nhn_staff_cannot_approve_their_own_application(client, nhn_staff):
+    """A customer-centre account that applies to administer an organisation is an applicant like any
+    other: its own approval would make anyone at NHN (or whoever holds that account) administrator of
+    any organisation without a second person. Another member of staff decides."""
+    from members.models import OrganisationClaim
+    from tests.factories import with_totp
+
+    client.force_login(nhn_staff)
+    client.post(reverse("membership_register"), {"org_number": "320000009", "action": "apply"})
+    claim = OrganisationClaim.objects.get(claimant=nhn_staff)
+    response = client.post(
+        reverse("staff_claim_decide", args=[claim.public_id, "godkjenn"]), {"reason": "Meg selv"}, follow=True
+    )
+    assert "annen i kundesenteret" in response.content.decode()
+    claim.refresh_from_db()
+    assert claim.is_pending
+    assert not Affiliation.objects.filter(user=nhn_staff, organisation=claim.organisation).exists()
+
+    colleague = with_totp(UserFactory(is_nhn_staff=True, email="kollega@nhn.example"))
+    client.force_login(colleague)
+    client.post(reverse("staff_claim_decide", args=[claim.public_id, "godkjenn"]), {"reason": "Ringte Sjøvik"})
+    claim.refresh_from_db()
+    assert claim.state == OrganisationClaim.State.CONFIRMED and claim.decided_by == colleague

@@ -206,3 +206,24 @@ def test_nhn_staff_cannot_approve_their_own_application(client, nhn_staff):
     client.post(reverse("staff_claim_decide", args=[claim.public_id, "godkjenn"]), {"reason": "Ringte Sjøvik"})
     claim.refresh_from_db()
     assert claim.state == OrganisationClaim.State.CONFIRMED and claim.decided_by == colleague
+
+
+@pytest.mark.parametrize("switch", [None, "on"])
+def test_the_test_id_porten_is_not_reachable_with_production_settings(switch):
+    """Production never mounts the bundled test ID-porten, even with TEST_IDPORTEN switched on (which
+    the production checks refuse besides), and never points the ID-porten client at it."""
+    from tests.portal.test_production_settings import run
+
+    code = (
+        "from django.urls import resolve, Resolver404\n"
+        "from django.conf import settings\n"
+        "try:\n"
+        "    resolve('/test-idporten/authorize')\n"
+        "    print('MOUNTED')\n"
+        "except Resolver404:\n"
+        "    print('NOT MOUNTED')\n"
+        "print('CLIENT', settings.OIDC_PROVIDERS.get('idporten', {}).get('issuer', ''))\n"
+    )
+    result = run(["manage.py", "shell", "-c", code], TEST_IDPORTEN=switch)
+    assert "NOT MOUNTED" in result.stdout, result.stdout + result.stderr
+    assert "test-idporten" not in result.stdout.split("CLIENT", 1)[1]

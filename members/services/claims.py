@@ -52,6 +52,20 @@ def is_administered(organisation: Organisation) -> bool:
     return Affiliation.objects.filter(organisation=organisation, role__in=ADMIN_ROLES, user__is_active=True).exists()
 
 
+def refuse_if_administered(organisation: Organisation) -> None:
+    """Once someone administers the organisation, waiting applications can no longer be confirmed:
+    later administrators come from the administrators' invitations."""
+    if is_administered(organisation):
+        raise ValidationError(
+            _(
+                "%(name)s already has administrators in the portal: new administrators are invited by them. "
+                "This application can no longer be confirmed."
+            ),
+            code="already_administered",
+            params={"name": organisation.name},
+        )
+
+
 def claim_signatory_authority(person, organisation) -> str | None:
     """'Name, daglig leder (DAGL) in Enhetsregisteret' when the verified person is a signatory, else None."""
     if person is None:
@@ -189,6 +203,7 @@ def claim_request_confirmation(*, claim: Claim, email: str, by: User, request=No
         raise ValidationError(_("Only the applicant can ask for confirmation."), code="not_claimant")
     if not claim.is_pending:
         raise ValidationError(_("This application is already decided."), code="decided")
+    refuse_if_administered(claim.organisation)
     email = User.objects.normalize_email(email.strip()).lower()
     if email == by.email.lower():
         raise ValidationError(
@@ -333,8 +348,12 @@ def _decide(
     request=None,
     signatory_role: bool = False,
 ) -> Claim:
-    claim.decide(confirm=confirm, how=how, by=by, authority=authority_detail, reason=reason)
     organisation = claim.organisation
+    if confirm:
+        # Locked, so that two applications confirmed at the same moment do not both pass the check.
+        Organisation.objects.select_for_update().filter(pk=organisation.pk).first()
+        refuse_if_administered(organisation)
+    claim.decide(confirm=confirm, how=how, by=by, authority=authority_detail, reason=reason)
     audit(
         action="claim.confirmed" if confirm else "claim.refused",
         actor=by,

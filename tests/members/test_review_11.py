@@ -227,3 +227,57 @@ def test_the_test_id_porten_is_not_reachable_with_production_settings(switch):
     result = run(["manage.py", "shell", "-c", code], TEST_IDPORTEN=switch)
     assert "NOT MOUNTED" in result.stdout, result.stdout + result.stderr
     assert "test-idporten" not in result.stdout.split("CLIENT", 1)[1]
+
+
+MARTE = ("Marte Kommunedirektør", date(1969, 5, 17))  # daglig leder of Sjøvik kommune (320000009)
+
+
+def test_a_squatters_waiting_application_dies_once_the_organisation_is_administered(
+    client, nhn_staff, django_capture_on_commit_callbacks
+):
+    """Sara applied for Sjøvik first; then Sjøvik's daglig leder registered and administers it. Later
+    administrators come from the administrators' invitations: Sara's application can no longer be
+    confirmed (by a signatory's link, by herself or by NHN), nor can she mail a signatory a link."""
+    import re
+
+    from django.core import mail
+
+    from members.models import OrganisationClaim
+
+    sara = UserFactory()
+    client.force_login(sara)
+    client.post(reverse("membership_register"), {"org_number": "320000009", "action": "apply"})
+    claim = OrganisationClaim.objects.get(claimant=sara)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("claim_detail", args=[claim.public_id]), {"email": "marte@sjovik.example"})
+    link = re.search(r"(/soknad/bekreft/[^/\s]+/)", mail.outbox[-1].body).group(1)
+
+    marte = UserFactory()
+    client.force_login(marte)
+    verified_in_session(client, marte, name=MARTE[0], born=MARTE[1])
+    client.post(reverse("membership_register"), {"org_number": "320000009", "action": "apply"})
+    assert Affiliation.objects.filter(user=marte, role=Affiliation.Role.ADMIN).exists()
+
+    # The signatory follows Sara's old link: it is refused, nothing is decided.
+    response = client.post(link, {"decision": "confirm"})
+    assert response.status_code == 403 and "har allerede administratorer" in response.context["problem"]
+    claim.refresh_from_db()
+    assert claim.is_pending and claim.token_used_at is None
+    assert not Affiliation.objects.filter(user=sara).exists()
+
+    # Sara cannot send a new link; NHN cannot confirm her either (the administrators invite).
+    client.force_login(sara)
+    from datetime import timedelta
+
+    OrganisationClaim.objects.filter(pk=claim.pk).update(token_sent_at=timezone.now() - timedelta(minutes=5))
+    again = client.post(reverse("claim_detail", args=[claim.public_id]), {"email": "marte@sjovik.example"})
+    assert "har allerede administratorer" in again.context["form"].errors["email"][0]
+    client.force_login(nhn_staff)
+    client.post(reverse("staff_claim_decide", args=[claim.public_id, "godkjenn"]), {"reason": "Ringte"})
+    claim.refresh_from_db()
+    assert claim.is_pending
+    assert not Affiliation.objects.filter(user=sara).exists()
+    # Refusing still works, so the queue can be cleared.
+    client.post(reverse("staff_claim_decide", args=[claim.public_id, "avvis"]), {"reason": "Har administratorer"})
+    claim.refresh_from_db()
+    assert claim.state == OrganisationClaim.State.REFUSED

@@ -101,8 +101,8 @@ def signing_authority_for(
     """On what authority this person may sign for the organisation, or None.
 
     ``person`` is who ID-porten says is at the keyboard (``members.authority.verified_person``);
-    without one nobody may sign. A sole role beats a joint one; a delegation bound to the same
-    identity counts when there is no role, while the register still lists the one who gave it.
+    without one nobody may sign. A sole role beats a delegation bound to the same identity (which
+    counts while the register still lists the one who gave it), and a delegation beats a joint role.
     Raises RegistryUnavailable when the register is down (a delegation cannot be checked then either).
     """
     if person is None or not user.is_authenticated:
@@ -112,8 +112,9 @@ def signing_authority_for(
         matched = authority.registry_roles_for(person, organisation) if roles is None else roles
     except enhetsregisteret.RegistryUnavailable as error:
         matched, registry_error = [], error
-    if matched:
+    if matched and not matched[0].joint:
         return _role_authority(matched[0])  # sole roles come first
+    # A delegation lets its holder sign alone, so it beats a joint role of their own.
     delegation = (
         SigningDelegation.objects.filter(
             organisation=organisation, delegate=user, delegate_pid_hash=person.pid_hash, revoked_at__isnull=True
@@ -135,6 +136,8 @@ def signing_authority_for(
             % {"name": by, "authority": delegation.delegated_by_authority, "date": delegation.created_at.date()},
             delegated_by=by,
         )
+    if matched:
+        return _role_authority(matched[0])  # a joint role: counts with a second holder's co-signature
     if registry_error is not None:
         raise registry_error
     return None

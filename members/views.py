@@ -248,7 +248,12 @@ def claim_confirm(request, token):
     if problem:
         return render(request, "members/claim_confirm.html", {"claim": claim, "problem": problem}, status=410)
     person = authority.verified_person(request) if request.user.is_authenticated else None
-    context = {"claim": claim, "person": person, "form": ClaimDecisionForm(request.POST or None)}
+    context = {
+        "claim": claim,
+        "claimant_email_verified": services.email_verified(claim.claimant),
+        "person": person,
+        "form": ClaimDecisionForm(request.POST or None),
+    }
     if person is None:
         if request.method == "POST":
             return redirect("claim_confirm", token)

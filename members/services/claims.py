@@ -52,6 +52,13 @@ def is_administered(organisation: Organisation) -> bool:
     return Affiliation.objects.filter(organisation=organisation, role__in=ADMIN_ROLES, user__is_active=True).exists()
 
 
+def email_verified(user: User) -> bool:
+    """Whether the person has proven they receive mail at their account's address (allauth)."""
+    from allauth.account.models import EmailAddress
+
+    return EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists()
+
+
 def refuse_if_administered(organisation: Organisation) -> None:
     """Once someone administers the organisation, waiting applications can no longer be confirmed:
     later administrators come from the administrators' invitations."""
@@ -239,6 +246,7 @@ def claim_request_confirmation(*, claim: Claim, email: str, by: User, request=No
             "org_number": claim.organisation.formatted_org_number,
             "claimant": by.get_full_name() or by.email,
             "claimant_email": by.email,
+            "claimant_email_verified": email_verified(by),
             "role": str(Affiliation.Role(claim.role).label),
             "url": reverse("claim_confirm", args=[token]),
             "expires_at": timezone.localtime(claim.token_expires_at).strftime("%d.%m.%Y"),

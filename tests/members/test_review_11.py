@@ -281,3 +281,34 @@ def test_a_squatters_waiting_application_dies_once_the_organisation_is_administe
     client.post(reverse("staff_claim_decide", args=[claim.public_id, "avvis"]), {"reason": "Har administratorer"})
     claim.refresh_from_db()
     assert claim.state == OrganisationClaim.State.REFUSED
+
+
+@pytest.mark.parametrize("verified", [True, False])
+def test_the_signatory_is_told_when_the_applicants_address_is_unverified(
+    client, verified, django_capture_on_commit_callbacks
+):
+    """A first ID-porten login may type any work address without verifying it; the signatory deciding
+    on an application must not take that address as proof of who asks."""
+    import re
+
+    from allauth.account.models import EmailAddress
+    from django.core import mail
+
+    from members.models import OrganisationClaim
+
+    sara = UserFactory(email="it-sjef@sjovik.example")
+    EmailAddress.objects.filter(user=sara).update(verified=verified)
+    client.force_login(sara)
+    client.post(reverse("membership_register"), {"org_number": "320000009", "action": "apply"})
+    claim = OrganisationClaim.objects.get(claimant=sara)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("claim_detail", args=[claim.public_id]), {"email": "marte@sjovik.example"})
+    (message,) = mail.outbox
+    warning = "it-sjef@sjovik.example er ikke bekreftet"
+    assert (warning in message.body) is not verified
+    assert (warning in message.alternatives[0][0]) is not verified
+    link = re.search(r"(/soknad/bekreft/[^/\s]+/)", message.body).group(1)
+    client.logout()
+    page = client.get(link).content.decode()
+    assert (warning in page) is not verified

@@ -393,6 +393,8 @@ class SigningDelegation(models.Model):
     delegated_by = models.ForeignKey(User, verbose_name=_("delegated by"), on_delete=models.PROTECT, related_name="+")
     delegated_by_name = models.CharField(_("delegated by (name)"), max_length=200, blank=True)
     delegated_by_authority = models.CharField(_("authority of the one delegating"), max_length=300)
+    # With the name, who to look for in Enhetsregisteret each time the delegation is used.
+    delegated_by_birth_date = models.DateField(_("birth date of the one delegating"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
 

@@ -3,6 +3,11 @@
 Nine digits, the last a mod-11 check digit over the first eight with weights 3 2 7 6 5 4 3 2:
 check = 11 - (sum mod 11), where 11 gives 0 and 10 means no valid number exists. NHN's test
 environments use synthetic numbers starting with 2 or 3; real organisations start with 8 or 9.
+
+Only the ASCII digits 0 to 9 count: Python's ``str.isdigit`` and ``int`` also take superscripts
+(``²``), full-width (U+FF13) and other scripts' digits, which would pass the check digit and
+then fail the database's nine-digit constraint. The separators people type between groups are
+spaces (also the no-break space), dots and hyphens.
 """
 
 import re
@@ -13,7 +18,8 @@ from django.utils.translation import gettext_lazy as _
 WEIGHTS = (3, 2, 7, 6, 5, 4, 3, 2)
 SYNTHETIC_FIRST_DIGITS = frozenset("23")
 PRODUCTION_FIRST_DIGITS = frozenset("89")
-_SEPARATORS = re.compile(r"[\s.\-\u00a0]")
+_SEPARATORS = re.compile(r"[ .\-\u00a0]")
+_NINE_DIGITS = re.compile(r"[0-9]{9}")
 
 
 def normalise(value: str) -> str:
@@ -34,13 +40,19 @@ def with_check_digit(first_eight: str) -> str | None:
 
 
 def has_valid_check_digit(number: str) -> bool:
-    return len(number) == 9 and number.isdigit() and check_digit(number[:8]) == int(number[8])
+    return bool(_NINE_DIGITS.fullmatch(number)) and check_digit(number[:8]) == int(number[8])
 
 
 def validate_org_number(value: str) -> None:
     number = normalise(value)
-    if not number.isdigit() or len(number) != 9:
-        raise ValidationError(_("An organisation number has exactly 9 digits."), code="format")
+    if not _NINE_DIGITS.fullmatch(number):
+        raise ValidationError(
+            _(
+                "An organisation number has exactly 9 digits, written with the digits 0–9; spaces, "
+                "dots or hyphens between them are allowed."
+            ),
+            code="format",
+        )
     if not has_valid_check_digit(number):
         raise ValidationError(
             _("%(number)s is not a valid organisation number: the check digit does not match."),

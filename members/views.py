@@ -1,3 +1,4 @@
+import re
 import time
 from urllib.parse import urlencode
 
@@ -690,8 +691,10 @@ def vendor_system_services(request, org_number, system_id):
     supported = set()
     for value in request.POST.getlist("support"):
         service_id, _sep, environment = value.partition(":")
-        if service_id.isdigit() and int(service_id) in valid_services and environment in Environment.values:
-            supported.add((int(service_id), environment))
+        # ASCII digits only: int() takes "²" and full-width digits too, and fails on "²" (a 500).
+        number = int(service_id) if re.fullmatch(r"[0-9]{1,18}", service_id) else None
+        if number in valid_services and environment in Environment.values:
+            supported.add((number, environment))
     services.vendor_system_set_services(system=system, supported=supported, by=request.user, request=request)
     messages.success(request, _("Supported services for %(system)s are saved.") % {"system": system.name})
     return redirect("vendor_dashboard", vendor.org_number)

@@ -3,7 +3,7 @@
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from members.models import Affiliation, VendorAssignment
+from members.models import Affiliation, Organisation, VendorAssignment
 from members.permissions import (
     get_member_organisation_for_user,
     get_vendor_organisation_for_user,
@@ -38,15 +38,23 @@ def get_order_for_user(request, public_id, *, change: bool = False) -> Order:
 
 
 def _vendor_of_tenant(user, order: Order) -> bool:
-    return (
+    return bool(tenant_vendors_of(user, order))
+
+
+def tenant_vendors_of(user, order: Order) -> list[Organisation]:
+    """The vendors the user works for whose systems the order's organisation uses now (the vendor's view)."""
+    if not user.is_authenticated:
+        return []
+    vendor_ids = (
         VendorAssignment.objects.active()
         .filter(
             organisation=order.organisation,
             system__vendor__affiliations__user=user,
             system__vendor__affiliations__role=Affiliation.Role.VENDOR_USER,
         )
-        .exists()
+        .values_list("system__vendor", flat=True)
     )
+    return list(Organisation.objects.filter(pk__in=vendor_ids))
 
 
 def get_client_for_user(request, public_id) -> HelseIdClient:

@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from members.models import Organisation, TermsDocument
+from members.models import Organisation, TermsDocument, VendorSystem
 
 from . import services
 from .models import Environment, Order, ProvisioningTask, Service
@@ -114,6 +114,24 @@ def provisioning_failures():
         .select_related("order", "order__organisation", "order__service", "client", "client__system")
         .order_by("-state", "created_at")  # "pending" sorts before "failed"; reversed puts failures first
     )
+
+
+def order_steps(order: Order, *, vendors: list[Organisation] | None = None) -> list[ProvisioningTask]:
+    """The order's provisioning steps; for a vendor (`vendors` given) only those for its own systems and clients.
+
+    A vendor follows its tenants' orders, but other vendors' systems and clients are not its business.
+    """
+    steps = list(order.provisioning_tasks.select_related("client__system").order_by("created_at", "pk"))
+    if vendors is None:
+        return steps
+    own = VendorSystem.objects.filter(vendor__in=vendors).values_list("public_id", flat=True)
+    own_systems = {str(public_id) for public_id in own}
+    vendor_ids = {vendor.pk for vendor in vendors}
+    return [
+        step
+        for step in steps
+        if step.payload.get("system") in own_systems or (step.client_id and step.client.system.vendor_id in vendor_ids)
+    ]
 
 
 def steps_for_vendor(orders: list[Order], vendor: Organisation) -> dict[int, list[ProvisioningTask]]:

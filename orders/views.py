@@ -1,3 +1,5 @@
+import uuid
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -23,7 +25,7 @@ from portal.pdf import render_pdf
 from . import helseid, provisioning, selectors, services
 from .forms import ClientCreateForm, KeyUploadForm
 from .models import ClientKey, Environment, Order, ProvisioningTask, Service
-from .permissions import get_client_for_user, get_order_for_user, get_organisation_for_ordering
+from .permissions import get_client_for_user, get_order_for_user, get_organisation_for_ordering, tenant_vendors_of
 
 
 def _environment(request) -> str:
@@ -118,13 +120,18 @@ def basket_submit(request, org_number):
 def order_detail(request, order_id):
     order = get_order_for_user(request, order_id)
     events = AuditEvent.objects.filter(object_type="orders.order", object_id=str(order.pk)).select_related("actor")
-    can_change = Affiliation.Role.ADMIN in roles_in(request.user, order.organisation)
-    steps = list(order.provisioning_tasks.order_by("created_at", "pk"))
+    roles = roles_in(request.user, order.organisation)
+    # A vendor (no role in the organisation) sees its own systems' steps, no one's e-mail address and no
+    # links to the organisation's own pages.
+    as_vendor = not request.user.is_nhn_staff and not roles & set(Affiliation.MEMBER_ROLES)
+    steps = selectors.order_steps(order, vendors=tenant_vendors_of(request.user, order) if as_vendor else None)
     context = {
         "order": order,
         "organisation": order.organisation,
         "events": events,
-        "can_change": can_change,
+        "can_change": Affiliation.Role.ADMIN in roles,
+        "as_vendor": as_vendor,
+        "hide_actors": as_vendor,
         "steps": steps,
         "open_steps": any(step.state == ProvisioningTask.State.PENDING for step in steps),
         "show_errors": request.user.is_nhn_staff,
@@ -231,9 +238,15 @@ def staff_order_queue(request):
 @nhn_staff_required
 @require_POST
 def staff_orders_bulk_approve(request):
-    chosen = Order.objects.filter(
-        public_id__in=request.POST.getlist("orders"), state=Order.State.SUBMITTED
-    ).select_related("organisation", "service")
+    try:
+        public_ids = [uuid.UUID(value) for value in request.POST.getlist("orders")]
+    except ValueError:
+        # A forged or garbled form: approve none of it rather than part of it.
+        messages.error(request, _("The selection holds something that is not an order. Nothing was approved."))
+        return redirect("staff_order_queue")
+    chosen = Order.objects.filter(public_id__in=public_ids, state=Order.State.SUBMITTED).select_related(
+        "organisation", "service"
+    )
     approved, problems = services.orders_approve_test_in_bulk(orders=chosen, by=request.user, request=request)
     if approved:
         messages.success(

@@ -88,6 +88,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # NUL characters and lone surrogates in a path, query string or form: a clear 400, never a 500.
+    "portal.middleware.RefuseUnsafeTextMiddleware",
     # After a federated login: re-check silently at the identity provider when the ID token expires.
     "members.oidc.SessionRefresh",
     # NHN staff logged in locally must have a second factor before they see anything else.

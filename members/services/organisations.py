@@ -3,7 +3,7 @@
 from dataclasses import asdict, dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
@@ -63,8 +63,13 @@ def affiliation_grant(
     if existing is not None:
         return existing
     affiliation = Affiliation(user=user, organisation=organisation, role=role)
-    affiliation.full_clean()
-    affiliation.save()
+    affiliation.full_clean(validate_constraints=False)  # the constraint is the database's, below
+    try:
+        with transaction.atomic():
+            affiliation.save()
+    except IntegrityError:
+        # Granted by a concurrent request in between (affiliation_unique_role): the same result.
+        return Affiliation.objects.get(user=user, organisation=organisation, role=role)
     audit(
         action="affiliation.created",
         actor=granted_by,

@@ -121,7 +121,9 @@ def signing_authority_for(
         .select_related("delegated_by")
         .first()
     )
-    if delegation is not None:
+    if delegation is not None and registry_error is None and not delegator_still_signs(delegation, organisation):
+        delegation = None  # a fullmakt lasts only while the one who gave it may still sign alone
+    if delegation is not None and registry_error is None:
         by = delegation.delegated_by_name or delegation.delegated_by.get_full_name() or delegation.delegated_by.email
         return SigningAuthority(
             Acceptance.Authority.DELEGATION,
@@ -132,6 +134,24 @@ def signing_authority_for(
     if registry_error is not None:
         raise registry_error
     return None
+
+
+def delegator_still_signs(delegation: SigningDelegation, organisation: Organisation) -> bool:
+    """Whether Enhetsregisteret still lists the one who delegated with a sole signing role (in office,
+    not deregistered, alive), matched on name and birth date as at the delegation.
+
+    Raises RegistryUnavailable when the register cannot answer now."""
+    if delegation.delegated_by_birth_date is None:  # made before birth dates were kept: unprovable
+        return False
+    delegator = VerifiedPerson(
+        provider=authority.PROVIDER,
+        name=delegation.delegated_by_name,
+        birth_date=delegation.delegated_by_birth_date,
+        acr="",
+        auth_time=0,
+        pid_hash="",
+    )
+    return any(not role.joint for role in authority.registry_roles_for(delegator, organisation))
 
 
 def refusal_message(organisation: Organisation, person: VerifiedPerson) -> str:
@@ -380,6 +400,7 @@ def delegation_grant(
                 delegate_email=email,
                 delegated_by=by,
                 delegated_by_name=person.name,
+                delegated_by_birth_date=person.birth_date,
                 delegated_by_authority=signing.detail,
             )
     except IntegrityError:  # the same delegation made in parallel

@@ -1,7 +1,7 @@
 """Vendor systems and the municipalities that use them."""
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -23,11 +23,17 @@ from ..selectors import vendor_user_emails
 def vendor_system_create(
     *, vendor: Organisation, name: str, kind: str, product: str, by: User, request=None
 ) -> VendorSystem:
+    duplicate = ValidationError(_("You already have a system called %(name)s.") % {"name": name})
     if VendorSystem.objects.filter(vendor=vendor, name__iexact=name.strip()).exists():
-        raise ValidationError(_("You already have a system called %(name)s.") % {"name": name})
+        raise duplicate
     system = VendorSystem(vendor=vendor, name=name.strip(), kind=kind, product=product.strip())
-    system.full_clean()
-    system.save()
+    system.full_clean(validate_constraints=False)  # vendor_system_unique_name is checked by the insert
+    try:
+        with transaction.atomic():
+            system.save()
+    except IntegrityError:
+        # A concurrent identical registration came first: answered as a later duplicate is.
+        raise duplicate from None
     audit(
         action="vendor_system.created",
         obj=system,
@@ -56,9 +62,17 @@ def vendor_assignment_create(
             _("%(system)s is registered as your EPJ in this environment. End that first.")
             % {"system": current_epj.system.name}
         )
-    assignment = VendorAssignment.objects.create(
-        organisation=organisation, system=system, environment=environment, starts_on=starts_on, created_by=by
-    )
+    try:
+        with transaction.atomic():
+            assignment = VendorAssignment.objects.create(
+                organisation=organisation, system=system, environment=environment, starts_on=starts_on, created_by=by
+            )
+    except IntegrityError:
+        # The lock above serialises registrations; should one still collide (one EPJ, one live registration
+        # per system), it is answered as a duplicate, never a 500.
+        raise ValidationError(
+            _("%(system)s is already registered for this environment.") % {"system": system.name}
+        ) from None
     audit(
         action="vendor_assignment.created",
         obj=assignment,

@@ -34,8 +34,8 @@ def idporten(settings, live_server, tmp_path, monkeypatch):
 
     monkeypatch.setitem(server.ACCOUNTS, "sara", synthetic("Sara Saksbehandler"))
     monkeypatch.setitem(server.ACCOUNTS, "marte", synthetic("Marte Kommunedirektør"))
-    provider = server.LoopbackProvider(live_server.url, tmp_path).start()
-    settings.OIDC_PROVIDERS = {"idporten": provider.portal_settings()["idporten"]}
+    provider = server.LoopbackProvider("idporten", live_server.url, tmp_path).start()
+    settings.OIDC_PROVIDERS = {"idporten": provider.portal_settings()}
     oidc._discovery.clear()
     yield provider
     provider.stop()

@@ -4,23 +4,14 @@
 portal's backing-services simulator, read over HTTP): their public keys, tenants and scopes.
 """
 
-import json
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import httpx
 from joserfc.jwk import RSAKey
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.node_server import free_port, start_node_server, stop_process
+
 SCRIPT = Path(__file__).with_name("sts.mjs")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class LoopbackSts:
@@ -38,26 +29,18 @@ class LoopbackSts:
 
     def start(self) -> "LoopbackSts":
         config = {"port": self.port, "issuer": self.issuer, "jwks": {"keys": [self.signing_key.as_dict(private=True)]}}
-        self.config_path.write_text(json.dumps(config))
-        log = self.log_path.open("w")
-        self.process = subprocess.Popen(
-            ["node", str(SCRIPT), str(self.config_path)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        self.process = start_node_server(
+            name="helseid-sts",
+            script=SCRIPT,
+            config=config,
+            config_path=self.config_path,
+            log_path=self.log_path,
+            issuer=self.issuer,
         )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"helseid-sts exited: {self.log_path.read_text()}")
-            try:
-                if httpx.get(f"{self.issuer}/.well-known/openid-configuration", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError(f"helseid-sts did not start: {self.log_path.read_text()}")
+        return self
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        stop_process(self.process)
 
     def register(self, clients: list[dict]) -> None:
         """Replace the token service's clients with these (the registry's shape)."""

@@ -398,3 +398,27 @@ def test_the_login_that_creates_the_account_counts_as_proof(client, idporten):
     assert Affiliation.objects.filter(
         user__email="dagny@sjovik.example", organisation=claim.organisation, role=Affiliation.Role.ADMIN
     ).exists()
+
+
+def test_a_delegation_ends_when_the_one_who_gave_it_no_longer_signs(client, idporten, sjovik, settings):
+    """Dagny delegates to Dina, then resigns as daglig leder: Dina's fullmakt no longer counts."""
+    client.force_login(colleague(sjovik))
+    log_in_with_idporten(client, "dagny")
+    client.post(reverse("delegation_create", args=[SJOVIK]), {"email": "dina@sjovik.example"})
+    assert SigningDelegation.objects.get(organisation=sjovik).delegated_by_birth_date == birth_date("dagny")
+    dina = UserFactory(email="dina@sjovik.example")
+    client.logout()
+    client.force_login(dina)
+    log_in_with_idporten(client, "dina")
+    assert SigningDelegation.objects.get(organisation=sjovik).is_bound
+
+    register = json.loads(settings.ENHETSREGISTERET_DATA_FILE.read_text(encoding="utf-8"))
+    for role in register["roller"][SJOVIK]["rollegrupper"][0]["roller"]:
+        if role["person"]["navn"]["fornavn"] == "Dagny":
+            role["fratraadt"] = True
+    settings.ENHETSREGISTERET_DATA_FILE.write_text(json.dumps(register), encoding="utf-8")
+
+    response = sign(client, sjovik, membership_terms(sjovik))
+    assert response.status_code == 403
+    assert "Nothing was signed" in response.content.decode() or "Ingenting ble signert" in response.content.decode()
+    assert nothing_signed(sjovik)

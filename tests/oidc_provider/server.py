@@ -8,15 +8,13 @@ logout; the portal authenticates with ``private_key_jwt``, its public key regist
 """
 
 import json
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import httpx
 from joserfc.jwk import RSAKey
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.node_server import free_port, start_node_server, stop_process
+
 SCRIPT = Path(__file__).with_name("provider.mjs")
 IDPORTEN_SECRET = "test-only-idporten-client-secret-0123456789"
 
@@ -26,12 +24,6 @@ ACCOUNTS = {
     "ola": {"pid": "01928374650", "given_name": "Ola", "family_name": "Nordmann"},
     "lav": {"pid": "29876543210", "given_name": "Lav", "family_name": "Sikkerhet", "security_level": "3"},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class LoopbackProvider:
@@ -90,26 +82,18 @@ class LoopbackProvider:
             "clients": [self.client()],
             "accounts": self.accounts,
         }
-        self.config_path.write_text(json.dumps(config))
-        log = self.log_path.open("w")
-        self.process = subprocess.Popen(
-            ["node", str(SCRIPT), str(self.config_path)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        self.process = start_node_server(
+            name="oidc-provider",
+            script=SCRIPT,
+            config=config,
+            config_path=self.config_path,
+            log_path=self.log_path,
+            issuer=self.issuer,
         )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"oidc-provider exited: {self.log_path.read_text()}")
-            try:
-                if httpx.get(f"{self.issuer}/.well-known/openid-configuration", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError(f"oidc-provider did not start: {self.log_path.read_text()}")
+        return self
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        stop_process(self.process)
 
     def _control(self, path: str, mode: str) -> None:
         httpx.post(f"{self.issuer}/__test__/{path}", data={"mode": mode}, timeout=5).raise_for_status()

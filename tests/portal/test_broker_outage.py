@@ -24,6 +24,7 @@ from orders.models import Order, Service
 from portal.models import OutgoingMessage
 from tests.conftest import wait_for
 from tests.factories import AffiliationFactory, OrganisationFactory, UserFactory, with_totp
+from tests.members.idporten import registered_person
 
 pytestmark = [
     pytest.mark.integration,
@@ -47,7 +48,13 @@ def scene(own_redis, simulator, celery_worker_factory):
     staff = with_totp(UserFactory(is_nhn_staff=True, email="kundesenter@nhn.example"))
     membership = member_services.membership_apply(org_number=NORDVIK, user=admin)
     terms = TermsDocument.objects.current(TermsDocument.Kind.MEMBERSHIP)
-    member_services.terms_sign(organisation=nordvik, document=terms, shown_sha256=terms.sha256, user=randi)
+    member_services.terms_sign(
+        organisation=nordvik,
+        document=terms,
+        shown_sha256=terms.sha256,
+        user=randi,
+        person=registered_person(NORDVIK, "Randi Rådmann"),  # as her ID-porten login identifies her
+    )
     order = Order.objects.create(
         organisation=nordvik,
         service=Service.objects.get(code="vkp-journaling"),

@@ -20,3 +20,8 @@ urlpatterns = [
 # The bundled test ID-porten, for development and tests only (production refuses it: portal.checks).
 if settings.TEST_IDPORTEN_ENABLED and not settings.IS_PRODUCTION:
     urlpatterns.append(path("test-idporten/", include("members.testidporten")))
+
+handler400 = "portal.errors.bad_request"
+handler403 = "portal.errors.permission_denied"
+handler404 = "portal.errors.page_not_found"
+handler500 = "portal.errors.server_error"

@@ -50,6 +50,10 @@ class User(AbstractUser):
         default=False,
         help_text=_("Approves memberships and orders and follows up provisioning for every organisation."),
     )
+    # Set by the language switch; pages after a login, e-mails and PDFs to this person use it.
+    preferred_language = models.CharField(
+        _("preferred language"), max_length=8, choices=[("nb", "Norsk bokmål"), ("en", "English")], default="nb"
+    )
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS = []

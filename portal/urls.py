@@ -14,6 +14,8 @@ urlpatterns = [
     path("", include("members.urls")),
     path("", include("orders.urls")),
     path("konto/", include("allauth.urls")),
+    # The switch also stores the choice on the account (pages after a login, e-mails and PDFs follow it).
+    path("i18n/setlang/", views.set_language, name="set_language"),
     path("i18n/", include("django.conf.urls.i18n")),
 ]
 

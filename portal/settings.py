@@ -279,6 +279,7 @@ CLAIM_CONFIRMATION_VALID_DAYS = env_int("CLAIM_CONFIRMATION_VALID_DAYS", 7)
 
 LANGUAGE_CODE = "nb"
 LANGUAGES = [("nb", _("Norwegian Bokmål")), ("en", _("English"))]
+FORMAT_MODULE_PATH = ["portal.formats"]
 LOCALE_PATHS = [BASE_DIR / "portal" / "locale"]
 TIME_ZONE = "Europe/Oslo"
 USE_I18N = True

@@ -366,8 +366,11 @@ def client_detail(request, client_id):
                 )
             except ValidationError as exc:
                 form.add_error(None, exc.messages[0])
-                form.data = form.data.copy()
-                form.data["keys"] = ""  # never echo what was pasted: it may have been a private key
+                if getattr(exc, "code", None) in ("private_key", "too_large"):
+                    # Never echo a private key back (nor a body too large to be a key); a public key with a
+                    # mistake stays in the field, to be corrected rather than pasted again.
+                    form.data = form.data.copy()
+                    form.data["keys"] = ""
             else:
                 messages.success(request, _("Key added: %(kids)s") % {"kids": ", ".join(k.kid for k in added)})
                 return redirect("client_detail", client.public_id)

@@ -48,3 +48,24 @@ def test_one_mail_per_language_each_in_the_recipients_language(mailoutbox, djang
     assert "Trygghetsvakta Responssenter" in norwegian_mail.subject
     assert norwegian_mail.subject != english_mail.subject
     assert "(Produksjon)" in norwegian_mail.body
+
+
+def test_an_approved_service_gives_its_administrators_one_mail_in_their_language(
+    mailoutbox, django_capture_on_commit_callbacks
+):
+    import io
+
+    from django.core.management import call_command
+
+    from orders.models import Order
+    from orders.services import order_approve
+
+    call_command("seed_demo", stdout=io.StringIO())
+    User.objects.filter(email="admin@fjordheim.example").update(preferred_language="en")
+    order = Order.objects.get(organisation__org_number="310000000", service__code="vkp-journaling")
+    with django_capture_on_commit_callbacks(execute=True):
+        order_approve(order=order, by=User.objects.get(email="kundesenter@nhn.example"))
+    order.refresh_from_db()
+    mails = [mail for mail in mailoutbox if "admin@fjordheim.example" in mail.to]
+    assert len(mails) == 1, [(m.subject, order.state) for m in mails]
+    assert mails[0].subject == "Journaling for Fjordheim kommune: Active"

@@ -133,3 +133,65 @@ def test_every_page_reflows_and_is_accessible_for_each_persona(page, live_server
         queue += [link for link in same_site_links(page, base) if shape(link) not in seen]
     assert len(visited) > 3, visited
     assert failures == [], "\n".join(failures)
+
+
+# The visible text of the page outside elements marked lang="nb" (where bokmål is intended: legal text, names).
+TEXT_OUTSIDE_NB_JS = """() => {
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const parts = [];
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    const parent = node.parentElement;
+    if (!parent || parent.closest('[lang="nb"], script, style, [hidden]')) continue;
+    parts.push(node.textContent);
+  }
+  return parts.join(' ').replace(/\\s+/g, ' ');
+}"""
+
+
+def bokmal_phrases() -> set[str]:
+    """Phrases of the portal's bokmål catalogue long enough to mean something (placeholders cut out)."""
+    from django.utils.translation import trans_real
+
+    phrases = set()
+    for msgid, msgstr in trans_real.translation("nb")._catalog.items():
+        if not isinstance(msgid, str) or not msgid or msgstr == msgid:
+            continue
+        for piece in re.split(r"%\(\w+\)[sd]|%s|%d|\{\{.*?\}\}|<[^>]+>|\n", msgstr):
+            piece = " ".join(piece.split())
+            if len(piece) >= 20 and piece not in msgid:
+                phrases.add(piece)
+    return phrases
+
+
+@pytest.mark.parametrize(("role", "email"), PERSONAS, ids=[p[0] for p in PERSONAS])
+def test_english_pages_show_no_bokmal_outside_lang_nb(page, live_server, vendor_client, role, email):
+    page.context.add_cookies([{"name": "django_language", "value": "en", "url": live_server.url}])
+    page.goto(f"{live_server.url}/konto/login/")
+    page.locator('input[name="login"]').fill(email)
+    page.locator('input[name="password"]').fill(DEMO_PASSWORD)
+    with page.expect_navigation():
+        page.locator("main").get_by_role("button", name="Log in", exact=True).click()
+    if page.url.endswith("/konto/2fa/authenticate/"):
+        from members.management.commands.seed_demo import DEMO_TOTP_SECRET
+
+        from .conftest import current_totp
+
+        page.locator('input[name="code"]').fill(current_totp(DEMO_TOTP_SECRET))
+        with page.expect_navigation():
+            page.locator('main button[type="submit"]').first.click()
+    phrases = bokmal_phrases()
+    base = live_server.url
+    queue, seen, found = [urlparse(page.url).path], set(), []
+    while queue and len(seen) < MAX_PAGES:
+        path = queue.pop(0)
+        if shape(path) in seen:
+            continue
+        seen.add(shape(path))
+        page.goto(base + path)
+        assert page.locator("html").get_attribute("lang") == "en", path
+        text = page.evaluate(TEXT_OUTSIDE_NB_JS)
+        found += [f"{path}: {phrase!r}" for phrase in phrases if phrase in text]
+        queue += [link for link in same_site_links(page, base) if shape(link) not in seen]
+    assert len(seen) > 3
+    assert found == [], "bokmål outside lang=nb on English pages:\n" + "\n".join(sorted(set(found)))

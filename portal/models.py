@@ -151,3 +151,34 @@ class OutgoingMessage(models.Model):
     @property
     def message_id(self) -> str:
         return f"<{self.message_key}@selvbetjening.nhn.no>"
+
+
+class ApiProofJti(models.Model):
+    """A DPoP proof's jti the self-service API has accepted: the same proof twice is a replay (RFC 9449 §11.1).
+
+    Only the SHA-256 of the jti is kept, until the proof could no longer pass the iat window anyway.
+    """
+
+    jti_hash = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return self.jti_hash[:12]
+
+
+class ApiIdempotencyRecord(models.Model):
+    """A POST to the self-service API with an Idempotency-Key: the answer is given again for the same
+    key and request, and another request under the same key is refused (as portal/simulator.py does)."""
+
+    client_id = models.CharField(max_length=200)
+    key = models.CharField(max_length=255)
+    request_digest = models.CharField(max_length=64)
+    status = models.PositiveSmallIntegerField()
+    body = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client_id", "key"], name="api_idempotency_key_once")]
+
+    def __str__(self):
+        return f"{self.client_id} {self.key}"

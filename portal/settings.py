@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "ninja",  # the self-service API's docs page uses ninja's bundled Swagger UI (no CDN)
     "portal",
     "members",
     "orders",
@@ -369,6 +370,17 @@ HELSEID_CLIENT_AUTHORITIES = {
 JWKS_FETCH_ALLOWED_ADDRESSES = env_list("JWKS_FETCH_ALLOWED_ADDRESSES")
 JWKS_FETCH_CA_FILE = env_str("JWKS_FETCH_CA_FILE")  # empty: certifi's CA bundle
 JWKS_FETCH_TIMEOUT = float(env_str("JWKS_FETCH_TIMEOUT", "5"))
+# The self-service API (portal/api/): HelseID access tokens with DPoP. The issuer whose JWKS signs
+# them, the audience they must name (the part of the API's scopes before "/"), how long the JWKS is
+# kept, the DPoP proof's iat window and the calls one client may make per minute.
+API_HELSEID_ISSUER = env_str("API_HELSEID_ISSUER", HELSEID_CLIENT_AUTHORITIES["prod" if IS_PRODUCTION else "test"])
+API_HELSEID_JWKS_URI = env_str("API_HELSEID_JWKS_URI")  # empty: <issuer>/.well-known/openid-configuration/jwks
+API_AUDIENCE = env_str("API_AUDIENCE", "nhn:selvbetjening")
+API_JWKS_CACHE_SECONDS = env_int("API_JWKS_CACHE_SECONDS", 3600)
+API_JWKS_REFETCH_MIN_SECONDS = env_int("API_JWKS_REFETCH_MIN_SECONDS", 30)  # unknown kid: at most once per this
+API_DPOP_IAT_WINDOW_SECONDS = env_int("API_DPOP_IAT_WINDOW_SECONDS", 60)
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120)
+API_IDEMPOTENCY_KEEP_HOURS = env_int("API_IDEMPOTENCY_KEEP_HOURS", 24)  # an Idempotency-Key is honoured this long
 # Test-environment orders from active members go through without a person approving them.
 ORDERS_AUTO_APPROVE_TEST = env_bool("ORDERS_AUTO_APPROVE_TEST", False)
 

@@ -2,10 +2,12 @@ from django.conf import settings
 from django.urls import include, path
 
 from . import converters, views  # noqa: F401  (registers the orgnr path converter)
+from .api.views import urls as api_urls
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("api/v1/", api_urls()),
     path("medlem/<orgnr:org_number>/", views.member_dashboard, name="member_dashboard"),
     path("leverandor/<orgnr:org_number>/", views.vendor_dashboard, name="vendor_dashboard"),
     path("kundesenter/", views.staff_dashboard, name="staff_dashboard"),

@@ -59,9 +59,11 @@ def variants(route, entry, world, persona_side):
 
 
 def expectation(entry, persona: str, method: str) -> str:
-    """`denied`, `login`, `any` (anything but a 5xx) or `skip`."""
+    """`denied`, `login`, `token`, `any` (anything but a 5xx) or `skip`."""
     if entry.access in ("public", "own", "third_party"):
         return "any"
+    if entry.access == "api":
+        return "token"  # everyone, NHN staff too: a session cookie is not a DPoP token
     if persona == "anonymous":
         return "login"
     if persona == "nhn_staff":
@@ -104,6 +106,8 @@ def test_no_persona_reaches_another_organisations_objects(persona):
                     failures.append(f"{where}: {status}")
                 elif expected == "denied" and status not in DENIED:
                     failures.append(f"{where}: {status}, expected 403/404/405")
+                elif expected == "token" and status not in (401, 405):
+                    failures.append(f"{where}: {status}, expected 401 (no DPoP token)")
                 elif expected == "login" and not (
                     status in DENIED or (status == 302 and response["Location"].startswith(login_url))
                 ):

@@ -9,7 +9,9 @@ proven isolated (and its form fuzzed) from the day it is added. The kinds:
   with `staff_reads=True`); everybody else gets 404/403 (anonymous: the login page);
 - `vendor(...)`: the same for a vendor organisation's page or object (`org_number` is the vendor's);
 - `staff(...)`: NHN customer-centre pages: 403 for everybody else;
-- `third_party(...)`: allauth's and Django's own pages (no object of ours in them).
+- `third_party(...)`: allauth's and Django's own pages (no object of ours in them);
+- `api(...)`: the self-service API (`/api/v1/`): a session is no credential there, so every persona
+  gets 401; tests/api/test_api_isolation.py tries the same URLs with real DPoP tokens.
 
 Object parameters are filled from the *foreign* side of `tests/portal/world.py` by their name
 (`PARAMETERS`); `params={"name": value}` overrides one (a value, or a callable taking the side).
@@ -84,6 +86,10 @@ def third_party(**kw):
     return Entry("third_party", **kw)
 
 
+def api(**kw):
+    return Entry("api", **kw)
+
+
 # Which object of a side fills a URL parameter of this name. Values that are no organisation's object
 # (the published terms, a service code, an environment) are `global`: the same for everyone.
 PARAMETERS = {
@@ -113,6 +119,7 @@ GLOBAL_PARAMETERS = {
     "app_label": lambda world: "members",
     "content_type_id": lambda world: "1",
     "url": lambda world: "x",
+    "slug": lambda world: "browser-only",
     # Outgoing mail is NHN's to follow, not an organisation's object: any message will do.
     "message_id": lambda world: _any_message_id(),
 }
@@ -128,6 +135,30 @@ def _any_message_id():
 
 
 REGISTRY = {
+    # the self-service API (portal/api): its description is public, every operation needs a DPoP token
+    "api-v1:api-root": public(),
+    "api-v1:index": public(),
+    "api-v1:openapi-json": public(),
+    "api-v1:openapi-view": public(),
+    "api-v1:problem_type": public(),
+    "api-v1:tenants": api(),
+    "api-v1:tenant_provisioning": api(),
+    "api-v1:systems": api(),
+    "api-v1:system_create": api(),
+    "api-v1:clients": api(),
+    "api-v1:client_create": api(),
+    "api-v1:client_detail": api(),
+    "api-v1:client_keys_add": api(),
+    "api-v1:client_key_retire": api(),
+    "api-v1:client_configuration": api(),
+    "api-v1:client_provisioning": api(),
+    "api-v1:vendor_sign": api(),
+    "api-v1:membership": api(),
+    "api-v1:member_orders": api(),
+    "api-v1:member_order": api(),
+    "api-v1:member_systems": api(),
+    "api-v1:member_clients": api(),
+    "api-v1:member_sign": api(),
     # portal
     "home": public(),
     "healthz": public(),

@@ -5,6 +5,7 @@ from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.middleware.locale import LocaleMiddleware as DjangoLocaleMiddleware
 from django.utils import translation
+from django.utils.translation import gettext_lazy as _lazy
 
 
 class LocaleMiddleware(DjangoLocaleMiddleware):
@@ -19,6 +20,22 @@ class LocaleMiddleware(DjangoLocaleMiddleware):
         language = chosen if chosen in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
         translation.activate(language)
         request.LANGUAGE_CODE = translation.get_language()
+
+
+class PreferredLanguageMiddleware:
+    """After a login in a browser that has not chosen (no cookie): the language the person chose before, stored on
+    their account by the switch. Placed after AuthenticationMiddleware."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if settings.LANGUAGE_COOKIE_NAME not in request.COOKIES and request.user.is_authenticated:
+            language = request.user.preferred_language
+            if language in dict(settings.LANGUAGES) and language != translation.get_language():
+                translation.activate(language)
+                request.LANGUAGE_CODE = language
+        return self.get_response(request)
 
 
 class RequestBodyLimitMiddleware:
@@ -39,6 +56,16 @@ class RequestBodyLimitMiddleware:
         if length > settings.REQUEST_BODY_MAX_BYTES:
             from django.shortcuts import render
 
+            if request.path_info.startswith("/api/"):
+                response = api_problem(
+                    request,
+                    "too-large",
+                    _lazy("The request body is larger than %(limit)s KiB."),
+                    {"limit": settings.REQUEST_BODY_MAX_BYTES // 1024},
+                )
+                response["Connection"] = "close"
+                return response
+
             response = render(
                 request,
                 "portal/request_too_large.html",
@@ -48,6 +75,19 @@ class RequestBodyLimitMiddleware:
             response["Connection"] = "close"  # the rest of the body is not read
             return response
         return self.get_response(request)
+
+
+def api_problem(request, slug: str, detail, params: dict | None = None):
+    """The self-service API answers its callers in problem details (RFC 9457), even from a middleware."""
+    from .api.problems import ApiProblem, problem_response
+    from .api.views import api_language
+
+    language = api_language(request)
+    with translation.override(language):
+        text = str(detail) % params if params else str(detail)
+        response = problem_response(request, ApiProblem(slug, text))
+    response["Content-Language"] = language
+    return response
 
 
 class NoStoreMiddleware:
@@ -141,6 +181,10 @@ class RefuseUnsafeTextMiddleware:
             fields += unsafe_values(request.POST)
             fields += [name for name, upload in request.FILES.items() if find_unsafe(upload.name or "")]
         if fields:
+            if request.path_info.startswith("/api/"):
+                return api_problem(
+                    request, "bad-request", _lazy("The request contains characters that cannot be used.")
+                )
             response = render(request, "portal/refused_input.html", status=400)
             if getattr(request, "htmx", False):
                 # htmx swaps nothing on a 4xx; show the refusal as the whole page instead.

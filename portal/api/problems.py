@@ -22,6 +22,7 @@ PROBLEMS = {
     "idempotency-key-reused": (422, _("The Idempotency-Key was used for another request")),
     "rate-limited": (429, _("Too many requests")),
     "bad-request": (400, _("The request is malformed")),
+    "too-large": (413, _("The request is too large")),
 }
 
 

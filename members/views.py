@@ -249,7 +249,12 @@ def claim_confirm(request, token):
     if problem:
         return render(request, "members/claim_confirm.html", {"claim": claim, "problem": problem}, status=410)
     person = authority.verified_person(request) if request.user.is_authenticated else None
-    context = {"claim": claim, "person": person, "form": ClaimDecisionForm(request.POST or None)}
+    context = {
+        "claim": claim,
+        "claimant_email_verified": services.email_verified(claim.claimant),
+        "person": person,
+        "form": ClaimDecisionForm(request.POST or None),
+    }
     if person is None:
         if request.method == "POST":
             return redirect("claim_confirm", token)
@@ -307,12 +312,22 @@ def _signing_context(request, organisation, roles, *, next_url=None):
     except enhetsregisteret.RegistryUnavailable:
         registered, registry_error = [], True
     person = authority.verified_person(request)
-    # The one register lookup above serves the match too; with the register down, a delegation still counts.
+    # The one register lookup above serves the match too. With the register down nothing can be proven,
+    # a delegation neither (whether the one who gave it still signs is the register's to say).
     matched = sorted(
         (role for role in registered if person is not None and authority.role_matches(role, person)),
         key=lambda role: role.joint,
     )
-    signing = services.signing_authority_for(user=request.user, organisation=organisation, person=person, roles=matched)
+    try:
+        signing = (
+            None
+            if registry_error
+            else services.signing_authority_for(
+                user=request.user, organisation=organisation, person=person, roles=matched
+            )
+        )
+    except enhetsregisteret.RegistryUnavailable:
+        signing, registry_error = None, True
     signatories = [u for u in selectors.portal_signatories(organisation) if u.pk != request.user.pk]
     return {
         "registered_signatories": registered,

@@ -26,6 +26,7 @@ from .claims import (
     claim_signatory_authority,
     claim_submit,
     claim_token_hash,
+    email_verified,
     is_administered,
 )
 from .identities import (
@@ -107,6 +108,7 @@ __all__ = [
     "delegation_grant",
     "delegation_revoke",
     "delegations_bind",
+    "email_verified",
     "federated_identity_link",
     "federated_login_recorded",
     "federated_session_forget",

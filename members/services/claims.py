@@ -52,6 +52,27 @@ def is_administered(organisation: Organisation) -> bool:
     return Affiliation.objects.filter(organisation=organisation, role__in=ADMIN_ROLES, user__is_active=True).exists()
 
 
+def email_verified(user: User) -> bool:
+    """Whether the person has proven they receive mail at their account's address (allauth)."""
+    from allauth.account.models import EmailAddress
+
+    return EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists()
+
+
+def refuse_if_administered(organisation: Organisation) -> None:
+    """Once someone administers the organisation, waiting applications can no longer be confirmed:
+    later administrators come from the administrators' invitations."""
+    if is_administered(organisation):
+        raise ValidationError(
+            _(
+                "%(name)s already has administrators in the portal: new administrators are invited by them. "
+                "This application can no longer be confirmed."
+            ),
+            code="already_administered",
+            params={"name": organisation.name},
+        )
+
+
 def claim_signatory_authority(person, organisation) -> str | None:
     """'Name, daglig leder (DAGL) in Enhetsregisteret' when the verified person is a signatory, else None."""
     if person is None:
@@ -189,6 +210,7 @@ def claim_request_confirmation(*, claim: Claim, email: str, by: User, request=No
         raise ValidationError(_("Only the applicant can ask for confirmation."), code="not_claimant")
     if not claim.is_pending:
         raise ValidationError(_("This application is already decided."), code="decided")
+    refuse_if_administered(claim.organisation)
     email = User.objects.normalize_email(email.strip()).lower()
     if email == by.email.lower():
         raise ValidationError(
@@ -224,6 +246,7 @@ def claim_request_confirmation(*, claim: Claim, email: str, by: User, request=No
             "org_number": claim.organisation.formatted_org_number,
             "claimant": by.get_full_name() or by.email,
             "claimant_email": by.email,
+            "claimant_email_verified": email_verified(by),
             "role": str(Affiliation.Role(claim.role).label),
             "url": reverse("claim_confirm", args=[token]),
             "expires_at": timezone.localtime(claim.token_expires_at).strftime("%d.%m.%Y"),
@@ -302,6 +325,12 @@ def claim_decide_by_link(*, token: str, confirm: bool, user: User, person, reaso
 @transaction.atomic
 def claim_decide_by_staff(*, claim: Claim, confirm: bool, by: User, reason: str, request=None) -> Claim:
     """NHN's customer centre decides a claim; the written reason is required and shown to the applicant."""
+    if claim.claimant_id == by.pk:
+        # Four eyes: a customer-centre account must not make itself administrator of any organisation.
+        raise ValidationError(
+            _("You cannot decide your own application; another member of NHN's customer centre must."),
+            code="own_claim",
+        )
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError(_("Give a reason; the applicant sees it."), code="reason_required")
@@ -327,8 +356,12 @@ def _decide(
     request=None,
     signatory_role: bool = False,
 ) -> Claim:
-    claim.decide(confirm=confirm, how=how, by=by, authority=authority_detail, reason=reason)
     organisation = claim.organisation
+    if confirm:
+        # Locked, so that two applications confirmed at the same moment do not both pass the check.
+        Organisation.objects.select_for_update().filter(pk=organisation.pk).first()
+        refuse_if_administered(organisation)
+    claim.decide(confirm=confirm, how=how, by=by, authority=authority_detail, reason=reason)
     audit(
         action="claim.confirmed" if confirm else "claim.refused",
         actor=by,

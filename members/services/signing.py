@@ -108,9 +108,9 @@ def signing_authority_for(
     """On what authority this person may sign for the organisation, or None.
 
     ``person`` is who ID-porten says is at the keyboard (``members.authority.verified_person``);
-    without one nobody may sign. A sole role beats a joint one; a delegation bound to the same
-    identity counts when there is no role. Raises RegistryUnavailable when the register is down
-    and there is no delegation to fall back on.
+    without one nobody may sign. A sole role beats a delegation bound to the same identity (which
+    counts while the register still lists the one who gave it), and a delegation beats a joint role.
+    Raises RegistryUnavailable when the register is down (a delegation cannot be checked then either).
     """
     if person is None or not user.is_authenticated:
         return None
@@ -119,8 +119,9 @@ def signing_authority_for(
         matched = authority.registry_roles_for(person, organisation) if roles is None else roles
     except enhetsregisteret.RegistryUnavailable as error:
         matched, registry_error = [], error
-    if matched:
+    if matched and not matched[0].joint:
         return _role_authority(matched[0])  # sole roles come first
+    # A delegation lets its holder sign alone, so it beats a joint role of their own.
     delegation = (
         SigningDelegation.objects.filter(
             organisation=organisation, delegate=user, delegate_pid_hash=person.pid_hash, revoked_at__isnull=True
@@ -128,8 +129,12 @@ def signing_authority_for(
         .select_related("delegated_by")
         .first()
     )
-    if delegation is not None and registry_error is None and not delegator_still_signs(delegation, organisation):
-        delegation = None  # a fullmakt lasts only while the one who gave it may still sign alone
+    if delegation is not None and registry_error is None:
+        try:
+            if not delegator_still_signs(delegation, organisation):
+                delegation = None  # a fullmakt lasts only while the one who gave it may still sign alone
+        except enhetsregisteret.RegistryUnavailable as error:
+            delegation, registry_error = None, error  # unprovable now: the caller says the register is down
     if delegation is not None and registry_error is None:
         by = delegation.delegated_by_name or delegation.delegated_by.get_full_name() or delegation.delegated_by.email
         with translation.override("nb"):  # the record of a signature, like a register role: bokmål
@@ -139,6 +144,8 @@ def signing_authority_for(
                 "date": delegation.created_at.date(),
             }
         return SigningAuthority(Acceptance.Authority.DELEGATION, detail, delegated_by=by)
+    if matched:
+        return _role_authority(matched[0])  # a joint role: counts with a second holder's co-signature
     if registry_error is not None:
         raise registry_error
     return None

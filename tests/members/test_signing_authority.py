@@ -422,3 +422,21 @@ def test_a_delegation_ends_when_the_one_who_gave_it_no_longer_signs(client, idpo
     assert response.status_code == 403
     assert "Nothing was signed" in response.content.decode() or "Ingenting ble signert" in response.content.decode()
     assert nothing_signed(sjovik)
+
+
+def test_a_joint_holder_with_a_delegation_signs_alone_on_the_delegation(client, idporten, sjovik):
+    """Fie holds a joint signature (SIFE) and has Dagny's fullmakt: the fullmakt lets her sign alone,
+    so her signature is the acceptance, not half of a joint one (review of issue 11)."""
+    client.force_login(colleague(sjovik))
+    log_in_with_idporten(client, "dagny")
+    client.post(reverse("delegation_create", args=[SJOVIK]), {"email": "fie@sjovik.example"})
+    fie = UserFactory(email="fie@sjovik.example")
+    AffiliationFactory(user=fie, organisation=sjovik, role=Affiliation.Role.SIGNATORY)
+    client.logout()
+    client.force_login(fie)
+    log_in_with_idporten(client, "fie")
+    assert SigningDelegation.objects.get(organisation=sjovik).delegate == fie
+    assert sign(client, sjovik, membership_terms(sjovik)).status_code == 302
+    acceptance = Acceptance.objects.get(organisation=sjovik)
+    assert acceptance.authority == Acceptance.Authority.DELEGATION and acceptance.signer_name == "Fie Fellesskap"
+    assert not JointSignature.objects.filter(organisation=sjovik).exists()

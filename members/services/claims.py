@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from portal.audit import audit
@@ -249,7 +249,7 @@ def claim_request_confirmation(*, claim: Claim, email: str, by: User, request=No
             "claimant_email_verified": email_verified(by),
             "role": str(Affiliation.Role(claim.role).label),
             "url": reverse("claim_confirm", args=[token]),
-            "expires_at": timezone.localtime(claim.token_expires_at).strftime("%d.%m.%Y"),
+            "expires_at": timezone.localtime(claim.token_expires_at).date().isoformat(),  # portal_tags.local_date
         },
         [email],
     )
@@ -271,11 +271,11 @@ def claim_link_problem(claim: Claim) -> str:
     if claim.token_used_at is not None or not claim.is_pending:
         if claim.state == Claim.State.CONFIRMED:
             return _("This link has already been used: the application was confirmed on %(date)s.") % {
-                "date": timezone.localtime(claim.decided_at).strftime("%d.%m.%Y %H:%M")
+                "date": formats.date_format(timezone.localtime(claim.decided_at), "DATETIME_FORMAT")
             }
         if claim.state == Claim.State.REFUSED:
             return _("This link has already been used: the application was refused on %(date)s.") % {
-                "date": timezone.localtime(claim.decided_at).strftime("%d.%m.%Y %H:%M")
+                "date": formats.date_format(timezone.localtime(claim.decided_at), "DATETIME_FORMAT")
             }
         return _("This link has already been used.")
     if claim.token_expires_at is None or claim.token_expires_at <= timezone.now():

@@ -91,7 +91,7 @@ def invitation_send(
             "role": str(Affiliation.Role(role).label),
             "invited_by": by.get_full_name() or by.email,
             "url": reverse("invitation_landing", args=[token]),
-            "expires_at": timezone.localtime(invitation.expires_at).strftime("%d.%m.%Y"),
+            "expires_at": timezone.localtime(invitation.expires_at).date().isoformat(),  # portal_tags.local_date
         },
         [email],
     )

@@ -1,5 +1,8 @@
+from datetime import date, datetime
+
 from django import template
 from django.urls import reverse
+from django.utils import formats, timezone
 
 from members.models import Affiliation
 
@@ -16,3 +19,17 @@ def organisation_home(context, organisation) -> str:
         return ""
     view = "vendor_dashboard" if organisation.is_vendor_kind else "member_dashboard"
     return reverse(view, args=[organisation.org_number])
+
+
+@register.filter
+def local_date(value, kind: str = "DATE_FORMAT") -> str:
+    """A date kept as ISO text (an outbox message's context is JSON) in the reader's language's format:
+    "1. desember 2026" in bokmål, "1 December 2026" in English."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+        except ValueError:
+            return value  # not ISO (an older message): show it as it was written
+    if isinstance(value, datetime) and timezone.is_aware(value):
+        value = timezone.localtime(value)
+    return formats.date_format(value, kind) if isinstance(value, date) else str(value)

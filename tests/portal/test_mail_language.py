@@ -69,3 +69,20 @@ def test_an_approved_service_gives_its_administrators_one_mail_in_their_language
     mails = [mail for mail in mailoutbox if "admin@fjordheim.example" in mail.to]
     assert len(mails) == 1, [(m.subject, order.state) for m in mails]
     assert mails[0].subject == "Journaling for Fjordheim kommune: Active"
+
+
+def test_dates_in_mail_follow_the_recipients_language(mailoutbox, django_capture_on_commit_callbacks):
+    """An invitation's expiry: "1 December 2026" in English, Norwegian style in bokmål, never a bare
+    dd.mm.yyyy written before anyone knew who would read it."""
+    UserFactory(email="en@example.org", preferred_language="en")
+    context = {"invited_by": "Ada Admin", "role": "viewer", "organisation": "Vidda kommune", "url": "/invitasjon/x/"}
+    with django_capture_on_commit_callbacks(execute=True):
+        queue_email(
+            "members/email/invitation",
+            {**context, "expires_at": "2026-12-15"},
+            ["en@example.org", "nb@example.org"],
+        )
+    by_recipients = {tuple(mail.to): mail for mail in mailoutbox}
+    assert "valid until 15 December 2026." in by_recipients[("en@example.org",)].body
+    assert "15. desember 2026" in by_recipients[("nb@example.org",)].body
+    assert "2026-12-15" not in "".join(mail.body for mail in mailoutbox)

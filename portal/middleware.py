@@ -39,6 +39,13 @@ class RequestBodyLimitMiddleware:
         if length > settings.REQUEST_BODY_MAX_BYTES:
             from django.shortcuts import render
 
+            from .api.problems import api_problem_response, is_api_request
+
+            if is_api_request(request):
+                response = api_problem_response(request, "payload-too-large")
+                response["Connection"] = "close"
+                return response
+
             response = render(
                 request,
                 "portal/request_too_large.html",
@@ -141,6 +148,10 @@ class RefuseUnsafeTextMiddleware:
             fields += unsafe_values(request.POST)
             fields += [name for name, upload in request.FILES.items() if find_unsafe(upload.name or "")]
         if fields:
+            from .api.problems import UNSAFE_TEXT, api_problem_response, is_api_request
+
+            if is_api_request(request):  # an API client reads problem details, not a page
+                return api_problem_response(request, "bad-request", UNSAFE_TEXT)
             response = render(request, "portal/refused_input.html", status=400)
             if getattr(request, "htmx", False):
                 # htmx swaps nothing on a 4xx; show the refusal as the whole page instead.

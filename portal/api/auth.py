@@ -32,6 +32,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, import_key
 from ninja.security.http import HttpAuthBase
 
+from portal.text import find_unsafe
+
 from .problems import ApiProblem
 
 TOKEN_ALGS = ["PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
@@ -199,7 +201,8 @@ def verify_proof(request, proof: str, token: str, jkt: str) -> None:
             "invalid-dpop-proof", _("The DPoP proof is for another access token (ath)."), "invalid_dpop_proof"
         )
     jti = claims.get("jti")
-    if not isinstance(jti, str) or not 1 <= len(jti) <= 512:
+    # A lone surrogate (JSON can carry one) cannot be hashed as UTF-8: refused like a missing jti.
+    if not isinstance(jti, str) or not 1 <= len(jti) <= 512 or find_unsafe(jti):
         raise _refuse("invalid-dpop-proof", _("The DPoP proof has no jti."), "invalid_dpop_proof")
     remember_jti(jti, window)
 

@@ -93,3 +93,11 @@ def test_nul_in_headers_is_not_a_500(api):
     assert response.status_code < 500
     response = api.web.get("/api/v1/vendor/systems", headers={"Authorization": "DPoP a\u0000b", "DPoP": "x\u0000"})
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize("jti", ["\ud800", "a\udfffb", "nul\u0000"], ids=["high", "low", "nul"])
+def test_a_proof_with_a_hostile_jti_is_refused_not_a_500(api, jti):
+    response = api.call("GET", "/api/v1/vendor/systems", proof_overrides={"jti": jti})
+    assert response.status_code in (200, 401), response.content
+    if response.status_code == 401:
+        assert response.json()["type"] == "/api/v1/problems/invalid-dpop-proof"

@@ -128,7 +128,7 @@ def _header(compact: str) -> dict:
     try:
         part = compact.split(".")[0]
         header = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    except (ValueError, UnicodeDecodeError, IndexError):
+    except (ValueError, UnicodeDecodeError, IndexError, RecursionError):  # RecursionError: a deeply nested header
         return {}
     return header if isinstance(header, dict) else {}
 
@@ -139,7 +139,12 @@ def _refuse(slug: str, detail: str, error: str = "invalid_token") -> ApiProblem:
 
 def verify_access_token(token: str) -> dict:
     header = _header(token)
-    if header.get("typ", "").lower() not in ("at+jwt", "application/at+jwt") or header.get("alg") not in TOKEN_ALGS:
+    typ = header.get("typ")
+    if (
+        not isinstance(typ, str)
+        or typ.lower() not in ("at+jwt", "application/at+jwt")
+        or header.get("alg") not in TOKEN_ALGS
+    ):
         raise _refuse("invalid-token", _("The access token is not a HelseID access token (at+jwt)."))
     key = jwks_cache.key_for(header.get("kid"))
     try:

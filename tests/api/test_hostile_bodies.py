@@ -101,3 +101,29 @@ def test_a_proof_with_a_hostile_jti_is_refused_not_a_500(api, jti):
     assert response.status_code in (200, 401), response.content
     if response.status_code == 401:
         assert response.json()["type"] == "/api/v1/problems/invalid-dpop-proof"
+
+
+def _b64(raw: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b'{"typ": 1, "alg": "PS256"}', b'{"typ": null}', b'{"typ": ["at+jwt"]}', b"[" * 3000, b'{"a":' * 2000],
+    ids=["typ-number", "typ-null", "typ-list", "deep-list", "deep-object"],
+)
+def test_a_hostile_token_header_is_refused_not_a_500(client, header):
+    token = f"{_b64(header)}.{_b64(b'{}')}.c2ln"
+    response = client.get("/api/v1/vendor/systems", headers={"Authorization": f"DPoP {token}", "DPoP": token})
+    assert response.status_code == 401, response.content
+    assert response["Content-Type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("header", [b'{"typ": 1}', b"[" * 3000, b'{"typ": "dpop+jwt", "alg": "ES256", "jwk": []}'])
+def test_a_hostile_proof_header_is_refused_not_a_500(api, header):
+    proof = f"{_b64(header)}.{_b64(b'{}')}.c2ln"
+    headers = {"Authorization": f"DPoP {api.token.access_token}", "DPoP": proof}
+    response = api.web.get("/api/v1/vendor/systems", headers=headers)
+    assert response.status_code == 401, response.content

@@ -141,7 +141,23 @@ def test_an_id_token_typ_is_not_a_logout_token():
     assert refusal.value.code == "claims"
 
 
-@pytest.mark.parametrize("token", ["", ".", "..", "a.b.c", "e30.e30.", "x" * 10000, "\x00.\x00.\x00", "\ud800"])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        ".",
+        "..",
+        "a.b.c",
+        "e30.e30.",
+        "x" * 10000,
+        "\x00.\x00.\x00",
+        "\ud800",
+        f"{b64(b'[' * 3000)}.{b64({})}.c2ln",  # nested too deep for the JSON parser
+        b64(b'{"a":' * 2000) + "." + b64({}) + ".c2ln",
+        f"{b64({'alg': 'PS256', 'kid': 'sts-1'})}.{b64(b'[' * 3000)}.c2ln",
+        f"{b64({'alg': ['PS256'], 'kid': {}})}.{b64({})}.c2ln",
+    ],
+)
 def test_garbage_is_refused_with_a_code(token):
     with pytest.raises(ProtocolRefusal):
         verify(token)

@@ -5,6 +5,7 @@ from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.middleware.locale import LocaleMiddleware as DjangoLocaleMiddleware
 from django.utils import translation
+from django.utils.translation import gettext_lazy as _lazy
 
 
 class LocaleMiddleware(DjangoLocaleMiddleware):
@@ -39,10 +40,13 @@ class RequestBodyLimitMiddleware:
         if length > settings.REQUEST_BODY_MAX_BYTES:
             from django.shortcuts import render
 
-            from .api.problems import api_problem_response, is_api_request
-
-            if is_api_request(request):
-                response = api_problem_response(request, "payload-too-large")
+            if request.path_info.startswith("/api/"):
+                response = api_problem(
+                    request,
+                    "too-large",
+                    _lazy("The request body is larger than %(limit)s KiB."),
+                    {"limit": settings.REQUEST_BODY_MAX_BYTES // 1024},
+                )
                 response["Connection"] = "close"
                 return response
 
@@ -55,6 +59,20 @@ class RequestBodyLimitMiddleware:
             response["Connection"] = "close"  # the rest of the body is not read
             return response
         return self.get_response(request)
+
+
+def api_problem(request, slug: str, detail, params: dict | None = None):
+    """The self-service API answers its callers in problem details (RFC 9457), even from a middleware."""
+    from .api.problems import ApiProblem, problem_response
+    from .api.views import api_language
+
+    language = api_language(request)
+    with translation.override(language):
+        text = str(detail) % params if params else str(detail)
+        response = problem_response(request, ApiProblem(slug, text))
+    response["Content-Language"] = language
+    response["Cache-Control"] = "no-store"  # as every API answer
+    return response
 
 
 class NoStoreMiddleware:
@@ -148,10 +166,10 @@ class RefuseUnsafeTextMiddleware:
             fields += unsafe_values(request.POST)
             fields += [name for name, upload in request.FILES.items() if find_unsafe(upload.name or "")]
         if fields:
-            from .api.problems import UNSAFE_TEXT, api_problem_response, is_api_request
-
-            if is_api_request(request):  # an API client reads problem details, not a page
-                return api_problem_response(request, "bad-request", UNSAFE_TEXT)
+            if request.path_info.startswith("/api/"):
+                return api_problem(
+                    request, "bad-request", _lazy("The request contains characters that cannot be used.")
+                )
             response = render(request, "portal/refused_input.html", status=400)
             if getattr(request, "htmx", False):
                 # htmx swaps nothing on a 4xx; show the refusal as the whole page instead.

@@ -20,9 +20,9 @@ PROBLEMS = {
     "validation-error": (422, _("The request is not valid")),
     "refused": (422, _("The request was refused")),
     "idempotency-key-reused": (422, _("The Idempotency-Key was used for another request")),
-    "payload-too-large": (413, _("The request body is too large")),
     "rate-limited": (429, _("Too many requests")),
     "bad-request": (400, _("The request is malformed")),
+    "too-large": (413, _("The request is too large")),
 }
 
 
@@ -46,30 +46,6 @@ def problem_body(slug: str, detail: str = "", *, instance: str = "", errors=None
     if errors:
         body["errors"] = errors
     return body
-
-
-UNSAFE_TEXT = _(
-    "The text contains a character that cannot be used: a null character (U+0000) or half of a "
-    "Unicode character (a lone surrogate, U+D800–U+DFFF). Remove it and try again."
-)
-
-
-def is_api_request(request) -> bool:
-    """Whether the portal's middleware should answer this request as the API does (problem details)."""
-    return request.path_info.startswith("/api/")
-
-
-def api_problem_response(request, slug: str, detail: str = "") -> JsonResponse:
-    """A problem answer from outside the API's views (middleware), in the caller's language."""
-    from django.utils import translation
-
-    from .views import api_language
-
-    with translation.override(api_language(request)):
-        request.LANGUAGE_CODE = translation.get_language()
-        response = problem_response(request, ApiProblem(slug, str(detail)))
-    response["Cache-Control"] = "no-store"
-    return response
 
 
 def problem_response(request, problem: ApiProblem) -> JsonResponse:

@@ -30,7 +30,7 @@ from portal.text import find_unsafe
 
 from . import schemas as s
 from .auth import SCOPE_MEMBER_READ, SCOPE_VENDOR_READ, SCOPE_VENDOR_WRITE, Caller, DPoPAuth
-from .problems import PROBLEMS, UNSAFE_TEXT, ApiProblem, problem_body, problem_response
+from .problems import PROBLEMS, ApiProblem, problem_body, problem_response
 
 ERRORS = {400: s.Problem, 401: s.Problem, 403: s.Problem, 404: s.Problem, 422: s.Problem, 429: s.Problem}
 BROWSER_ONLY = [
@@ -144,7 +144,7 @@ def _http_error(request, exc: HttpError):
     slug = {400: "bad-request", 404: "not-found", 429: "rate-limited"}.get(exc.status_code, "bad-request")
     detail = ""
     if isinstance(exc.__cause__, UnsafeText):  # ninja wraps what the parser raises
-        detail = UNSAFE_TEXT
+        detail = _("The request contains characters that cannot be used.")  # as portal.middleware says
     return problem_response(request, ApiProblem(slug, detail))
 
 

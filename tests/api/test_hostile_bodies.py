@@ -40,7 +40,7 @@ def test_the_nul_refusal_says_what_is_wrong_in_bokmal(api):
     response = raw_post(api, "/api/v1/vendor/systems", b'{"name": "a\\u0000", "kind": "vft"}')
     assert response.status_code == 400
     assert response.json()["type"] == "/api/v1/problems/bad-request"
-    assert "U+0000" in response.json()["detail"] and "tegn" in response.json()["detail"]
+    assert response.json()["detail"] == "Forespørselen inneholder tegn som ikke kan brukes."
 
 
 def test_nul_in_a_nested_field_is_refused(api):
@@ -72,10 +72,9 @@ def test_a_body_over_the_limit_is_413(api, settings):
     response = raw_post(api, "/api/v1/vendor/systems", body)
     assert response.status_code == 413
     assert response["Content-Type"] == "application/problem+json"
-    assert response.json()["type"] == "/api/v1/problems/payload-too-large"
-    assert response.json()["title"] == "Forespørselen er for stor"
+    assert response.json()["type"] == "/api/v1/problems/too-large"
+    assert response["Cache-Control"] == "no-store"
     assert not VendorSystem.objects.exists()
-    assert api.web.get("/api/v1/problems/payload-too-large").json()["status"] == 413
 
 
 @pytest.mark.parametrize("query", ["cursor=%00", "limit=1%00", "a%00b=1"])
@@ -84,7 +83,7 @@ def test_nul_in_an_api_query_string_is_a_problem_answer_not_a_page(api, query):
     assert response.status_code == 400
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["type"] == "/api/v1/problems/bad-request"
-    assert "U+0000" in response.json()["detail"]
+    assert response.json()["detail"] == "The request contains characters that cannot be used."
     assert response["Cache-Control"] == "no-store"
 
 

@@ -226,3 +226,21 @@ def test_another_vendors_client_and_another_municipalitys_order_are_404(
     member = Caller(client, register(municipality.org_number, MEMBER_SCOPES).token(MEMBER_SCOPES))
     assert member.call("GET", f"/api/v1/member/orders/{other_order.public_id}").status_code == 404
     assert member.call("GET", "/api/v1/member/orders").json()["items"] == []
+
+
+def test_unusable_characters_and_oversized_bodies_are_problem_details_too(api, en):
+    """The portal-wide refusals (NUL and lone surrogates; bodies over the limit) answer API callers in
+    RFC 9457 problem details in their language, not with an HTML page."""
+    response = api.call("GET", "/api/v1/vendor/tenants?cursor=%00")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["type"] == "/api/v1/problems/bad-request"
+    assert "tegn" in response.json()["detail"]  # bokmål by default
+    response = api.call("GET", "/api/v1/vendor/tenants?cursor=%00", headers=en)
+    assert response.json()["detail"] == "The request contains characters that cannot be used."
+    assert response["Content-Language"] == "en"
+    response = api.call("POST", "/api/v1/vendor/systems", '{"name": "' + "x" * (2 * 1024 * 1024) + '"}', headers=en)
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["type"] == "/api/v1/problems/too-large"
+    assert not VendorSystem.objects.exists()

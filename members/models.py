@@ -50,6 +50,10 @@ class User(AbstractUser):
         default=False,
         help_text=_("Approves memberships and orders and follows up provisioning for every organisation."),
     )
+    # Set by the language switch; pages after a login, e-mails and PDFs to this person use it.
+    preferred_language = models.CharField(
+        _("preferred language"), max_length=8, choices=[("nb", "Norsk bokmål"), ("en", "English")], default="nb"
+    )
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS = []
@@ -253,13 +257,18 @@ class TermsDocument(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.title} {self.version}"
+        return self.title_with_version
 
     def save(self, *args, **kwargs):
         if self.pk is not None and type(self).objects.filter(pk=self.pk, published_at__isnull=False).exists():
             raise ValidationError(_("Published terms cannot be changed. Publish a new version instead."))
         self.sha256 = self.compute_sha256()
         super().save(*args, **kwargs)
+
+    @property
+    def title_with_version(self) -> str:
+        """ "Leverandørvilkår 2.0", not "Leverandørvilkår 2.0 2.0" when the title already names its version."""
+        return self.title if self.title.endswith(self.version) else f"{self.title} {self.version}"
 
     def compute_sha256(self) -> str:
         """The fingerprint a signature binds to: every word the signer was shown."""

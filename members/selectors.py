@@ -9,6 +9,7 @@ from .models import (
     Membership,
     Organisation,
     SigningDelegation,
+    SupportedService,
     TermsDocument,
     User,
     VendorAssignment,
@@ -209,3 +210,22 @@ def claim_queue(*, state: str) -> QuerySet:
 
     claims = OrganisationClaim.objects.filter(state=state).select_related("organisation", "claimant", "decided_by")
     return claims.order_by("created_at" if state == OrganisationClaim.State.PENDING else "-decided_at")
+
+
+def assignment_services(assignment) -> list[str]:
+    """The services the assigned system has access to for the organisation: those it supports in the environment
+    that the organisation has approved orders for, set up or being set up (what ending the registration takes away)."""
+    from orders.models import Order
+
+    supported = SupportedService.objects.filter(system=assignment.system, environment=assignment.environment)
+    orders = (
+        Order.objects.filter(
+            state__in=(Order.State.APPROVED, Order.State.PROVISIONING, Order.State.ACTIVE),
+            organisation=assignment.organisation,
+            environment=assignment.environment,
+            service__in=supported.values("service"),
+        )
+        .select_related("service")
+        .order_by("service__sort_order")
+    )
+    return [order.service.name for order in orders]

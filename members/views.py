@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from portal.confirm import confirm_page
 from portal.decisions import staff_decide
 from portal.models import AuditEvent
 from portal.pdf import render_pdf
@@ -628,11 +629,31 @@ def assignment_create(request, org_number):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def assignment_end(request, org_number, assignment_id):
+    """GET says what the vendor loses; POST ends the registration."""
     organisation, roles = get_member_organisation_for_user(request, org_number)
     require_role(roles, Role.ADMIN)
-    assignment = get_object_or_404(VendorAssignment, public_id=assignment_id, organisation=organisation)
+    assignment = get_object_or_404(
+        VendorAssignment.objects.select_related("system__vendor"), public_id=assignment_id, organisation=organisation
+    )
+    if request.method == "GET":
+        services_lost = selectors.assignment_services(assignment)
+        names = {"vendor": assignment.system.vendor.name, "organisation": organisation.name}
+        names["environment"] = assignment.get_environment_display().lower()
+        if services_lost:
+            names["services"] = ", ".join(services_lost)
+            consequence = _("%(vendor)s loses access to %(services)s for %(organisation)s in %(environment)s.")
+        else:
+            consequence = _("%(vendor)s no longer sees %(organisation)s as a customer in %(environment)s.")
+        return confirm_page(
+            request,
+            title=_("End the registration of %(system)s?") % {"system": assignment.system.name},
+            consequence=consequence % names,
+            details=[_("Access is revoked in HelseID at once. You can register the system again later.")],
+            confirm_label=_("End the registration"),
+            back_url=reverse("member_dashboard", args=[organisation.org_number]),
+        )
     try:
         services.vendor_assignment_end(assignment=assignment, by=request.user, request=request)
     except ValidationError as error:

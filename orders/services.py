@@ -144,6 +144,7 @@ def notify_staff_of_failure(order: Order) -> None:
         {
             "organisation": order.organisation.name,
             "service": order.service.name_nb,
+            "service_en": order.service.name_en,
             "environment": order.environment,
             "error": order.last_error,
             "url": reverse("staff_order_queue") + "?state=failed",
@@ -158,6 +159,7 @@ def notify_organisation(order: Order) -> None:
         {
             "organisation": order.organisation.name,
             "service": order.service.name_nb,
+            "service_en": order.service.name_en,
             "environment": order.environment,
             "state": order.state,
             "reason": order.reason,
@@ -271,7 +273,8 @@ def order_cancel(*, order: Order, by: User, request=None) -> Order:
 def order_approve(*, order: Order, by: User | None, request=None) -> Order:
     order.approve(by=by)
     _audit_order(order, "order.approved", by, Order.State.SUBMITTED, request, automatic=by is None)
-    notify_organisation(order)
+    # No mail yet: the administrators get one when the service is active (or one if it is rejected), not an
+    # "approved" followed by an "active" for every service.
     # The outbox rows commit with the approval; with nothing to set up the order is active at once.
     order.start_provisioning()
     _audit_order(order, "order.provisioning", by, Order.State.APPROVED, request)

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from members.models import Affiliation
 from members.permissions import get_vendor_organisation_for_user, nhn_staff_required, roles_in
 from members.selectors import current_membership
+from portal.confirm import confirm_page
 from portal.decisions import staff_decide
 from portal.models import AuditEvent
 from portal.pdf import render_pdf
@@ -140,9 +141,24 @@ def order_detail(request, order_id):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def order_cancel(request, order_id):
+    """GET asks first (what will happen, without JavaScript); POST cancels."""
     order = get_order_for_user(request, order_id, change=True)
+    if request.method == "GET":
+        return confirm_page(
+            request,
+            title=_("Cancel the order?"),
+            consequence=_("The order of %(service)s for %(organisation)s in %(environment)s is cancelled.")
+            % {
+                "service": order.service.name,
+                "organisation": order.organisation.name,
+                "environment": order.get_environment_display().lower(),
+            },
+            details=[_("Nothing is set up in HelseID or VKP for it; you can order the service again later.")],
+            confirm_label=_("Cancel the order"),
+            back_url=reverse("order_detail", args=[order.public_id]),
+        )
     try:
         services.order_cancel(order=order, by=request.user, request=request)
     except ValidationError as exc:
@@ -350,8 +366,11 @@ def client_detail(request, client_id):
                 )
             except ValidationError as exc:
                 form.add_error(None, exc.messages[0])
-                form.data = form.data.copy()
-                form.data["keys"] = ""  # never echo what was pasted: it may have been a private key
+                if getattr(exc, "code", None) in ("private_key", "too_large"):
+                    # Never echo a private key back (nor a body too large to be a key); a public key with a
+                    # mistake stays in the field, to be corrected rather than pasted again.
+                    form.data = form.data.copy()
+                    form.data["keys"] = ""
             else:
                 messages.success(request, _("Key added: %(kids)s") % {"kids": ", ".join(k.kid for k in added)})
                 return redirect("client_detail", client.public_id)
@@ -371,10 +390,23 @@ def client_detail(request, client_id):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def client_disable(request, client_id):
+    """GET asks first; POST disables."""
     client = get_client_for_user(request, client_id)
     get_vendor_organisation_for_user(request, client.system.vendor.org_number)
+    if request.method == "GET":
+        tenants = [tenant.organisation.name for tenant in helseid.client_tenants(client)]
+        return confirm_page(
+            request,
+            title=_("Disable the client?"),
+            consequence=_("%(system)s stops getting tokens from HelseID with this client in %(environment)s.")
+            % {"system": client.system.name, "environment": client.get_environment_display().lower()},
+            details=[_("It loses access for: %(tenants)s.") % {"tenants": ", ".join(tenants)}] if tenants else [],
+            irreversible=True,
+            confirm_label=_("Disable the client"),
+            back_url=reverse("client_detail", args=[client.public_id]),
+        )
     try:
         helseid.client_disable(client=client, by=request.user, request=request)
     except ValidationError as exc:
@@ -385,11 +417,25 @@ def client_disable(request, client_id):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def client_key_retire(request, client_id, key_id):
+    """GET asks first; POST retires the key."""
     client = get_client_for_user(request, client_id)
     get_vendor_organisation_for_user(request, client.system.vendor.org_number)
     key = get_object_or_404(ClientKey, client=client, public_id=key_id)
+    if request.method == "GET":
+        return confirm_page(
+            request,
+            title=_("Retire the key?"),
+            consequence=_(
+                "HelseID refuses client assertions signed with key %(kid)s for %(system)s in %(environment)s."
+            )
+            % {"kid": key.kid, "system": client.system.name, "environment": client.get_environment_display().lower()},
+            details=[_("Switch your system to another key first, or it can no longer get tokens.")],
+            irreversible=True,
+            confirm_label=_("Retire the key"),
+            back_url=reverse("client_detail", args=[client.public_id]),
+        )
     try:
         helseid.client_key_retire(key=key, by=request.user, request=request)
     except ValidationError as exc:

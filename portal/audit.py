@@ -116,8 +116,18 @@ def audit(
         organisation=organisation,
         object_type=obj._meta.label_lower if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
-        object_repr=str(obj)[:255] if obj is not None else "",
+        object_repr=_object_repr(obj),
         before=before,
         after=after,
         ip_address=client_ip(request) if request is not None else None,
     )
+
+
+def _object_repr(obj) -> str:
+    """The object as it was, in bokmål whoever acted (pages in English show it marked lang="nb")."""
+    from django.utils import translation
+
+    if obj is None:
+        return ""
+    with translation.override("nb"):
+        return str(obj)[:255]

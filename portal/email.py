@@ -1,7 +1,8 @@
 """E-mail through an outbox, like provisioning: nothing about a committed change is ever lost.
 
 - `queue_email` writes an `OutgoingMessage` row (a subject / text / HTML template triple, its context,
-  bokmål) in the transaction that causes the mail; after commit the row is handed to Celery.
+  the language the recipients chose: one row per language) in the transaction that causes the mail; after
+  commit the row is handed to Celery.
   If the broker is down the request still succeeds and the row waits.
 - `message_send` (the Celery task `portal.tasks.send_outgoing_message`) locks the row
   (SELECT … FOR UPDATE SKIP LOCKED) while it sends: a duplicate delivery skips, a row sent once is
@@ -62,21 +63,46 @@ def send_email_now(
     build_message(subject, text, html, recipients, message_key=message_key).send()
 
 
+def recipient_languages(recipients: list[str]) -> dict[str, list[str]]:
+    """The recipients grouped by the language each chose (an address without an account: bokmål)."""
+    from django.contrib.auth import get_user_model
+    from django.db.models.functions import Lower
+
+    chosen = dict(
+        get_user_model()
+        .objects.annotate(address=Lower("email"))
+        .filter(address__in=[r.lower() for r in recipients])
+        .values_list("address", "preferred_language")
+    )
+    groups: dict[str, list[str]] = {}
+    for recipient in recipients:
+        language = chosen.get(recipient.lower(), settings.LANGUAGE_CODE)
+        groups.setdefault(language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE, []).append(
+            recipient
+        )
+    return groups
+
+
 def queue_email(
-    template_prefix: str, context: dict, recipients: list[str], language: str = "nb"
+    template_prefix: str, context: dict, recipients: list[str], language: str | None = None
 ) -> OutgoingMessage | None:
     """Write the message to the outbox; it is sent after the surrounding transaction commits.
 
-    Nothing is mailed about a change that rolled back: the row rolls back with it.
+    One message per language: each recipient reads it in the language they chose (unless `language` is given).
+    Nothing is mailed about a change that rolled back: the rows roll back with it.
     """
     recipients = sorted({r for r in recipients if r})
     if not recipients:
         return None
-    message = OutgoingMessage.objects.create(
-        template=template_prefix, context=context, language=language, recipients=recipients
-    )
-    transaction.on_commit(lambda: dispatch([message.pk]))
-    return message
+    groups = {language: recipients} if language else recipient_languages(recipients)
+    messages = [
+        OutgoingMessage.objects.create(
+            template=template_prefix, context=context, language=group_language, recipients=group
+        )
+        for group_language, group in sorted(groups.items())
+    ]
+    transaction.on_commit(lambda: dispatch([message.pk for message in messages]))
+    return messages[0]
 
 
 def queue_failed_message(message: EmailMultiAlternatives, *, template: str, error: Exception) -> OutgoingMessage:

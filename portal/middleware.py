@@ -22,6 +22,22 @@ class LocaleMiddleware(DjangoLocaleMiddleware):
         request.LANGUAGE_CODE = translation.get_language()
 
 
+class PreferredLanguageMiddleware:
+    """After a login in a browser that has not chosen (no cookie): the language the person chose before, stored on
+    their account by the switch. Placed after AuthenticationMiddleware."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if settings.LANGUAGE_COOKIE_NAME not in request.COOKIES and request.user.is_authenticated:
+            language = request.user.preferred_language
+            if language in dict(settings.LANGUAGES) and language != translation.get_language():
+                translation.activate(language)
+                request.LANGUAGE_CODE = language
+        return self.get_response(request)
+
+
 class RequestBodyLimitMiddleware:
     """Refuse a request body larger than any form needs, with a page that says so, before it is read.
 

@@ -16,9 +16,16 @@ urlpatterns = [
     path("", include("members.urls")),
     path("", include("orders.urls")),
     path("konto/", include("allauth.urls")),
+    # The switch also stores the choice on the account (pages after a login, e-mails and PDFs follow it).
+    path("i18n/setlang/", views.set_language, name="set_language"),
     path("i18n/", include("django.conf.urls.i18n")),
 ]
 
 # The bundled test ID-porten, for development and tests only (production refuses it: portal.checks).
 if settings.TEST_IDPORTEN_ENABLED and not settings.IS_PRODUCTION:
     urlpatterns.append(path("test-idporten/", include("members.testidporten")))
+
+handler400 = "portal.errors.bad_request"
+handler403 = "portal.errors.permission_denied"
+handler404 = "portal.errors.page_not_found"
+handler500 = "portal.errors.server_error"

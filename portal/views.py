@@ -226,3 +226,15 @@ def healthz(request):
     return JsonResponse(
         {"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503
     )
+
+
+@require_POST
+def set_language(request):
+    """Django's language switch, and for a logged-in person their preferred language on the account."""
+    from django.views.i18n import set_language as django_set_language
+
+    response = django_set_language(request)
+    language = request.POST.get("language")
+    if request.user.is_authenticated and language in dict(settings.LANGUAGES):
+        User.objects.filter(pk=request.user.pk).exclude(preferred_language=language).update(preferred_language=language)
+    return response

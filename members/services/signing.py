@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from portal.audit import audit, client_ip
@@ -84,6 +84,13 @@ def _fresh(person: VerifiedPerson | None) -> bool:
 
 
 def _role_authority(role: enhetsregisteret.RegistryRole) -> SigningAuthority:
+    # Kept in bokmål whoever signs: it is the record of a signature, in the register's own words; pages in
+    # English show it marked lang="nb".
+    with translation.override("nb"):
+        return _role_authority_text(role)
+
+
+def _role_authority_text(role: enhetsregisteret.RegistryRole) -> SigningAuthority:
     label = role.description or role.code
     if role.joint:
         detail = _("%(role)s (%(code)s) in Enhetsregisteret, jointly with another holder") % {
@@ -125,12 +132,13 @@ def signing_authority_for(
         delegation = None  # a fullmakt lasts only while the one who gave it may still sign alone
     if delegation is not None and registry_error is None:
         by = delegation.delegated_by_name or delegation.delegated_by.get_full_name() or delegation.delegated_by.email
-        return SigningAuthority(
-            Acceptance.Authority.DELEGATION,
-            _("By delegation from %(name)s (%(authority)s) of %(date)s")
-            % {"name": by, "authority": delegation.delegated_by_authority, "date": delegation.created_at.date()},
-            delegated_by=by,
-        )
+        with translation.override("nb"):  # the record of a signature, like a register role: bokmål
+            detail = _("By delegation from %(name)s (%(authority)s) of %(date)s") % {
+                "name": by,
+                "authority": delegation.delegated_by_authority,
+                "date": delegation.created_at.date(),
+            }
+        return SigningAuthority(Acceptance.Authority.DELEGATION, detail, delegated_by=by)
     if registry_error is not None:
         raise registry_error
     return None

@@ -22,3 +22,11 @@ def environment_label(code: str) -> str:
 def json_pretty(value) -> str:
     """A value as indented JSON, as a vendor would paste it (autoescaped by the template)."""
     return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+@register.simple_tag
+def localised(nb: str, en: str = "") -> str:
+    """The English text in English mode when there is one (e-mail contexts carry both), else the bokmål."""
+    from django.utils.translation import get_language
+
+    return en if en and get_language() == "en" else nb

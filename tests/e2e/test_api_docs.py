@@ -16,3 +16,4 @@ def test_the_api_docs_render_under_the_csp(live_server, page):
     scripts = page.eval_on_selector_all("script[src]", "els => els.map(e => e.src)")
     assert scripts and all(src.startswith(live_server.url) for src in scripts), scripts
     screenshot(page, "api-docs")
+    assert page.eval_on_selector("html", "el => el.lang") == "en"  # WCAG 3.1.1: the page says its language

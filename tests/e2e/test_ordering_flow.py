@@ -47,7 +47,7 @@ def test_a_municipality_orders_journaling_and_patient_in_test(browser, live_serv
     screenshot(staff, "orders-approved")
 
     admin.reload()
-    overview = admin.locator("#services-heading ~ table")
+    overview = admin.locator("#services-heading ~ .table-region table")
     assert overview.locator(".ds-tag[data-color=success]").count() == 2
     screenshot(admin, "dashboard-services-active")
     assert_accessible(admin)

@@ -71,7 +71,7 @@ def test_municipal_unit_names_its_municipality():
 
 def test_deletion_reason_gives_the_date():
     with translation.override("en"):
-        assert "June 30, 2024" in str(_assess("320000092").reason)
+        assert "30 June 2024" in str(_assess("320000092").reason)
 
 
 def test_refusal_for_status_comes_before_the_health_activity():

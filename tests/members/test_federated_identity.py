@@ -82,10 +82,10 @@ def test_login_page_offers_configured_providers_and_keeps_the_next_page(client, 
     assert "Log in with HelseID" in client.get("/konto/login/").content.decode()
 
 
-def test_login_page_without_providers_says_so(client, settings):
+def test_login_page_without_providers_offers_the_password_login_only(client, settings):
     settings.OIDC_PROVIDERS = {}
     page = client.get("/konto/login/").content.decode()
-    assert "ikke satt opp på denne installasjonen" in page
+    assert "Logg inn med e-postadressen og passordet ditt." in page and "README" not in page
     assert client.get("/innlogging/helseid/").status_code == 404
     assert client.get("/innlogging/idporten/callback/?code=x&state=y").status_code == 404
 

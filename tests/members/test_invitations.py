@@ -257,3 +257,18 @@ def test_the_database_holds_one_open_invitation_per_address_and_organisation(mun
     services.invitation_revoke(invitation=Invitation.objects.get(), by=municipal_admin)
     services.invitation_send(organisation=municipality, email="a@kommune.example", role="viewer", by=municipal_admin)
     assert Invitation.objects.count() == 2
+
+
+def test_the_sign_up_from_an_invitation_is_filled_in_with_the_invited_address(
+    client, municipal_admin, municipality, django_capture_on_commit_callbacks
+):
+    import html as html_lib
+
+    client.force_login(municipal_admin)
+    with django_capture_on_commit_callbacks(execute=True):
+        invite(client, municipality)
+    client.logout()
+    page = client.get(link_from_mail()).content.decode()
+    signup = re.search(r'href="(/konto/signup/[^"]+)"', page).group(1)
+    form = client.get(html_lib.unescape(signup)).content.decode()
+    assert re.search(r'<input[^>]*name="email"[^>]*value="ny.kollega@kommune.example"', form), form

@@ -216,7 +216,9 @@ def test_approval_with_nothing_to_set_up_activates_at_once(
         .values_list("action", flat=True)
     )
     assert actions == ["order.drafted", "order.submitted", "order.approved", "order.provisioning", "order.activated"]
-    assert [m.to for m in mail.outbox] == [[nordvik_admin.email], [nordvik_admin.email]]  # approved, then active
+    assert [m.to for m in mail.outbox] == [
+        [nordvik_admin.email]
+    ]  # one mail: active (issue 17: not approved, then active)
     assert "Aktiv" in mail.outbox[-1].subject
 
 

@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from .audit import client_ip
 from .email import queue_failed_message
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,15 @@ def portal_site() -> PortalSite:
 class AccountAdapter(DefaultAccountAdapter):
     """Sends allauth's mails at once, as allauth expects; if the mail service fails, the message goes
     to the outbox and is retried like every other, instead of the request answering 500."""
+
+    def get_client_ip(self, request) -> str:
+        """The address allauth's rate limits count by: the one the audit log records (TRUSTED_PROXY_COUNT).
+
+        allauth's own reading (ALLAUTH_TRUSTED_PROXY_COUNT, default 0) would take REMOTE_ADDR, which
+        behind our proxy is the proxy: everyone would share one bucket, and one person guessing
+        passwords would lock all others out. Without an address to vouch for, the proxy's is used.
+        """
+        return client_ip(request) or super().get_client_ip(request)
 
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
         request = allauth_context.request

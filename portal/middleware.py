@@ -87,6 +87,7 @@ def api_problem(request, slug: str, detail, params: dict | None = None):
         text = str(detail) % params if params else str(detail)
         response = problem_response(request, ApiProblem(slug, text))
     response["Content-Language"] = language
+    response["Cache-Control"] = "no-store"  # as every API answer
     return response
 
 

@@ -32,6 +32,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, import_key
 from ninja.security.http import HttpAuthBase
 
+from portal.text import find_unsafe
+
 from .problems import ApiProblem
 
 TOKEN_ALGS = ["PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
@@ -126,7 +128,7 @@ def _header(compact: str) -> dict:
     try:
         part = compact.split(".")[0]
         header = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    except (ValueError, UnicodeDecodeError, IndexError):
+    except (ValueError, UnicodeDecodeError, IndexError, RecursionError):  # RecursionError: a deeply nested header
         return {}
     return header if isinstance(header, dict) else {}
 
@@ -137,7 +139,12 @@ def _refuse(slug: str, detail: str, error: str = "invalid_token") -> ApiProblem:
 
 def verify_access_token(token: str) -> dict:
     header = _header(token)
-    if header.get("typ", "").lower() not in ("at+jwt", "application/at+jwt") or header.get("alg") not in TOKEN_ALGS:
+    typ = header.get("typ")
+    if (
+        not isinstance(typ, str)
+        or typ.lower() not in ("at+jwt", "application/at+jwt")
+        or header.get("alg") not in TOKEN_ALGS
+    ):
         raise _refuse("invalid-token", _("The access token is not a HelseID access token (at+jwt)."))
     key = jwks_cache.key_for(header.get("kid"))
     try:
@@ -199,7 +206,8 @@ def verify_proof(request, proof: str, token: str, jkt: str) -> None:
             "invalid-dpop-proof", _("The DPoP proof is for another access token (ath)."), "invalid_dpop_proof"
         )
     jti = claims.get("jti")
-    if not isinstance(jti, str) or not 1 <= len(jti) <= 512:
+    # A lone surrogate (JSON can carry one) cannot be hashed as UTF-8: refused like a missing jti.
+    if not isinstance(jti, str) or not 1 <= len(jti) <= 512 or find_unsafe(jti):
         raise _refuse("invalid-dpop-proof", _("The DPoP proof has no jti."), "invalid_dpop_proof")
     remember_jti(jti, window)
 

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Query, Router, Status, Swagger
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
 from pydantic import Field
 
 from members.models import Membership, Organisation, TermsDocument, User, VendorAssignment, VendorSystem
@@ -25,6 +26,7 @@ from members.selectors import vendor_tenants
 from members.services.vendors import vendor_system_create, vendor_system_set_services
 from orders import helseid, selectors
 from orders.models import ClientKey, HelseIdClient, Order, ProvisioningTask, Service
+from portal.text import find_unsafe
 
 from . import schemas as s
 from .auth import SCOPE_MEMBER_READ, SCOPE_VENDOR_READ, SCOPE_VENDOR_WRITE, Caller, DPoPAuth
@@ -47,6 +49,35 @@ def api_language(request) -> str:
         if tag.startswith(("nb", "no", "nn")) or tag == "*":
             return "nb"
     return "nb"
+
+
+class UnsafeText(ValueError):
+    """A JSON body with a NUL character or a lone surrogate in a name or value (PostgreSQL stores neither)."""
+
+
+def _refuse_unsafe(value) -> None:
+    if isinstance(value, str):
+        if find_unsafe(value):
+            raise UnsafeText
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            _refuse_unsafe(name)
+            _refuse_unsafe(item)
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_unsafe(item)
+
+
+class TextCheckingParser(Parser):
+    """JSON bodies, refused (400, bad-request) when any string in them carries NUL or a lone surrogate.
+
+    The API's counterpart of portal.middleware.RefuseUnsafeTextMiddleware, which sees only form bodies.
+    """
+
+    def parse_body(self, request):
+        data = super().parse_body(request)
+        _refuse_unsafe(data)
+        return data
 
 
 class PortalApi(NinjaAPI):
@@ -79,6 +110,7 @@ api = PortalApi(
     ),
     urls_namespace="api-v1",
     docs=Swagger(settings={"persistAuthorization": False}),
+    parser=TextCheckingParser(),
     docs_url="/docs",
     openapi_url="/openapi.json",
 )
@@ -110,7 +142,10 @@ def _not_found(request, exc):
 @api.exception_handler(HttpError)
 def _http_error(request, exc: HttpError):
     slug = {400: "bad-request", 404: "not-found", 429: "rate-limited"}.get(exc.status_code, "bad-request")
-    return problem_response(request, ApiProblem(slug))
+    detail = ""
+    if isinstance(exc.__cause__, UnsafeText):  # ninja wraps what the parser raises
+        detail = _("The request contains characters that cannot be used.")  # as portal.middleware says
+    return problem_response(request, ApiProblem(slug, detail))
 
 
 def with_language(view):
@@ -118,7 +153,10 @@ def with_language(view):
     def wrapper(request, *args, **kwargs):
         with translation.override(api_language(request)):
             request.LANGUAGE_CODE = translation.get_language()
-            return view(request, *args, **kwargs)
+            response = view(request, *args, **kwargs)
+        # Answers carry organisations' clients, keys and orders: no cache keeps them (the pages' rule).
+        response["Cache-Control"] = "no-store"
+        return response
 
     return wrapper
 

@@ -45,6 +45,8 @@ def test_a_municipality_becomes_a_member(as_person, live_server, demo_data, fede
     result.wait_for()
     assert "Vidda kommune" in result.inner_text()
     assert admin.url.endswith("/medlemskap/registrer/")  # htmx: no page load
+    # Focus moves to the answer (htmx focuses [autofocus]; hx-on would need eval, which the CSP refuses).
+    admin.wait_for_function("document.activeElement && document.activeElement.id === 'registry-card'")
     screenshot(admin, "membership-lookup")
     assert_accessible(admin)
     admin.locator("button[value=apply]").click()

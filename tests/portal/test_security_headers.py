@@ -82,6 +82,12 @@ def test_no_template_has_inline_script_event_handlers_or_style_attributes():
                     offenders.append(f"{path}: inline {match.group(0)}")
             for match in re.finditer(r"<[a-z][^>]*\s(on[a-z]+|style)\s*=", text):
                 offenders.append(f"{path}: {match.group(1)}= attribute")
+            # htmx runs hx-on and js: values with eval, which allowEval:false and the policy refuse: they
+            # would silently do nothing (the registry card lost its focus that way).
+            for match in re.finditer(
+                r"(?<![\w-])(?:data-)?hx-on\S*|hx-va(?:ls|rs)\s*=\s*['\"]\s*js:|javascript:", text
+            ):
+                offenders.append(f"{path}: {match.group(0)}")
     assert offenders == []
 
 

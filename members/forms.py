@@ -67,17 +67,38 @@ class MembershipQueueFilterForm(forms.Form):
 
 
 class TermsDocumentForm(forms.ModelForm):
+    # The effective date is chosen when publishing (TermsPublishForm), not in the draft.
     class Meta:
         model = TermsDocument
-        fields = ["kind", "service_code", "version", "title", "body", "effective_from"]
-        widgets = {
-            "body": forms.Textarea(attrs={"rows": 16}),
-            "effective_from": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        }
+        fields = ["kind", "service_code", "version", "title", "body"]
+        widgets = {"body": forms.Textarea(attrs={"rows": 16})}
 
-    def __init__(self, *args, **kwargs):
+
+class TermsPublishForm(forms.Form):
+    # <input type="date"> takes ISO dates only, whatever the page's language.
+    effective_on = forms.DateField(
+        label=_("In force from"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text=_(
+            "Until this day the signature on the version it replaces still counts; after it, production orders "
+            "wait for the new signature. Today or later."
+        ),
+    )
+    change_note = forms.CharField(
+        label=_("What changed"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=4000,
+        required=False,
+        help_text=_("A short summary for the e-mail to the organisations' signatories and administrators."),
+    )
+
+    def __init__(self, *args, replaces=None, **kwargs):
+        from .services.terms import default_effective_date
+
         super().__init__(*args, **kwargs)
-        self.fields["effective_from"].initial = timezone.localtime().replace(second=0, microsecond=0)
+        self.fields["effective_on"].initial = default_effective_date()
+        # A new version of existing terms tells the members what changed; a first version has nobody to tell.
+        self.fields["change_note"].required = replaces is not None
 
 
 class VendorAssignmentForm(forms.Form):

@@ -201,23 +201,58 @@ class Affiliation(models.Model):
 
 
 class TermsDocumentQuerySet(models.QuerySet):
+    """Two questions, two answers (issue 16):
+
+    - *What is signed now?* ``current``: the newest published version. A new version is signable the
+      moment it is published, well before it takes effect.
+    - *Does an older signature still count?* ``valid_for``: a signature counts while no newer version
+      has taken effect, i.e. on the version ``in_force`` (the newest whose ``effective_from`` has passed)
+      or on any version published after it. So after the effective date the old acceptance no longer
+      counts (*Nye vilkår må aksepteres*); before it, old and new both do.
+    """
+
     def published(self):
         return self.filter(published_at__isnull=False)
 
-    def current_per_service(self, kind: str) -> dict[str, "TermsDocument"]:
-        """The version in force now for each service code, in one query."""
-        in_force = self.published().filter(kind=kind, effective_from__lte=timezone.now())
-        # Ordered oldest first, so each later version overwrites the one it replaced.
-        return {document.service_code: document for document in in_force.order_by("effective_from", "published_at")}
-
     def current(self, kind: str, service_code: str = ""):
-        """The version in force now for a kind (and service, for usage terms), or None."""
+        """The version to sign now (the newest published) for a kind (and service, for usage terms), or None."""
+        return self.published().filter(kind=kind, service_code=service_code).order_by("-published_at", "-pk").first()
+
+    def current_per_service(self, kind: str) -> dict[str, "TermsDocument"]:
+        """The version to sign now for each service code, in one query."""
+        # Oldest first, so each later version overwrites the one it replaced.
+        return {
+            document.service_code: document
+            for document in self.published().filter(kind=kind).order_by("published_at", "pk")
+        }
+
+    def in_force(self, kind: str, service_code: str = ""):
+        """The newest version whose effective date has passed, or None."""
         return (
             self.published()
             .filter(kind=kind, service_code=service_code, effective_from__lte=timezone.now())
-            .order_by("-effective_from", "-published_at")
+            .order_by("-published_at", "-pk")
             .first()
         )
+
+    def valid_for(self, kind: str, service_code: str = ""):
+        """The versions whose signature counts now: the one in force and every one published after it."""
+        versions = self.published().filter(kind=kind, service_code=service_code)
+        in_force = self.in_force(kind, service_code)
+        return versions if in_force is None else versions.filter(published_at__gte=in_force.published_at)
+
+    def valid_per_service(self, kind: str) -> dict[str, set[int]]:
+        """For each service code, the pks of the versions whose signature counts now, in one query."""
+        now = timezone.now()
+        by_service: dict[str, list[TermsDocument]] = {}
+        for document in self.published().filter(kind=kind).order_by("published_at", "pk"):
+            by_service.setdefault(document.service_code, []).append(document)
+        valid = {}
+        for code, versions in by_service.items():
+            in_force = [i for i, document in enumerate(versions) if document.effective_from <= now]
+            start = in_force[-1] if in_force else 0
+            valid[code] = {document.pk for document in versions[start:]}
+        return valid
 
 
 class TermsDocument(models.Model):
@@ -236,6 +271,14 @@ class TermsDocument(models.Model):
     title = models.CharField(_("title"), max_length=200)
     body = models.TextField(_("text"), help_text=_("Plain text. Blank lines separate paragraphs."))
     effective_from = models.DateTimeField(_("in force from"), default=timezone.now)
+    # Written by NHN staff when publishing: what changed, for the e-mail and the signing page.
+    change_note = models.TextField(_("what changed"), blank=True)
+    # The version this one replaced when it was published (None for the first of its kind).
+    replaces = models.ForeignKey(
+        "self", verbose_name=_("replaces"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # When the e-mails about this publication were all queued (the fan-out task finished).
+    notified_at = models.DateTimeField(_("members told"), null=True, blank=True, editable=False)
     sha256 = models.CharField(_("SHA-256"), max_length=64, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     published_at = models.DateTimeField(_("published"), null=True, blank=True, editable=False)
@@ -279,15 +322,27 @@ class TermsDocument(models.Model):
     def is_published(self) -> bool:
         return self.published_at is not None
 
-    def publish(self, *, by: User) -> None:
+    def publish(self, *, by: User, effective_from=None, change_note: str = "") -> None:
+        """Publish this draft, replacing the newest published version of the same kind and service."""
+        replaces = type(self).objects.current(self.kind, self.service_code)
         updated = (
             type(self)
             .objects.filter(pk=self.pk, published_at__isnull=True)
-            .update(published_at=timezone.now(), published_by=by)
+            .update(
+                published_at=timezone.now(),
+                published_by=by,
+                effective_from=effective_from or self.effective_from,
+                change_note=change_note,
+                replaces=replaces,
+            )
         )
         if not updated:
             raise InvalidTransition(_("These terms are already published."))
         self.refresh_from_db()
+
+    @property
+    def is_in_effect(self) -> bool:
+        return self.effective_from <= timezone.now()
 
 
 class Acceptance(models.Model):
@@ -334,6 +389,28 @@ class Acceptance(models.Model):
 
     def __str__(self):
         return f"{self.organisation.name}: {self.document} ({self.signer_name})"
+
+
+class TermsNotification(models.Model):
+    """One person told about one publication of terms: the row that keeps the fan-out from mailing twice."""
+
+    document = models.ForeignKey(
+        TermsDocument, verbose_name=_("terms"), on_delete=models.CASCADE, related_name="notifications"
+    )
+    user = models.ForeignKey(User, verbose_name=_("user"), on_delete=models.CASCADE, related_name="+")
+    # The organisations the one e-mail named (a person in two affected organisations gets one mail).
+    organisations = models.JSONField(_("organisations"), default=list)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("terms notification")
+        verbose_name_plural = _("terms notifications")
+        constraints = [
+            models.UniqueConstraint(fields=["document", "user"], name="terms_notification_once_per_person"),
+        ]
+
+    def __str__(self):
+        return f"{self.document} → {self.user}"
 
 
 class JointSignature(models.Model):
@@ -531,9 +608,16 @@ class Membership(GuardedStateMixin, models.Model):
         """Members rest on the membership terms; vendors and partners on the vendor terms."""
         return TermsDocument.Kind.VENDOR if organisation.is_vendor_kind else TermsDocument.Kind.MEMBERSHIP
 
-    def needs_new_terms(self, current_terms: TermsDocument | None) -> bool:
-        """True when the membership rests on an older version than the one in force (*Nye vilkår må aksepteres*)."""
-        return bool(current_terms and self.acceptance_id and self.acceptance.document_id != current_terms.pk)
+    def needs_new_terms(self, in_force: TermsDocument | None) -> bool:
+        """True when the membership rests on a version older than the one now in force (*Nye vilkår må
+        aksepteres*): a newer version has reached its effective date and nobody has signed it yet.
+
+        Pass ``TermsDocument.objects.in_force(kind)``; a version published but not yet in effect does
+        not count here (the dashboard lists it as waiting for a signature, with its date)."""
+        if not (in_force and self.acceptance_id) or self.acceptance.document_id == in_force.pk:
+            return False
+        signed = self.acceptance.document
+        return signed.published_at is not None and signed.published_at < in_force.published_at
 
 
 class SystemKind(models.TextChoices):

@@ -1,5 +1,8 @@
 """Read-side queries for the members app."""
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.db.models import Case, Q, QuerySet, Value, When
 
 from .models import (
@@ -50,6 +53,79 @@ def current_membership(organisation: Organisation) -> Membership | None:
 
 def organisation_acceptances(organisation: Organisation) -> QuerySet[Acceptance]:
     return Acceptance.objects.filter(organisation=organisation).select_related("document", "signed_by", "cosigned_by")
+
+
+@dataclass(frozen=True)
+class AwaitingSignature:
+    """A version of NHN's terms the organisation must sign, or sign again."""
+
+    document: TermsDocument
+    # The older version it signed, if any; None when it has never signed these terms.
+    signed: Acceptance | None
+    # The day the older signature stops counting (the new version's effective date), when it still counts.
+    sign_by: datetime | None
+    # True once that day has passed: *Nye vilkår må aksepteres*, production waits for the signature.
+    lapsed: bool
+    service: object = None  # orders.Service, for usage terms
+
+    @property
+    def is_new_version(self) -> bool:
+        return self.signed is not None
+
+
+def documents_awaiting_signature(organisation: Organisation) -> list[AwaitingSignature]:
+    """Every version of the terms the organisation must sign or re-sign, with its effective date.
+
+    Its agreement (membership terms for members, vendor terms for vendors and partners) and, for members,
+    the usage terms of every service with a live production order (a draft included): the signatory's
+    dashboard card and the lifecycle page list these. A fixed number of queries, whatever the number of
+    services.
+    """
+    from orders.models import Environment, Order
+
+    kind = Membership.terms_kind_for(organisation)
+    signed: dict[tuple[str, str], list[Acceptance]] = {}
+    for acceptance in Acceptance.objects.filter(organisation=organisation).select_related("document"):
+        key = (acceptance.document.kind, acceptance.document.service_code)
+        signed.setdefault(key, []).append(acceptance)
+    wanted: list[tuple[str, str, object]] = [(kind, "", None)]
+    if organisation.is_member_kind:
+        ordered = (
+            Order.objects.live()
+            .filter(organisation=organisation, environment=Environment.PRODUCTION)
+            .select_related("service")
+            .order_by("service__sort_order")
+        )
+        seen = set()
+        for order in ordered:
+            if order.service.code not in seen:
+                seen.add(order.service.code)
+                wanted.append((TermsDocument.Kind.USAGE, order.service.code, order.service))
+    current = {kind: TermsDocument.objects.current_per_service(kind)}
+    valid = {kind: TermsDocument.objects.valid_per_service(kind)}
+    if len(wanted) > 1:
+        current[TermsDocument.Kind.USAGE] = TermsDocument.objects.current_per_service(TermsDocument.Kind.USAGE)
+        valid[TermsDocument.Kind.USAGE] = TermsDocument.objects.valid_per_service(TermsDocument.Kind.USAGE)
+    waiting = []
+    for terms_kind, code, service in wanted:
+        document = current[terms_kind].get(code)
+        if document is None:
+            continue
+        acceptances = signed.get((terms_kind, code), [])
+        if any(a.document_id == document.pk for a in acceptances):
+            continue
+        older = max(acceptances, key=lambda a: a.document.published_at, default=None)
+        still_counts = older is not None and older.document_id in valid[terms_kind].get(code, set())
+        waiting.append(
+            AwaitingSignature(
+                document=document,
+                signed=older,
+                sign_by=document.effective_from if still_counts else None,
+                lapsed=older is not None and not still_counts,
+                service=service,
+            )
+        )
+    return waiting
 
 
 def membership_queue(*, state: str = "", search: str = "") -> QuerySet[Membership]:

@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -20,6 +21,7 @@ from portal.confirm import confirm_page
 from portal.decisions import staff_decide
 from portal.models import AuditEvent
 from portal.pdf import render_pdf
+from portal.transitions import InvalidTransition
 
 from . import authority, enhetsregisteret, invitations, oidc, selectors, services
 from .forms import (
@@ -34,6 +36,7 @@ from .forms import (
     SignatureRequestForm,
     SignForm,
     TermsDocumentForm,
+    TermsPublishForm,
     VendorAssignmentForm,
     VendorRegisterForm,
     VendorSystemForm,
@@ -361,7 +364,8 @@ def membership_detail(request, org_number):
         "is_admin": bool(roles & {Role.ADMIN, Role.VENDOR_USER}),
         "membership": membership,
         "current_terms": current_terms,
-        "needs_new_terms": membership is not None and membership.needs_new_terms(current_terms),
+        "needs_new_terms": membership is not None
+        and membership.needs_new_terms(TermsDocument.objects.in_force(Membership.terms_kind_for(organisation))),
         "joint_signature": services.open_joint_signature(organisation, current_terms) if current_terms else None,
         "acceptances": selectors.organisation_acceptances(organisation),
         **_signing_context(request, organisation, roles),
@@ -608,16 +612,42 @@ def staff_terms_create(request):
 @nhn_staff_required
 @require_http_methods(["GET", "POST"])
 def staff_terms_detail(request, document_id):
-    document = get_object_or_404(TermsDocument, public_id=document_id)
+    """A version of the terms: for a draft, the preview, the diff and the publish form; once published,
+    the diff against the version it replaced and the organisations that have not signed it yet."""
+    document = get_object_or_404(
+        TermsDocument.objects.select_related("replaces", "published_by"), public_id=document_id
+    )
+    base = services.terms_diff_base(document)
+    form = None
+    if not document.is_published:
+        form = TermsPublishForm(request.POST or None, replaces=base)
     if request.method == "POST":
-        try:
-            services.terms_publish(document=document, by=request.user, request=request)
-        except ValidationError as error:
-            messages.error(request, _first_error(error))
-        else:
-            messages.success(request, _("Published. Members on older versions are asked to accept the new terms."))
-        return redirect("staff_terms_detail", document.public_id)
-    return render(request, "members/staff/terms_detail.html", {"document": document})
+        if form is None:
+            messages.error(request, _("These terms are already published."))
+            return redirect("staff_terms_detail", document.public_id)
+        if form.is_valid():
+            try:
+                services.terms_publish(document=document, by=request.user, request=request, **form.cleaned_data)
+            except InvalidTransition as error:  # published meanwhile (a double submit)
+                messages.error(request, _first_error(error))
+                return redirect("staff_terms_detail", document.public_id)
+            except ValidationError as error:
+                form.add_error("effective_on" if error.code == "effective_in_past" else None, error)
+            else:
+                messages.success(
+                    request,
+                    _(
+                        "Published. The signatories and administrators of organisations on the older version "
+                        "are e-mailed; their signature counts until the effective date."
+                    ),
+                )
+                return redirect("staff_terms_detail", document.public_id)
+    context = {"document": document, "form": form, "diff_base": base, "diff": services.terms_diff(document)}
+    if document.is_published and document.replaces_id:
+        pending = services.not_resigned(document)
+        context["not_resigned"] = Paginator(pending, 50).get_page(request.GET.get("side"))
+        context["days_left"] = max(0, (timezone.localtime(document.effective_from).date() - timezone.localdate()).days)
+    return render(request, "members/staff/terms_detail.html", context)
 
 
 # Vendor systems -----------------------------------------------------------------------------------

@@ -26,11 +26,13 @@ from .models import Environment, Order, ProvisioningTask, Service, TestEnvironme
 
 
 def usage_acceptance(organisation: Organisation, service: Service) -> Acceptance | None:
-    """The organisation's signature on the usage terms now in force for the service, if any."""
-    terms = TermsDocument.objects.current(TermsDocument.Kind.USAGE, service.code)
-    if terms is None:
-        return None
-    return Acceptance.objects.filter(organisation=organisation, document=terms).first()
+    """The organisation's signature on usage terms for the service that still counts (the newest it signed)."""
+    valid = TermsDocument.objects.valid_for(TermsDocument.Kind.USAGE, service.code)
+    return (
+        Acceptance.objects.filter(organisation=organisation, document__in=valid)
+        .order_by("-document__published_at")
+        .first()
+    )
 
 
 def registered_epj_product(organisation: Organisation, environment: str) -> str:
@@ -51,17 +53,28 @@ class OrderingFacts:
     active_member: bool
     test_exception: bool
     epj_product: str
-    usage_terms_accepted: frozenset[str]  # service codes whose usage terms in force are signed
+    usage_terms_accepted: frozenset[str]  # service codes whose signed usage terms still count
+    # The membership rests on a version older than the one now in force (*Nye vilkår må aksepteres*).
+    new_terms_required: bool = False
 
 
 def accepted_usage_terms(organisation: Organisation) -> frozenset[str]:
-    """Service codes whose usage terms in force the organisation has signed."""
-    current_terms = TermsDocument.objects.current_per_service(TermsDocument.Kind.USAGE)
+    """Service codes whose usage terms the organisation has signed in a version that still counts."""
+    valid = TermsDocument.objects.valid_per_service(TermsDocument.Kind.USAGE)
     return frozenset(
         Acceptance.objects.filter(
-            organisation=organisation, document__in=[document.pk for document in current_terms.values()]
+            organisation=organisation, document__in=[pk for pks in valid.values() for pk in pks]
         ).values_list("document__service_code", flat=True)
     )
+
+
+def membership_terms_lapsed(organisation: Organisation, membership: Membership | None = None) -> bool:
+    """True when a newer version of the membership terms has taken effect and the organisation has not signed it."""
+    if membership is None:
+        membership = organisation.memberships.live().select_related("acceptance", "acceptance__document").first()
+    if membership is None:
+        return False
+    return membership.needs_new_terms(TermsDocument.objects.in_force(Membership.terms_kind_for(organisation)))
 
 
 def ordering_facts(organisation: Organisation, environment: str) -> OrderingFacts:
@@ -70,6 +83,7 @@ def ordering_facts(organisation: Organisation, environment: str) -> OrderingFact
         test_exception=TestEnvironmentException.objects.filter(organisation=organisation).exists(),
         epj_product=registered_epj_product(organisation, environment),
         usage_terms_accepted=accepted_usage_terms(organisation),
+        new_terms_required=environment == Environment.PRODUCTION and membership_terms_lapsed(organisation),
     )
 
 
@@ -113,6 +127,15 @@ def order_blockers(
             blockers.append(_("A synthetic test organisation cannot order for production."))
         if not facts.active_member:
             blockers.append(_("Production needs an active membership of the health network."))
+        elif facts.new_terms_required:
+            # After the effective date of a new version, the old signature no longer carries production
+            # (DOMAIN.md: nothing in production before the membership terms are signed). Test orders go on.
+            blockers.append(
+                _(
+                    "New terms must be accepted: an authorised signatory signs the new membership terms, "
+                    "then production orders can go ahead."
+                )
+            )
         if for_submit and service.code not in facts.usage_terms_accepted:
             blockers.append(_("An authorised signatory must accept the usage terms first."))
     elif not organisation.is_synthetic and not facts.test_exception:
@@ -271,6 +294,15 @@ def order_cancel(*, order: Order, by: User, request=None) -> Order:
 
 @transaction.atomic
 def order_approve(*, order: Order, by: User | None, request=None) -> Order:
+    if order.environment == Environment.PRODUCTION and membership_terms_lapsed(order.organisation):
+        # Sent before a new version took effect, looked at after: it waits for the new signature.
+        raise ValidationError(
+            _(
+                "New terms must be accepted: an authorised signatory signs the new membership terms, "
+                "then production orders can go ahead."
+            ),
+            code="new_terms_required",
+        )
     order.approve(by=by)
     _audit_order(order, "order.approved", by, Order.State.SUBMITTED, request, automatic=by is None)
     # No mail yet: the administrators get one when the service is active (or one if it is rejected), not an

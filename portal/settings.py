@@ -383,6 +383,11 @@ API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120)
 API_IDEMPOTENCY_KEEP_HOURS = env_int("API_IDEMPOTENCY_KEEP_HOURS", 24)  # an Idempotency-Key is honoured this long
 # Test-environment orders from active members go through without a person approving them.
 ORDERS_AUTO_APPROVE_TEST = env_bool("ORDERS_AUTO_APPROVE_TEST", False)
+# New versions of NHN's terms take effect after this notice period by default (staff may choose a later
+# or an earlier date, never one in the past); until then the older signature still counts.
+TERMS_NOTICE_DAYS = env_int("TERMS_NOTICE_DAYS", 30)
+# A publication whose e-mails were not all queued this long after publishing is told by the beat.
+TERMS_NOTIFY_REQUEUE_AFTER = env_int("TERMS_NOTIFY_REQUEUE_AFTER", 600)
 
 # Celery. Without a broker URL, tasks run in-process (quick start); with one, over Redis.
 CELERY_TASK_ALWAYS_EAGER = not env_str("CELERY_BROKER_URL")
@@ -396,6 +401,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE = {
+    "terms-notify-requeue": {"task": "members.tasks.notify_stale_terms_publications", "schedule": 300.0},
     "worker-heartbeat": {"task": "portal.tasks.worker_heartbeat", "schedule": 60.0},
     "key-expiry-reminders": {"task": "orders.tasks.remind_expiring_keys", "schedule": 6 * 3600.0},
     "provisioning-requeue": {

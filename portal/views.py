@@ -28,6 +28,7 @@ from members.selectors import (
     assignable_systems,
     claims_of,
     current_membership,
+    documents_awaiting_signature,
     organisation_people,
     vendor_systems_of,
     vendor_tenants,
@@ -101,10 +102,14 @@ def member_dashboard(request, org_number):
         "organisation": organisation,
         "membership": membership,
         "needs_new_terms": membership is not None
-        and membership.needs_new_terms(TermsDocument.objects.current(TermsDocument.Kind.MEMBERSHIP)),
+        and membership.needs_new_terms(TermsDocument.objects.in_force(TermsDocument.Kind.MEMBERSHIP)),
         "role_labels": _role_labels(roles),
         "is_admin": Affiliation.Role.ADMIN in roles,
         "is_signatory": Affiliation.Role.SIGNATORY in roles,
+        # Every version of the terms waiting for a signature: membership, new versions, usage terms (issue 16).
+        "awaiting_signature": (
+            documents_awaiting_signature(organisation) if Affiliation.Role.SIGNATORY in roles else []
+        ),
         "people": organisation_people(organisation) if Affiliation.Role.ADMIN in roles else None,
         "overview": service_overview(organisation),
         "assignments": active_assignments(organisation),

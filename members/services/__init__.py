@@ -76,7 +76,16 @@ from .signing import (
     signing_authority_for,
     terms_sign,
 )
-from .terms import terms_draft_create, terms_publish
+from .terms import (
+    default_effective_date,
+    not_resigned,
+    terms_diff,
+    terms_diff_base,
+    terms_draft_create,
+    terms_notify,
+    terms_notify_stale,
+    terms_publish,
+)
 from .vendors import (
     vendor_assignment_create,
     vendor_assignment_end,
@@ -105,6 +114,7 @@ __all__ = [
     "claim_signatory_authority",
     "claim_submit",
     "claim_token_hash",
+    "default_effective_date",
     "delegation_grant",
     "delegation_revoke",
     "delegations_bind",
@@ -132,6 +142,7 @@ __all__ = [
     "membership_reinstate",
     "membership_reject",
     "membership_suspend",
+    "not_resigned",
     "not_verified_message",
     "open_joint_signature",
     "organisation_create",
@@ -140,7 +151,11 @@ __all__ = [
     "registry_check",
     "signature_request_send",
     "signing_authority_for",
+    "terms_diff",
+    "terms_diff_base",
     "terms_draft_create",
+    "terms_notify",
+    "terms_notify_stale",
     "terms_publish",
     "terms_sign",
     "vendor_assignment_create",

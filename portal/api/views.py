@@ -634,7 +634,7 @@ def membership(request):
     membership = (
         Membership.objects.live().filter(organisation=organisation).select_related("acceptance__document").first()
     )
-    current = TermsDocument.objects.current(TermsDocument.Kind.MEMBERSHIP)
+    current = TermsDocument.objects.in_force(TermsDocument.Kind.MEMBERSHIP)
     acceptances = organisation.acceptances.select_related("document").order_by("signed_at", "pk")
     return Status(
         200,

@@ -204,3 +204,47 @@ def test_english_pages_show_no_bokmal_outside_lang_nb(page, live_server, vendor_
         queue += [link for link in same_site_links(page, base) if shape(link) not in seen]
     assert len(seen) > 3
     assert found == [], "bokmål outside lang=nb on English pages:\n" + "\n".join(sorted(set(found)))
+
+
+def test_terms_publishing_pages_reflow_and_are_accessible(page, live_server, demo_data):
+    """Issue 16: the publish page with its diff, the published page with who has not signed again, and the
+    signatory's card listing the new version, at 390 and 1280 px, with axe."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from members import services
+    from members.models import TermsDocument, User
+
+    staff = User.objects.get(email="kundesenter@nhn.example")
+    old = TermsDocument.objects.current(TermsDocument.Kind.MEMBERSHIP)
+    body = old.body.replace("NHN", "Norsk helsenett (NHN)", 2) + "\n\n" + "Et nytt avsnitt med en lang linje " * 12
+    draft = services.terms_draft_create(
+        kind="membership", service_code="", version="2027.1", title=old.title, body=body, by=staff
+    )
+    log_in(page, live_server, "kundesenter@nhn.example", DEMO_PASSWORD)
+    failures = []
+    page.goto(f"{live_server.url}/kundesenter/vilkar/{draft.public_id}/")
+    assert page.locator('[data-testid="terms-diff"] ins').count() > 0
+    failures += check_reflow(page, "terms draft with diff")
+    assert_accessible(page)
+    page.get_by_label("Hva er endret").fill("Norsk helsenett er skrevet ut, og et nytt avsnitt er lagt til.")
+    with page.expect_navigation():
+        page.locator("main").get_by_role("button", name="Publiser denne versjonen").click()
+    draft.refresh_from_db()
+    assert draft.is_published
+    assert draft.effective_from.date() >= (timezone.now() + timedelta(days=29)).date()
+    assert page.locator('[data-testid="not-resigned-count"]').is_visible()
+    failures += check_reflow(page, "published terms with who has not signed again")
+    assert_accessible(page)
+    screenshot(page, "terms-published-1280")
+
+    page.context.clear_cookies()
+    log_in(page, live_server, "signatar@nordvik.example", DEMO_PASSWORD)
+    page.goto(f"{live_server.url}/medlem/313231593/")
+    assert page.locator(".awaiting-signature li").count() >= 1
+    failures += check_reflow(page, "signatory dashboard with terms waiting")
+    assert_accessible(page)
+    page.set_viewport_size({"width": 390, "height": 900})
+    screenshot(page, "terms-waiting-card-390")
+    assert failures == [], "\n".join(failures)

@@ -4,6 +4,7 @@ import io
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from pypdf import PdfReader
 
 from members import services
@@ -225,10 +226,10 @@ def test_a_forged_signing_post_for_another_organisation_is_404(client, stranger,
 def test_terms_changed_since_the_page_loaded_are_not_signed(client, randi, applied, terms, nhn_staff):
     log_in_as_randi(client, randi)
     newer = services.terms_draft_create(
-        kind="membership", service_code="", version="9.9", title="Nye vilkår", body="Ny tekst",
-        effective_from=terms.effective_from.replace(year=2026, month=6), by=nhn_staff,
+        kind="membership", service_code="", version="9.9", title="Nye vilkår", body="Ny tekst", by=nhn_staff,
     )  # fmt: skip
-    services.terms_publish(document=newer, by=nhn_staff)
+    # Signable at once, though it takes effect only after the notice period.
+    services.terms_publish(document=newer, by=nhn_staff, effective_on=services.default_effective_date())
     response = client.post(sign_url(terms), {"sha256": terms.sha256, "confirm": "on"})
     assert response.status_code == 302
     assert response["Location"] == sign_url(newer)  # shown the new version to read
@@ -369,7 +370,8 @@ def test_staff_draft_preview_and_publish_terms(client, nhn_staff):
     assert "<p>Første avsnitt.</p>" in preview and document.sha256 in preview
     assert not document.is_published
 
-    client.post(response["Location"])
+    publish = {"effective_on": timezone.localdate().isoformat(), "change_note": "Nytt avsnitt."}
+    client.post(response["Location"], publish)
     document.refresh_from_db()
     assert document.is_published and document.published_by == nhn_staff
     assert TermsDocument.objects.current("vendor") == document

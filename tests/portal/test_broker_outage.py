@@ -102,7 +102,10 @@ def test_with_redis_down_every_action_succeeds_and_each_mail_arrives_once_when_i
         reverse("organisation_people", args=[NORDVIK]),
         {"email": "ny.kollega@nordvik.example", "role": Affiliation.Role.VIEWER},
     )
-    published = staff.post(reverse("staff_terms_detail", args=[scene["draft"].public_id]))
+    published = staff.post(
+        reverse("staff_terms_detail", args=[scene["draft"].public_id]),
+        {"effective_on": timezone.localdate().isoformat(), "change_note": "Ny versjon."},
+    )
 
     assert [r.status_code for r in (approved, rejected, invited, published)] == [302, 302, 302, 302]
     assert Order.objects.get(pk=scene["order"].pk).state == Order.State.ACTIVE  # no system needs access yet

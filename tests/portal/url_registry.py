@@ -36,6 +36,7 @@ from members.forms import (
     SignatureRequestForm,
     SignForm,
     TermsDocumentForm,
+    TermsPublishForm,
     VendorAssignmentForm,
     VendorRegisterForm,
     VendorSystemForm,
@@ -221,7 +222,7 @@ REGISTRY = {
     "staff_membership_decide": staff(fields=("reason", "from"), decision="avvis"),
     "staff_terms_list": staff(),
     "staff_terms_create": staff(form=TermsDocumentForm),
-    "staff_terms_detail": staff(),
+    "staff_terms_detail": staff(form=TermsPublishForm),
     # orders
     "order_detail": member(staff_reads=True),
     "order_cancel": member(),

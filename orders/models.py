@@ -225,6 +225,103 @@ class Order(GuardedStateMixin, models.Model):
         self._transition([self.State.ACTIVE], self.State.ENDED, decided_by=by, decided_at=timezone.now(), reason=reason)
 
 
+class BulkApprovalJob(GuardedStateMixin, models.Model):
+    """NHN staff approving many orders at once (*massegodkjenning*), run in the background.
+
+    The orders are fixed when it starts (one `BulkApprovalItem` each); a Celery task approves them in
+    batches, each order through the same guarded transition as a single approval, and the job's
+    counts say how far it has come. A worker that dies leaves the items not yet done to the next run.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("Waiting to start")
+        RUNNING = "running", _("Approving")
+        FINISHED = "finished", _("Finished")
+
+    class Source(models.TextChoices):
+        FILTER = "filter", _("Everything matching the queue's filter")
+        CHOSEN = "chosen", _("Chosen orders")
+
+    UNFINISHED = (State.QUEUED, State.RUNNING)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("started by"), on_delete=models.PROTECT, related_name="+"
+    )
+    source = models.CharField(_("orders from"), max_length=10, choices=Source.choices)
+    # The queue filter it was started from, as the staff member saw it (empty for chosen orders).
+    filter = models.JSONField(_("filter"), default=dict, blank=True)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.QUEUED)
+    total = models.PositiveIntegerField(_("orders"), default=0)
+    approved = models.PositiveIntegerField(_("approved"), default=0)
+    skipped = models.PositiveIntegerField(_("skipped"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    # When a message was last handed to the broker and when a batch was last done: the sweeper
+    # re-sends jobs where both are older than BULK_APPROVAL_REQUEUE_AFTER.
+    dispatched_at = models.DateTimeField(_("sent to the queue"), null=True, blank=True)
+    progressed_at = models.DateTimeField(_("last progress"), null=True, blank=True)
+
+    invalid_transition_message = _("The bulk approval is “%(state)s” and cannot become “%(target)s”.")
+
+    class Meta:
+        verbose_name = _("bulk approval")
+        verbose_name_plural = _("bulk approvals")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "created_at"], name="bulk_approval_state")]
+
+    def __str__(self):
+        return _("Bulk approval of %(count)d orders") % {"count": self.total}
+
+    @property
+    def done(self) -> int:
+        return self.approved + self.skipped + self.failed
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state == self.State.FINISHED
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else min(100, self.done * 100 // self.total)
+
+    def start(self) -> None:
+        self._transition([self.State.QUEUED], self.State.RUNNING, started_at=timezone.now())
+
+    def finish(self) -> None:
+        self._transition([self.State.RUNNING], self.State.FINISHED, finished_at=timezone.now())
+
+
+class BulkApprovalItem(models.Model):
+    """One order in a bulk approval, and what became of it."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", _("Not yet done")
+        APPROVED = "approved", _("Approved")
+        SKIPPED = "skipped", _("Skipped")
+        FAILED = "failed", _("Failed")
+
+    job = models.ForeignKey(
+        BulkApprovalJob, verbose_name=_("bulk approval"), on_delete=models.CASCADE, related_name="items"
+    )
+    order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.PROTECT, related_name="+")
+    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices, default=Outcome.PENDING)
+    message = models.TextField(_("message"), blank=True)
+    processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("bulk approval item")
+        verbose_name_plural = _("bulk approval items")
+        ordering = ["pk"]
+        constraints = [models.UniqueConstraint(fields=["job", "order"], name="bulk_approval_item_once")]
+        indexes = [models.Index(fields=["job", "outcome"], name="bulk_approval_item_outcome")]
+
+    def __str__(self):
+        return f"{self.job_id}: {self.order_id} ({self.outcome})"
+
+
 HELSEID_AUTHORITY = {
     Environment.TEST: "https://helseid-sts.test.nhn.no",
     Environment.PRODUCTION: "https://helseid-sts.nhn.no",

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from . import provisioning
+from . import bulk_approval, provisioning
 
 
 @shared_task(bind=True, acks_late=True)
@@ -14,6 +14,21 @@ def run_provisioning_task(self, task_id: int) -> str | None:
 def requeue_provisioning_tasks() -> int:
     """Beat: re-send outbox rows whose message was lost."""
     return provisioning.requeue_stale()
+
+
+@shared_task(acks_late=True)
+def run_bulk_approval(job_id: int) -> bool:
+    """Approve one batch of a bulk approval, then queue the next (behind the provisioning work it queued)."""
+    more = bulk_approval.run_batch(job_id)
+    if more:
+        bulk_approval.dispatch(job_id)
+    return more
+
+
+@shared_task
+def requeue_bulk_approvals() -> int:
+    """Beat: send again bulk approvals whose message was lost or whose worker died."""
+    return bulk_approval.requeue_stale()
 
 
 @shared_task

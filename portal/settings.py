@@ -383,6 +383,10 @@ API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120)
 API_IDEMPOTENCY_KEEP_HOURS = env_int("API_IDEMPOTENCY_KEEP_HOURS", 24)  # an Idempotency-Key is honoured this long
 # Test-environment orders from active members go through without a person approving them.
 ORDERS_AUTO_APPROVE_TEST = env_bool("ORDERS_AUTO_APPROVE_TEST", False)
+# Bulk approval (orders.bulk_approval): orders per task run, and how long an unfinished job may go without
+# progress or a message before the beat sends it again.
+BULK_APPROVAL_BATCH_SIZE = env_int("BULK_APPROVAL_BATCH_SIZE", 100)
+BULK_APPROVAL_REQUEUE_AFTER = env_int("BULK_APPROVAL_REQUEUE_AFTER", 120)
 # New versions of NHN's terms take effect after this notice period by default (staff may choose a later
 # or an earlier date, never one in the past); until then the older signature still counts.
 TERMS_NOTICE_DAYS = env_int("TERMS_NOTICE_DAYS", 30)
@@ -412,6 +416,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "portal.tasks.requeue_outgoing_messages",
         "schedule": float(env_int("EMAIL_REQUEUE_EVERY", 60)),
     },
+    "bulk-approval-requeue": {
+        "task": "orders.tasks.requeue_bulk_approvals",
+        "schedule": float(env_int("BULK_APPROVAL_REQUEUE_EVERY", 60)),
+    },
     "provisioning-reconcile": {
         "task": "orders.tasks.reconcile_backing_services",
         "schedule": float(env_int("PROVISIONING_RECONCILE_EVERY", 3600)),
@@ -426,7 +434,8 @@ HEALTHZ_BROKER_TIMEOUT = float(env_str("HEALTHZ_BROKER_TIMEOUT", "2"))
 REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
-# The bulk approval of test orders posts one field per order; a page lists at most 500.
+# The staff queue's chosen test orders post one field each; a page lists at most 50 (more go by the filter,
+# orders.bulk_approval, which posts none).
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 
 

@@ -434,8 +434,7 @@ HEALTHZ_BROKER_TIMEOUT = float(env_str("HEALTHZ_BROKER_TIMEOUT", "2"))
 REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
-# The staff queue's chosen test orders post one field each; a page lists at most 50 (more go by the filter,
-# orders.bulk_approval, which posts none).
+# The staff queue's chosen test orders post one field each; a page lists at most 50.
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 
 

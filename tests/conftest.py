@@ -288,17 +288,30 @@ class OwnRedis:
 @pytest.fixture
 def own_redis(settings):
     """Point this process's Celery at a redis-server of the test's own, and back afterwards."""
-    from portal.celery import app
-
-    def use(url):
-        app.conf.broker_url = app.conf.broker_write_url = app.conf.broker_read_url = url
-        app._pool = None
-        app.amqp._producer_pool = None
-
     redis = OwnRedis()
     redis.start()
-    use(redis.url)
+    point_celery_at(redis.url)
     yield redis
     if redis.process.poll() is None:
         redis.stop()
-    use(settings.CELERY_BROKER_URL)
+    point_celery_at(settings.CELERY_BROKER_URL)
+
+
+def point_celery_at(url: str) -> None:
+    """Send this process's Celery messages to `url` from now on (its cached connections are dropped)."""
+    from portal.celery import app
+
+    app.conf.broker_url = app.conf.broker_write_url = app.conf.broker_read_url = url
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def unreachable_broker(settings):
+    """Celery pointed at a port where no broker listens, as when Redis is down."""
+    from portal.celery import app
+
+    app.conf.task_always_eager = False  # _tasks_in_process turns it off again afterwards
+    point_celery_at(f"redis://127.0.0.1:{_free_port()}/0")
+    yield
+    point_celery_at(settings.CELERY_BROKER_URL)

@@ -9,7 +9,6 @@ from orders import bulk_approval, services
 from orders.models import BulkApprovalItem, BulkApprovalJob, Order, Service
 from orders.tasks import requeue_bulk_approvals, run_bulk_approval
 from portal.models import AuditEvent
-from tests.conftest import _free_port
 from tests.factories import OrganisationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -53,23 +52,6 @@ def approvals_per_order() -> dict[str, int]:
 def start_without_running(**kwargs) -> BulkApprovalJob:
     """Start a job whose message never arrives: the test's transaction never commits, so the dispatch never runs."""
     return bulk_approval.bulk_approval_start_from_filter(**kwargs)
-
-
-@pytest.fixture
-def unreachable_broker(settings):
-    """Celery pointed at a port where no broker listens, as when Redis is down (as tests/portal/test_outgoing_mail)."""
-    from portal.celery import app
-
-    def use(url):
-        app.conf.broker_url = app.conf.broker_write_url = app.conf.broker_read_url = url
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    app.conf.task_always_eager = False
-    use(f"redis://127.0.0.1:{_free_port()}/0")
-    yield
-    use(settings.CELERY_BROKER_URL)
-    app.conf.task_always_eager = True
 
 
 # The service and the task ----------------------------------------------------------------------------

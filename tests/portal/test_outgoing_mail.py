@@ -14,7 +14,6 @@ from django.utils import timezone
 from members.models import Affiliation, Invitation
 from portal import email
 from portal.models import AuditEvent, OutgoingMessage
-from tests.conftest import _free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -36,22 +35,6 @@ def mail_api(simulator, settings):
 
 def delivered(simulator) -> list[dict]:
     return simulator.http.get("/mail/messages").json()["messages"]
-
-
-@pytest.fixture
-def unreachable_broker(settings):
-    """Celery pointed at a port where no broker listens, as when Redis is down."""
-    from portal.celery import app
-
-    def use(url):
-        app.conf.broker_url = app.conf.broker_write_url = app.conf.broker_read_url = url
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    app.conf.task_always_eager = False
-    use(f"redis://127.0.0.1:{_free_port()}/0")
-    yield
-    use(settings.CELERY_BROKER_URL)
 
 
 # The outbox row -------------------------------------------------------------------------------------

@@ -181,7 +181,12 @@ class Order(GuardedStateMixin, models.Model):
                 name="order_one_live_per_service_and_environment",
             ),
         ]
-        indexes = [models.Index(fields=["state", "environment"], name="order_state_env")]
+        indexes = [
+            models.Index(fields=["state", "environment"], name="order_state_env"),
+            # The staff queue walks one state in submission order (issue 15: without it the walk discarded
+            # ~148,000 rows at national scale).
+            models.Index(fields=["state", "submitted_at", "created_at"], name="order_queue_state_submitted"),
+        ]
 
     def __str__(self):
         return f"{self.service.name} ({self.get_environment_display()}) – {self.organisation.name}"

@@ -32,6 +32,8 @@ urlpatterns = [
     path("kundesenter/tjenester/", views.staff_service_list, name="staff_service_list"),
     path("kundesenter/tjenester/<slug:code>/", views.staff_service_edit, name="staff_service_edit"),
     path("kundesenter/bestillinger/godkjenn-test/", views.staff_orders_bulk_approve, name="staff_orders_bulk_approve"),
+    path("kundesenter/massegodkjenning/", views.staff_bulk_approval_start, name="staff_bulk_approval_start"),
+    path("kundesenter/massegodkjenning/<uuid:job_id>/", views.staff_bulk_approval_job, name="staff_bulk_approval_job"),
     path(
         "kundesenter/bestillinger/<uuid:order_id>/<str:decision>/", views.staff_order_decide, name="staff_order_decide"
     ),

@@ -22,9 +22,9 @@ from portal.decisions import staff_decide
 from portal.models import AuditEvent
 from portal.pdf import render_pdf
 
-from . import helseid, provisioning, selectors, services
+from . import bulk_approval, helseid, provisioning, selectors, services
 from .forms import ClientCreateForm, KeyUploadForm
-from .models import ClientKey, Environment, Order, ProvisioningTask, Service
+from .models import BulkApprovalJob, ClientKey, Environment, Order, ProvisioningTask, Service
 from .permissions import get_client_for_user, get_order_for_user, get_organisation_for_ordering, tenant_vendors_of
 
 
@@ -231,8 +231,10 @@ def staff_order_queue(request):
         older_than_days=filters.get("older_than_days"),
     )
     page = Paginator(orders, 50).get_page(request.GET.get("side"))
-    template = "orders/staff/_order_table.html" if request.htmx else "orders/staff/order_queue.html"
-    return render(request, template, {"form": form, "page": page})
+    if request.htmx:
+        return render(request, "orders/staff/_order_table.html", {"form": form, "page": page})
+    context = {"form": form, "page": page, "bulk_jobs": bulk_approval.recent_jobs(5)}
+    return render(request, "orders/staff/order_queue.html", context)
 
 
 @nhn_staff_required
@@ -259,6 +261,33 @@ def staff_orders_bulk_approve(request):
     if not approved and not problems:
         messages.error(request, _("Choose the test orders to approve."))
     return redirect("staff_order_queue")
+
+
+@nhn_staff_required
+@require_POST
+def staff_bulk_approval_start(request):
+    """Approve every waiting test order the queue's filter matches, as a background job.
+
+    The filter travels as its own few fields, never one field per order, so any number of orders fits.
+    """
+    form = OrderQueueFilterForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("The filter is not valid. Nothing was approved."))
+        return redirect("staff_order_queue")
+    try:
+        job = bulk_approval.bulk_approval_start_from_filter(filters=form.cleaned_data, by=request.user, request=request)
+    except ValidationError as error:
+        messages.error(request, error.messages[0])
+        return redirect("staff_order_queue")
+    return redirect("staff_bulk_approval_job", job_id=job.public_id)
+
+
+@nhn_staff_required
+def staff_bulk_approval_job(request, job_id):
+    job = get_object_or_404(BulkApprovalJob.objects.select_related("started_by"), public_id=job_id)
+    context = {"job": job, "problems": bulk_approval.job_problems(job)}
+    template = "orders/staff/_bulk_approval_progress.html" if request.htmx else "orders/staff/bulk_approval_job.html"
+    return render(request, template, context)
 
 
 STAFF_ORDER_DECISIONS = {

@@ -47,6 +47,7 @@ ACTION_LABELS = {
     "order.failed": _("Set-up failed"),
     "order.retried": _("Set-up retried"),
     "order.ended": _("Service ended"),
+    "bulk_approval.started": _("Bulk approval started"),
     "service.updated": _("Catalogue entry changed"),
     "vendor_system.created": _("Vendor system registered"),
     "vendor_system.services_changed": _("Supported services changed"),

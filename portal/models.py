@@ -58,7 +58,11 @@ class AuditEvent(models.Model):
         verbose_name = _("audit event")
         verbose_name_plural = _("audit events")
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["organisation", "-created_at"], name="audit_org_recent")]
+        indexes = [
+            models.Index(fields=["organisation", "-created_at"], name="audit_org_recent"),
+            # An object's history (order detail, client page) without scanning every event.
+            models.Index(fields=["object_type", "object_id", "-created_at"], name="audit_object_recent"),
+        ]
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label or '-'} {self.action} {self.object_repr}"

@@ -248,3 +248,32 @@ def test_terms_publishing_pages_reflow_and_are_accessible(page, live_server, dem
     page.set_viewport_size({"width": 390, "height": 900})
     screenshot(page, "terms-waiting-card-390")
     assert failures == [], "\n".join(failures)
+
+
+def test_bulk_approval_from_the_queue_to_its_progress_page_reflows_and_is_accessible(page, live_server, demo_data):
+    """Issue 15: staff approve every waiting test order matching the filter; the job's page, with what was
+    skipped and why, at 390 and 1280 px, with axe."""
+    from members.models import Organisation, User
+    from orders.models import Order, Service
+    from tests.factories import OrganisationFactory
+
+    staff = User.objects.get(email="kundesenter@nhn.example")
+    journaling = Service.objects.get(code="vkp-journaling")
+    organisations = Organisation.objects.bulk_create(OrganisationFactory.build_batch(3))
+    Order.objects.bulk_create(
+        Order(organisation=organisation, service=journaling, environment="test", state="submitted",
+              created_by=staff, submitted_by=staff)
+        for organisation in organisations
+    )  # fmt: skip
+    waiting = Order.objects.filter(state="submitted", environment="test").count()  # the demo's and these three
+    log_in(page, live_server, "kundesenter@nhn.example", DEMO_PASSWORD)
+    page.goto(f"{live_server.url}/kundesenter/bestillinger/?state=submitted")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Godkjenn alle ventende testbestillinger som passer filteret").click()
+    assert "/kundesenter/massegodkjenning/" in page.url
+    page.get_by_text(f"{waiting} av {waiting} bestillinger behandlet").wait_for()
+    assert Order.objects.filter(organisation__in=organisations, state="active").count() == 3
+    failures = check_reflow(page, "bulk approval job")
+    assert_accessible(page)
+    screenshot(page, "bulk-approval-1280")
+    assert failures == [], "\n".join(failures)

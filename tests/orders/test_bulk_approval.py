@@ -3,6 +3,7 @@ transition, finished by the sweeper when the broker was down, and resumed withou
 
 import pytest
 from django.db import transaction
+from django.urls import reverse
 from django.utils import translation
 
 from orders import bulk_approval, services
@@ -225,3 +226,82 @@ def test_a_worker_killed_mid_job_finishes_on_the_next_run_without_a_second_appro
     assert approvals_per_order() == {str(order.pk): 1 for order in orders}
     assert not BulkApprovalItem.objects.filter(job=job).exclude(outcome="approved").exists()
     assert AuditEvent.objects.filter(action="bulk_approval.finished").count() == 1
+
+
+# The staff pages --------------------------------------------------------------------------------------
+
+
+def test_staff_start_a_job_from_the_queue_filter_and_follow_it_to_the_end(
+    client, journaling, nhn_staff, django_capture_on_commit_callbacks
+):
+    orders = waiting_orders(journaling, 3)
+    (production,) = waiting_orders(journaling, 1, environment="prod")
+    client.force_login(nhn_staff)
+    queue = client.get(reverse("staff_order_queue"), {"state": "submitted"})
+    assert "Godkjenn alle ventende testbestillinger som passer filteret" in queue.content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("staff_bulk_approval_start"), {"state": "submitted", "q": ""})
+
+    job = BulkApprovalJob.objects.get()
+    assert response.status_code == 302 and response.url == reverse("staff_bulk_approval_job", args=[job.public_id])
+    assert set(Order.objects.filter(pk__in=[o.pk for o in orders]).values_list("state", flat=True)) == {"active"}
+    assert Order.objects.get(pk=production.pk).state == "submitted"
+    page = client.get(response.url).content.decode()
+    assert "Massegodkjenning" in page and "3 av 3 bestillinger behandlet" in page
+    assert "hx-trigger" not in page.split('id="bulk-approval-progress"')[1]  # finished: no more polling
+    # The queue links the job, so a person who left its page finds it again.
+    assert response.url in client.get(reverse("staff_order_queue")).content.decode()
+
+
+def test_any_number_of_orders_fit_because_the_form_carries_the_filter_not_the_orders(
+    client, journaling, nhn_staff, settings
+):
+    waiting_orders(journaling, settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 200)
+    client.force_login(nhn_staff)
+    response = client.post(reverse("staff_bulk_approval_start"), {"state": "submitted", "environment": "test"})
+    job = BulkApprovalJob.objects.get()
+    assert response.status_code == 302
+    assert job.total == job.items.count() == settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 200
+    assert job.state == "queued"  # approved by the worker, not in the request
+
+
+def test_the_running_job_polls_for_its_progress_and_lists_what_was_not_approved(
+    client, journaling, nhn_staff, django_assert_max_num_queries
+):
+    first, second = waiting_orders(journaling, 2)
+    (production,) = waiting_orders(journaling, 1, environment="prod")
+    job = bulk_approval.bulk_approval_start_for_orders(orders=[first, second, production], by=nhn_staff)
+    client.force_login(nhn_staff)
+    url = reverse("staff_bulk_approval_job", args=[job.public_id])
+
+    running = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert f'hx-get="{url}"' in running and 'hx-trigger="every 2s"' in running
+    assert "0 av 3 bestillinger behandlet" in running
+
+    run_bulk_approval(job.pk)
+    with django_assert_max_num_queries(8):
+        finished = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "hx-trigger" not in finished and "3 av 3 bestillinger behandlet" in finished
+    assert "Ikke godkjent" in finished and "Hoppet over" in finished
+    assert "Bestillinger til produksjon godkjennes én om gangen." in finished
+    assert production.organisation.name in finished and first.organisation.name not in finished
+
+
+def test_a_garbled_filter_or_one_matching_nothing_starts_nothing(client, journaling, nhn_staff):
+    waiting_orders(journaling, 2, environment="prod")
+    client.force_login(nhn_staff)
+    garbled = client.post(reverse("staff_bulk_approval_start"), {"older_than_days": "mange"}, follow=True)
+    assert "Filteret er ikke gyldig. Ingenting ble godkjent." in garbled.content.decode()
+    nothing = client.post(reverse("staff_bulk_approval_start"), {"environment": "prod"}, follow=True)
+    assert nothing.redirect_chain[-1][0] == reverse("staff_order_queue")
+    assert not BulkApprovalJob.objects.exists()
+
+
+def test_only_nhn_staff_see_or_start_bulk_approvals(client, journaling, nhn_staff, municipal_admin):
+    waiting_orders(journaling, 1)
+    job = bulk_approval.bulk_approval_start_from_filter(filters={}, by=nhn_staff)
+    client.force_login(municipal_admin)
+    assert client.get(reverse("staff_bulk_approval_job", args=[job.public_id])).status_code == 403
+    assert client.post(reverse("staff_bulk_approval_start"), {"state": "submitted"}).status_code == 403
+    assert BulkApprovalJob.objects.count() == 1

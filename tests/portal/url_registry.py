@@ -123,6 +123,8 @@ GLOBAL_PARAMETERS = {
     "slug": lambda world: "browser-only",
     # Outgoing mail is NHN's to follow, not an organisation's object: any message will do.
     "message_id": lambda world: _any_message_id(),
+    # A bulk approval is NHN's own job, not an organisation's object.
+    "job_id": lambda world: _any_bulk_approval_id(),
 }
 
 
@@ -133,6 +135,15 @@ def _any_message_id():
 
     message = OutgoingMessage.objects.order_by("pk").first()
     return message.public_id if message is not None else uuid.uuid4()
+
+
+def _any_bulk_approval_id():
+    import uuid
+
+    from orders.models import BulkApprovalJob
+
+    job = BulkApprovalJob.objects.order_by("pk").first()
+    return job.public_id if job is not None else uuid.uuid4()
 
 
 REGISTRY = {
@@ -243,6 +254,8 @@ REGISTRY = {
     "staff_service_list": staff(),
     "staff_service_edit": staff(form=ServiceForm),
     "staff_orders_bulk_approve": staff(fields=("orders",)),
+    "staff_bulk_approval_start": staff(form=OrderQueueFilterForm),
+    "staff_bulk_approval_job": staff(),
     "staff_order_decide": staff(fields=("reason", "from"), decision="avvis"),
     # allauth (konto/) and Django's language switch
     "account_login": third_party(),

@@ -32,9 +32,16 @@ def requeue_bulk_approvals() -> int:
 
 
 @shared_task
-def reconcile_backing_services() -> int:
-    """Beat: repair drift between the backing services and the database."""
-    return len(provisioning.reconcile())
+def reconcile_backing_services(run_id: int | None = None) -> int:
+    """Beat (no run_id) or NHN staff's "run now" (the run they asked for): compare, report and repair."""
+    from .models import ReconciliationRun
+
+    run = None
+    if run_id is not None:
+        run = ReconciliationRun.objects.filter(pk=run_id, state=ReconciliationRun.State.QUEUED).first()
+        if run is None:
+            return 0  # a second delivery of the message: the run has begun or is done already
+    return len(provisioning.reconcile(run))
 
 
 @shared_task

@@ -620,7 +620,9 @@ class ReconciliationRun(GuardedStateMixin, models.Model):
         indexes = [models.Index(fields=["state", "created_at"], name="reconciliation_run_state")]
 
     def __str__(self):
-        return _("Reconciliation of %(when)s") % {"when": self.created_at.strftime("%Y-%m-%d %H:%M")}
+        return _("Reconciliation of %(when)s") % {
+            "when": timezone.localtime(self.created_at).strftime("%d.%m.%Y %H:%M")
+        }
 
     @property
     def is_unfinished(self) -> bool:
@@ -638,6 +640,31 @@ class ReconciliationRun(GuardedStateMixin, models.Model):
 
     def fail(self, *, error: str) -> None:
         self._transition(list(self.UNFINISHED), self.State.FAILED, finished_at=timezone.now(), error=error)
+
+
+# Words in a finding's expected/found values, as a person reads them.
+FINDING_WORDS = {
+    "read": _("read"),
+    "write": _("write"),
+    "registered": _("registered"),
+    "missing": _("missing"),
+    "enabled": _("enabled"),
+    "disabled": _("disabled"),
+}
+
+
+def _finding_side_text(side: dict) -> str:
+    parts = []
+    if "access" in side:
+        parts.append(", ".join(str(FINDING_WORDS.get(word, word)) for word in side["access"]))
+    if "state" in side:
+        parts.append(str(FINDING_WORDS.get(side["state"], side["state"])))
+    if "keys" in side:
+        parts.append(_("keys: %(kids)s") % {"kids": ", ".join(str(kid) for kid in side["keys"]) or "–"})
+    if "tenants" in side:
+        tenants = "; ".join(f"{org} ({', '.join(scopes)})" for org, scopes in sorted(side["tenants"].items()))
+        parts.append(_("tenants: %(tenants)s") % {"tenants": tenants or "–"})
+    return " · ".join(part for part in parts if part) or str(_("nothing"))
 
 
 class ReconciliationFinding(GuardedStateMixin, models.Model):
@@ -715,6 +742,18 @@ class ReconciliationFinding(GuardedStateMixin, models.Model):
             "organisation": subject.get("organisation_name") or subject.get("org_number", ""),
             "service": subject.get("service_name") or subject.get("service", ""),
         }
+
+    @property
+    def expected_text(self) -> str:
+        return _finding_side_text(self.expected or {})
+
+    @property
+    def found_text(self) -> str:
+        return _finding_side_text(self.found or {})
+
+    @property
+    def is_waiting(self) -> bool:
+        return self.state == self.State.WAITING
 
     def revoke(self, *, by) -> None:
         self._transition([self.State.WAITING], self.State.REVOKED, decided_by=by, decided_at=timezone.now())

@@ -9,6 +9,7 @@ needs a reason, and later runs then list it as kept instead of asking again.
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Case, IntegerField, Value, When
 from django.utils.translation import gettext as _
 
 from members.models import Organisation, User
@@ -45,13 +46,16 @@ def findings_waiting_count() -> int:
     return ReconciliationFinding.objects.filter(state=FindingState.WAITING).count()
 
 
-def run_findings(run: ReconciliationRun, limit: int = 500) -> dict:
-    """One run's findings, grouped by kind (missing, unexpected, changed), each group at most `limit` long."""
-    findings = list(run.findings.select_related("task", "decided_by").order_by("kind", "target", "pk"))
-    return {
-        kind: {"label": label, "findings": [f for f in findings if f.kind == kind][:limit]}
-        for kind, label in Kind.choices
-    }
+def run_findings(run: ReconciliationRun):
+    """One run's findings, missing first, then unexpected, then changed (a page groups them by kind)."""
+    kind_order = Case(
+        *(When(kind=kind, then=Value(n)) for n, kind in enumerate(Kind.values)), output_field=IntegerField()
+    )
+    return (
+        run.findings.select_related("task", "decided_by")
+        .annotate(kind_order=kind_order)
+        .order_by("kind_order", "target", "pk")
+    )
 
 
 # Writes -------------------------------------------------------------------------------------------

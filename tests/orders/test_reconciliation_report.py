@@ -256,6 +256,15 @@ def test_run_now_queues_one_run_after_commit(client, nhn_staff, simulator, djang
     assert "hx-trigger" not in partial and "<html" not in partial
 
 
+def test_a_run_asked_for_while_the_broker_was_down_is_done_by_the_hourly_one(nhn_staff, simulator):
+    run = reconciliation.run_request(by=nhn_staff)  # in a test transaction: its on-commit never runs
+
+    reconcile_backing_services()  # the beat's call, without a run
+
+    run.refresh_from_db()
+    assert run.state == "finished" and ReconciliationRun.objects.count() == 1
+
+
 @pytest.mark.parametrize("persona", ["municipal_admin", "vendor_user"])
 def test_only_nhn_staff_may_see_or_use_the_report(client, request, persona, alarm, simulator):
     grant_by_hand(simulator, "not-a-system")

@@ -22,9 +22,18 @@ from portal.decisions import staff_decide
 from portal.models import AuditEvent
 from portal.pdf import render_pdf
 
-from . import bulk_approval, helseid, provisioning, selectors, services
+from . import bulk_approval, helseid, provisioning, reconciliation, selectors, services
 from .forms import ClientCreateForm, KeyUploadForm
-from .models import BulkApprovalJob, ClientKey, Environment, Order, ProvisioningTask, Service
+from .models import (
+    BulkApprovalJob,
+    ClientKey,
+    Environment,
+    Order,
+    ProvisioningTask,
+    ReconciliationFinding,
+    ReconciliationRun,
+    Service,
+)
 from .permissions import get_client_for_user, get_order_for_user, get_organisation_for_ordering, tenant_vendors_of
 
 
@@ -520,4 +529,54 @@ def staff_task_decide(request, task_id, decision):
         decisions=STAFF_TASK_DECISIONS,
         row_template="orders/staff/_task_row.html",
         detail_url=reverse("staff_provisioning_failures"),
+    )
+
+
+@nhn_staff_required
+def staff_reconciliation(request):
+    """What the latest comparisons of the backing services found, and the grants waiting for a decision."""
+    context = {
+        "runs": reconciliation.recent_runs(),
+        "latest": reconciliation.latest_finished_run(),
+        "waiting": reconciliation.waiting_for_decision(),
+        "waiting_count": reconciliation.findings_waiting_count(),
+    }
+    return render(request, "orders/staff/reconciliation.html", context)
+
+
+@nhn_staff_required
+@require_POST
+def staff_reconciliation_request(request):
+    run = reconciliation.run_request(by=request.user, request=request)
+    messages.success(request, _("The reconciliation is queued. This page shows what it finds."))
+    return redirect("staff_reconciliation_run", run_id=run.public_id)
+
+
+@nhn_staff_required
+def staff_reconciliation_run(request, run_id):
+    run = get_object_or_404(ReconciliationRun.objects.select_related("requested_by"), public_id=run_id)
+    page = Paginator(reconciliation.run_findings(run), 100).get_page(request.GET.get("side"))
+    context = {"run": run, "page": page}
+    template = "orders/staff/_reconciliation_run.html" if request.htmx else "orders/staff/reconciliation_run.html"
+    return render(request, template, context)
+
+
+STAFF_FINDING_DECISIONS = {
+    "fjern": (reconciliation.finding_revoke, False, gettext_lazy("The access is being removed.")),
+    "behold": (reconciliation.finding_keep, True, gettext_lazy("The access is kept.")),
+}
+
+
+@nhn_staff_required
+@require_POST
+def staff_finding_decide(request, finding_id, decision):
+    finding = get_object_or_404(ReconciliationFinding.objects.select_related("run"), public_id=finding_id)
+    return staff_decide(
+        request,
+        obj=finding,
+        obj_name="finding",
+        decision=decision,
+        decisions=STAFF_FINDING_DECISIONS,
+        row_template="orders/staff/_finding_row.html",
+        detail_url=reverse("staff_reconciliation_run", args=[finding.run.public_id]),
     )

@@ -63,6 +63,8 @@ ACTION_LABELS = {
     "provisioning.task_retried": _("Set-up step retried"),
     "provisioning.task_cancelled": _("Set-up step cancelled"),
     "provisioning.drift_repaired": _("Differences in the backing services repaired"),
+    "reconciliation.requested": _("Reconciliation asked for"),
+    "reconciliation.decided": _("Decision on access found by reconciliation"),
     "email.failed": _("E-mail could not be sent"),
     "email.retried": _("E-mail sent again"),
     "email.cancelled": _("E-mail cancelled"),

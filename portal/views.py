@@ -33,6 +33,7 @@ from members.selectors import (
     vendor_systems_of,
     vendor_tenants,
 )
+from orders import reconciliation
 from orders.forms import ClientCreateForm
 from orders.helseid import clients_acting_for
 from orders.models import HelseIdClient, Order, Service
@@ -166,6 +167,7 @@ def staff_dashboard(request):
         "orders_waiting": orders["waiting"],
         "orders_failed": orders["failed"],
         "mail_failed": OutgoingMessage.objects.filter(state=OutgoingMessage.State.FAILED).count(),
+        "findings_waiting": reconciliation.findings_waiting_count(),
         "events": _recent_events(),
     }
     return render(request, "portal/staff_dashboard.html", context)

@@ -144,5 +144,6 @@ def test_customer_centre_queries_are_bounded(client, nhn_staff, django_assert_ma
     for _ in range(rows):
         AffiliationFactory(organisation=OrganisationFactory(), role=Affiliation.Role.ADMIN)
     client.force_login(nhn_staff)
-    with django_assert_max_num_queries(9):
+    # 10: one more than before, for the reconciliation findings waiting for a decision (issue 16).
+    with django_assert_max_num_queries(10):
         assert client.get(reverse("staff_dashboard")).status_code == 200

@@ -125,6 +125,9 @@ GLOBAL_PARAMETERS = {
     "message_id": lambda world: _any_message_id(),
     # A bulk approval is NHN's own job, not an organisation's object.
     "job_id": lambda world: _any_bulk_approval_id(),
+    # Reconciliation compares NHN's backing services with the portal: no organisation owns a run.
+    "run_id": lambda world: _any_reconciliation_run_id(),
+    "finding_id": lambda world: _any_reconciliation_finding_id(),
 }
 
 
@@ -135,6 +138,24 @@ def _any_message_id():
 
     message = OutgoingMessage.objects.order_by("pk").first()
     return message.public_id if message is not None else uuid.uuid4()
+
+
+def _any_reconciliation_run_id():
+    import uuid
+
+    from orders.models import ReconciliationRun
+
+    run = ReconciliationRun.objects.order_by("pk").first()
+    return run.public_id if run is not None else uuid.uuid4()
+
+
+def _any_reconciliation_finding_id():
+    import uuid
+
+    from orders.models import ReconciliationFinding
+
+    finding = ReconciliationFinding.objects.order_by("pk").first()
+    return finding.public_id if finding is not None else uuid.uuid4()
 
 
 def _any_bulk_approval_id():
@@ -256,6 +277,10 @@ REGISTRY = {
     "staff_orders_bulk_approve": staff(fields=("orders",)),
     "staff_bulk_approval_start": staff(form=OrderQueueFilterForm),
     "staff_bulk_approval_job": staff(),
+    "staff_reconciliation": staff(),
+    "staff_reconciliation_request": staff(),
+    "staff_reconciliation_run": staff(),
+    "staff_finding_decide": staff(fields=("reason", "from"), decision="behold"),
     "staff_order_decide": staff(fields=("reason", "from"), decision="avvis"),
     # allauth (konto/) and Django's language switch
     "account_login": third_party(),

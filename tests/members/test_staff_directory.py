@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import connection
 from django.urls import reverse
 
-from members.models import Affiliation, Membership, Organisation, OrganisationClaim
+from members.models import Acceptance, Affiliation, Membership, Organisation, OrganisationClaim, TermsDocument
 from members.selectors import organisation_directory
 from orders.models import Order, ProvisioningTask, Service
 from tests.factories import OrganisationFactory, UserFactory, VendorFactory
@@ -237,3 +237,116 @@ def test_the_dashboard_counts_link_to_the_directory_by_kind(staff_client):
     assert f'href="{URL}?kind=municipality"' in page
     assert f'href="{URL}?kind=vendor"' in page
     assert f'href="{URL}?needs_nhn=on"' in page
+
+
+# The order queue's columns about the organisation ------------------------------------------------------
+
+QUEUE = "/kundesenter/bestillinger/"
+
+
+def sign_usage_terms(organisation, document):
+    return Acceptance.objects.create(
+        organisation=organisation, document=document, document_sha256=document.sha256, signed_by=UserFactory(),
+        signer_name="Kari Kommunedirektør", authority="register_role", authority_detail="DAGL",
+    )  # fmt: skip
+
+
+def publish_new_usage_terms(service, nhn_staff, *, in_force: bool):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    document = TermsDocument.objects.create(
+        kind=TermsDocument.Kind.USAGE, service_code=service.code, version="99.0", title="Bruksvilkår", body="Ny tekst."
+    )
+    when = timezone.now() + (timedelta(seconds=-1) if in_force else timedelta(days=30))
+    document.publish(by=nhn_staff, effective_from=when, change_note="Endret.")
+    return document
+
+
+def queue_rows(response) -> dict[str, tuple]:
+    return {
+        o.organisation.name: (o.membership_state, o.usage_terms_state) for o in response.context["page"].object_list
+    }
+
+
+def test_the_queue_shows_each_organisations_membership_and_usage_terms(staff_client, nhn_staff, journaling):
+    current = TermsDocument.objects.current(TermsDocument.Kind.USAGE, journaling.code)
+    signed = OrganisationFactory(name="Signert kommune")
+    member(signed)
+    lapsed = OrganisationFactory(name="Utløpt kommune")
+    member(lapsed, Membership.State.SUSPENDED)
+    unsigned = OrganisationFactory(name="Usignert kommune")
+    for organisation in (signed, lapsed, unsigned):
+        order(organisation, journaling, environment="prod", state=Order.State.SUBMITTED)
+    sign_usage_terms(signed, current)
+    sign_usage_terms(lapsed, current)
+    newer = publish_new_usage_terms(journaling, nhn_staff, in_force=True)
+    sign_usage_terms(signed, newer)
+    response = staff_client.get(QUEUE)
+    assert queue_rows(response) == {
+        "Signert kommune": ("active", "signed"),
+        "Utløpt kommune": ("suspended", "lapsed"),
+        "Usignert kommune": (None, "not_signed"),
+    }
+    page = response.content.decode()
+    for text in ("Signed", "Must be accepted again", "Not signed", "Suspended", "No membership"):
+        assert text in page
+
+
+def test_an_old_signature_still_counts_until_the_new_version_takes_effect(staff_client, nhn_staff, journaling):
+    organisation = OrganisationFactory(name="Signert kommune")
+    order(organisation, journaling, environment="prod", state=Order.State.SUBMITTED)
+    sign_usage_terms(organisation, TermsDocument.objects.current(TermsDocument.Kind.USAGE, journaling.code))
+    publish_new_usage_terms(journaling, nhn_staff, in_force=False)
+    assert queue_rows(staff_client.get(QUEUE)) == {"Signert kommune": (None, "signed")}
+
+
+def test_the_queue_links_the_organisation_to_the_directory_by_its_number(staff_client, journaling):
+    organisation = OrganisationFactory(name="Vidda kommune")
+    order(organisation, journaling, state=Order.State.SUBMITTED)
+    page = staff_client.get(QUEUE).content.decode()
+    # Until the lifecycle page exists, the directory filtered to the one organisation.
+    assert f'href="{URL}?q={organisation.org_number}">Vidda kommune</a>' in page
+    assert listed(staff_client.get(URL, {"q": organisation.org_number})) == ["Vidda kommune"]
+
+
+def test_a_decision_from_the_queue_returns_the_row_with_its_columns(staff_client, journaling):
+    organisation = OrganisationFactory(name="Vidda kommune")
+    member(organisation)
+    submitted = order(organisation, journaling, environment="prod", state=Order.State.SUBMITTED)
+    response = staff_client.post(
+        reverse("staff_order_decide", args=[submitted.public_id, "avvis"]),
+        {"from": "queue", "reason": "Mangler avtale."},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.templates[0].name == "orders/staff/_order_row.html"
+    row = response.content.decode()
+    assert "Active" in row and "Not signed" in row
+
+
+@pytest.mark.parametrize("rows", [5, 500])
+def test_queue_columns_keep_the_queries_bounded(staff_client, journaling, rows, django_assert_max_num_queries):
+    _many_organisations(rows, journaling)
+    current = TermsDocument.objects.current(TermsDocument.Kind.USAGE, journaling.code)
+    signer = UserFactory()
+    Acceptance.objects.bulk_create(
+        Acceptance(
+            organisation=o, document=current, document_sha256=current.sha256, signed_by=signer, signer_name="Kari",
+            authority="register_role", authority_detail="DAGL",
+        )
+        for o in Organisation.objects.all()[: rows // 2]
+    )  # fmt: skip
+    with django_assert_max_num_queries(10):  # the queue's own bound (tests/orders/test_ordering.py)
+        response = staff_client.get(QUEUE, {"state": "submitted"})
+    orders = response.context["page"].object_list
+    assert len(orders) == 50 if rows == 500 else len(orders) == 2 * rows
+    assert {o.membership_state for o in orders} == {"pending_approval"}
+    assert {o.usage_terms_state for o in orders} <= {"signed", "not_signed"}
+
+
+def test_the_queue_with_its_membership_column_still_walks_its_index():
+    from orders import selectors
+
+    queue = selectors.with_membership_state(selectors.order_queue(state=Order.State.SUBMITTED))
+    assert "order_queue_state_submitted" in _plan(queue[:50])

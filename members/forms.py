@@ -80,7 +80,7 @@ class OrganisationDirectoryFilterForm(forms.Form):
         choices=[("", _("All states")), (NO_MEMBERSHIP, _("No membership")), *Membership.State.choices],
     )
     environment = forms.ChoiceField(
-        label=_("Has orders in"), required=False, choices=[("", _("Either or none")), *Environment.choices]
+        label=_("Has orders in"), required=False, choices=[("", _("Any or none")), *Environment.choices]
     )
     needs_nhn = forms.BooleanField(label=_("Something waits for NHN"), required=False)
 

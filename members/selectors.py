@@ -3,14 +3,30 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Case, Q, QuerySet, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 
+from . import orgnr
 from .models import (
     Acceptance,
     Affiliation,
     Invitation,
     Membership,
     Organisation,
+    OrganisationClaim,
     SigningDelegation,
     SupportedService,
     TermsDocument,
@@ -144,6 +160,87 @@ def membership_queue(*, state: str = "", search: str = "") -> QuerySet[Membershi
 
 def terms_documents() -> QuerySet[TermsDocument]:
     return TermsDocument.objects.select_related("published_by").order_by("kind", "service_code", "-effective_from")
+
+
+def current_membership_of(organisation_ref: OuterRef) -> QuerySet[Membership]:
+    """As ``current_membership``, for a subquery: the referenced organisation's live membership, else its latest."""
+    return (
+        Membership.objects.filter(organisation=organisation_ref)
+        .annotate(live_first=Case(When(state__in=Membership.LIVE, then=Value(1)), default=Value(0)))
+        .order_by("-live_first", "-applied_at")
+    )
+
+
+# The directory's "no membership" filter value: the organisation has never applied.
+NO_MEMBERSHIP = "none"
+
+
+def _orders_in(environment: str) -> QuerySet:
+    """The organisation's orders NHN deals with in an environment: sent and not finished (drafts are baskets)."""
+    from orders.models import Order
+
+    live = [state for state in Order.LIVE if state != Order.State.DRAFT]
+    return Order.objects.filter(organisation=OuterRef("pk"), environment=environment, state__in=live)
+
+
+def _count(queryset: QuerySet) -> Coalesce:
+    counted = queryset.order_by().values("organisation").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def organisation_directory(
+    *, search: str = "", kind: str = "", membership: str = "", environment: str = "", needs_nhn: bool = False
+) -> QuerySet[Organisation]:
+    """NHN staff's directory of organisations: each with its membership state, its live orders per environment
+    and what waits for NHN, all annotated (one EXISTS or count subquery each), so a page is one query.
+
+    ``search`` is a name (case-insensitive, served by the trigram index on UPPER(name)) or an organisation
+    number: nine digits find exactly that organisation, fewer find the numbers starting with them.
+    """
+    from orders.models import Environment, Order, ProvisioningTask
+
+    current = current_membership_of(OuterRef("pk"))
+    failed_tasks = ProvisioningTask.objects.filter(state=ProvisioningTask.State.FAILED).filter(
+        Q(order__organisation=OuterRef("pk")) | Q(client__system__vendor=OuterRef("pk"))
+    )
+    organisations = Organisation.objects.annotate(
+        membership_state=Subquery(current.values("state")[:1]),
+        membership_public_id=Subquery(current.values("public_id")[:1]),
+        test_orders=_count(_orders_in(Environment.TEST)),
+        prod_orders=_count(_orders_in(Environment.PRODUCTION)),
+        waits_membership=Exists(
+            Membership.objects.filter(organisation=OuterRef("pk"), state=Membership.State.PENDING_APPROVAL)
+        ),
+        waits_orders=Exists(Order.objects.filter(organisation=OuterRef("pk"), state=Order.State.SUBMITTED)),
+        waits_claims=Exists(OrganisationClaim.objects.pending().filter(organisation=OuterRef("pk"))),
+        # A set-up that failed: the order's state says so, or a step (also a vendor's client's) that NHN must retry.
+        failed_setup=ExpressionWrapper(
+            Exists(Order.objects.filter(organisation=OuterRef("pk"), state=Order.State.FAILED)) | Exists(failed_tasks),
+            output_field=BooleanField(),
+        ),
+    ).order_by("name", "org_number")
+    number = orgnr.normalise(search)
+    if number.isascii() and number.isdigit():
+        organisations = (
+            organisations.filter(org_number=number)
+            if len(number) == 9
+            else organisations.filter(org_number__startswith=number)
+        )
+    elif search:
+        organisations = organisations.filter(name__icontains=search)
+    if kind:
+        organisations = organisations.filter(kind=kind)
+    if membership == NO_MEMBERSHIP:
+        organisations = organisations.filter(membership_state__isnull=True)
+    elif membership:
+        organisations = organisations.filter(membership_state=membership)
+    if environment:
+        organisations = organisations.filter(Exists(_orders_in(environment)))
+    if needs_nhn:
+        organisations = organisations.filter(
+            Q(waits_membership=True) | Q(waits_orders=True) | Q(waits_claims=True) | Q(failed_setup=True)
+        )
+    return organisations
 
 
 def organisations_for_staff() -> QuerySet[Organisation]:

@@ -68,6 +68,7 @@ urlpatterns = [
         views.vendor_system_services,
         name="vendor_system_services",
     ),
+    path("kundesenter/virksomheter/", views.staff_organisation_directory, name="staff_organisation_directory"),
     path("kundesenter/medlemskap/", views.staff_membership_queue, name="staff_membership_queue"),
     path("kundesenter/medlemskap/<uuid:membership_id>/", views.staff_membership_detail, name="staff_membership_detail"),
     path(

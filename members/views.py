@@ -31,6 +31,7 @@ from .forms import (
     DelegationForm,
     InvitationForm,
     MembershipQueueFilterForm,
+    OrganisationDirectoryFilterForm,
     OrgNumberForm,
     PersonNameForm,
     SignatureRequestForm,
@@ -510,6 +511,24 @@ def staff_membership_queue(request):
         form = MembershipQueueFilterForm(initial={"state": state})
     page = Paginator(selectors.membership_queue(state=state, search=search), 50).get_page(request.GET.get("side"))
     template = "members/staff/_queue_table.html" if request.htmx else "members/staff/membership_queue.html"
+    return render(request, template, {"form": form, "page": page})
+
+
+@nhn_staff_required
+def staff_organisation_directory(request):
+    """Every organisation in the portal, filtered, with its membership, its orders and what waits for NHN."""
+    form = OrganisationDirectoryFilterForm(request.GET or None)
+    # A filter that does not validate filters nothing; the form says what was wrong.
+    filters = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    organisations = selectors.organisation_directory(
+        search=filters.get("q", ""),
+        kind=filters.get("kind", ""),
+        membership=filters.get("membership", ""),
+        environment=filters.get("environment", ""),
+        needs_nhn=filters.get("needs_nhn", False),
+    )
+    page = Paginator(organisations, 50).get_page(request.GET.get("side"))
+    template = "members/staff/_organisation_table.html" if request.htmx else "members/staff/organisation_directory.html"
     return render(request, template, {"form": form, "page": page})
 
 

@@ -3,10 +3,11 @@
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from members.models import Organisation, TermsDocument, VendorSystem
+from members.models import Acceptance, Organisation, TermsDocument, VendorSystem
+from members.selectors import current_membership_of
 
 from . import services
 from .models import Environment, Order, ProvisioningTask, Service
@@ -103,6 +104,51 @@ def order_queue(*, state="", service="", environment="", search="", older_than_d
     if older_than_days:
         orders = orders.filter(submitted_at__lte=timezone.now() - timedelta(days=older_than_days))
     return orders.order_by("submitted_at", "created_at")
+
+
+def with_membership_state(orders: QuerySet[Order]) -> QuerySet[Order]:
+    """Each order with ``membership_state``: its organisation's current membership state (None: never applied)."""
+    current = current_membership_of(OuterRef("organisation"))
+    return orders.annotate(membership_state=Subquery(current.values("state")[:1]))
+
+
+class UsageTermsState:
+    """Where an order's organisation stands with the usage terms of the order's service."""
+
+    SIGNED = "signed"  # a version whose signature still counts
+    NOT_SIGNED = "not_signed"  # never signed
+    LAPSED = "lapsed"  # signed a version a newer one has replaced in force: must be accepted again
+    NONE = ""  # the service has no published usage terms
+
+
+def attach_usage_terms_state(orders: list[Order]) -> list[Order]:
+    """Give each order ``usage_terms_state`` (a ``UsageTermsState``): two queries for any number of orders.
+
+    A signature counts as ``TermsDocument.objects.valid_per_service`` says (as ``services.accepted_usage_terms``
+    does for ordering), so the queue shows what the submit and the approval will find.
+    """
+    if not orders:
+        return orders
+    valid = TermsDocument.objects.valid_per_service(TermsDocument.Kind.USAGE)
+    signed: dict[tuple[int, str], set[int]] = {}
+    for organisation_id, document_id, code in Acceptance.objects.filter(
+        organisation_id__in={order.organisation_id for order in orders},
+        document__kind=TermsDocument.Kind.USAGE,
+        document__service_code__in={order.service.code for order in orders},
+    ).values_list("organisation_id", "document_id", "document__service_code"):
+        signed.setdefault((organisation_id, code), set()).add(document_id)
+    for order in orders:
+        code = order.service.code
+        documents = signed.get((order.organisation_id, code), set())
+        if code not in valid:
+            order.usage_terms_state = UsageTermsState.NONE
+        elif documents & valid[code]:
+            order.usage_terms_state = UsageTermsState.SIGNED
+        elif documents:
+            order.usage_terms_state = UsageTermsState.LAPSED
+        else:
+            order.usage_terms_state = UsageTermsState.NOT_SIGNED
+    return orders
 
 
 def provisioning_failures():

@@ -239,7 +239,8 @@ def staff_order_queue(request):
         search=filters.get("q", "").strip(),
         older_than_days=filters.get("older_than_days"),
     )
-    page = Paginator(orders, 50).get_page(request.GET.get("side"))
+    page = Paginator(selectors.with_membership_state(orders), 50).get_page(request.GET.get("side"))
+    page.object_list = selectors.attach_usage_terms_state(list(page.object_list))
     if request.htmx:
         return render(request, "orders/staff/_order_table.html", {"form": form, "page": page})
     context = {"form": form, "page": page, "bulk_jobs": bulk_approval.recent_jobs(5)}
@@ -311,6 +312,10 @@ STAFF_ORDER_DECISIONS = {
 @require_POST
 def staff_order_decide(request, order_id, decision):
     order = get_order_for_user(request, order_id)
+    # The queue's row comes back with the organisation's columns (a decision on an order changes neither).
+    membership = current_membership(order.organisation)
+    order.membership_state = membership.state if membership else None
+    selectors.attach_usage_terms_state([order])
     return staff_decide(
         request,
         obj=order,

@@ -160,7 +160,10 @@ def staff_dashboard(request):
         failed=Count("id", filter=Q(state=Order.State.FAILED)),
     )
     context = {
-        "organisation_counts": [(kind_labels.get(row["kind"], row["kind"]), row["total"]) for row in counts],
+        # (kind, label, count): each count links to the directory filtered by that kind.
+        "organisation_counts": [
+            (row["kind"], kind_labels.get(row["kind"], row["kind"]), row["total"]) for row in counts
+        ],
         "user_count": User.objects.filter(is_active=True).count(),
         "memberships_waiting": Membership.objects.filter(state=Membership.State.PENDING_APPROVAL).count(),
         "claims_waiting": OrganisationClaim.objects.pending().count(),

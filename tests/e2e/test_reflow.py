@@ -277,3 +277,43 @@ def test_bulk_approval_from_the_queue_to_its_progress_page_reflows_and_is_access
     assert_accessible(page)
     screenshot(page, "bulk-approval-1280")
     assert failures == [], "\n".join(failures)
+
+
+def test_organisation_directory_reflows_and_is_accessible(page, live_server, demo_data):
+    """Issue 16: the customer centre's directory of organisations, filtered by the search field and by what waits
+    for NHN (htmx swapping the table), and the order queue with its membership and usage-terms columns, at 390
+    and 1280 px, with axe."""
+    from members.models import Organisation
+    from tests.factories import OrganisationFactory
+
+    Organisation.objects.bulk_create(
+        OrganisationFactory.build(name=f"Interkommunalt samarbeid om helse- og omsorgstjenester i Vidda-regionen {n}")
+        for n in range(60)
+    )
+    log_in(page, live_server, "kundesenter@nhn.example", DEMO_PASSWORD)
+    page.goto(f"{live_server.url}/kundesenter/")
+    with page.expect_navigation():
+        page.get_by_role("link", name="Alle virksomheter").click()
+    assert page.url.endswith("/kundesenter/virksomheter/")
+    assert page.locator(".pagination").is_visible()  # 60 more than the demo's: two pages
+    failures = check_reflow(page, "organisation directory")
+    assert_accessible(page)
+    page.set_viewport_size({"width": 390, "height": 900})
+    screenshot(page, "organisation-directory-390")
+
+    with page.expect_response(lambda response: "/kundesenter/virksomheter/?" in response.url):
+        page.get_by_label("Søk", exact=True).fill("Fjordheim")
+    page.locator("#directory").get_by_text("Fjordheim kommune").wait_for()
+    assert page.locator("#directory tbody tr").count() == 1
+    with page.expect_response(lambda response: "needs_nhn=on" in response.url):
+        page.get_by_label("Noe venter på NHN").check()
+    page.locator("#directory").get_by_text("Trenger NHN").wait_for()
+    failures += check_reflow(page, "organisation directory, filtered")
+    assert_accessible(page)
+
+    page.goto(f"{live_server.url}/kundesenter/bestillinger/?state=submitted")
+    assert page.locator("#order-queue thead").get_by_text("Bruksvilkår").is_visible()
+    failures += check_reflow(page, "order queue with membership and usage terms")
+    assert_accessible(page)
+    screenshot(page, "order-queue-columns-1280")
+    assert failures == [], "\n".join(failures)

@@ -68,6 +68,24 @@ ACTION_LABELS = {
     "email.cancelled": _("E-mail cancelled"),
 }
 
+# The staff feed's "kind" filter: groups of actions by the prefix of their code.
+ACTION_GROUPS = {
+    "membership": (_("Membership"), ("membership.",)),
+    "terms": (_("Terms and signatures"), ("terms.", "signing.", "signature.")),
+    "orders": (_("Orders and the catalogue"), ("order.", "bulk_approval.", "service.")),
+    "provisioning": (_("Set-up in the backing services"), ("provisioning.",)),
+    "clients": (_("Vendor systems and HelseID clients"), ("helseid_client.", "vendor_system.", "vendor_assignment.")),
+    "organisations": (
+        _("Organisations, roles and invitations"),
+        ("organisation.", "affiliation.", "claim.", "invitation."),
+    ),
+    "accounts": (_("Accounts and logins"), ("user.", "login.", "logout.", "identity.")),
+    "email": (_("E-mail"), ("email.",)),
+}
+
+# What "hide logins" leaves out: every person's every login would bury the changes.
+LOGIN_ACTIONS = ("user.logged_in", "user.logged_out", "user.logged_out_by_provider", "login.refused", "logout.refused")
+
 
 def _valid_ip(value) -> str | None:
     try:

@@ -1,0 +1,218 @@
+"""Issue 16: the audit log shows what changed, in the reader's language, with people's names; NHN's feed."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.conf import settings
+from django.urls import reverse
+from django.utils import translation
+
+from orders import services
+from orders.models import Order, ProvisioningTask, Service
+from portal.audit import audit
+from portal.audit_display import render_event
+from portal.models import AuditEvent
+from tests.factories import OrganisationFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+FEED = reverse("staff_audit_feed")
+
+
+@pytest.fixture
+def approved(municipality, municipal_admin, nhn_staff):
+    """An order NHN approved: one stored event with the state before and after."""
+    nhn_staff.first_name, nhn_staff.last_name = "Kari", "Kundesenter"
+    nhn_staff.save()
+    order = Order.objects.create(
+        organisation=municipality,
+        service=Service.objects.get(code="vkp-journaling"),
+        environment="test",
+        state="submitted",
+        created_by=municipal_admin,
+    )
+    services.order_approve(order=order, by=nhn_staff)
+    return order
+
+
+def page(client, url, language=None):
+    if language:
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    response = client.get(url)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+# One stored event, read in either language -------------------------------------------------------------
+
+
+def test_the_same_state_change_reads_in_bokmal_and_in_english(client, approved, municipal_admin):
+    event = AuditEvent.objects.get(action="order.approved")
+    assert event.before == {"state": "submitted"} and event.after["state"] == "approved"  # codes, not text
+    client.force_login(municipal_admin)
+    url = reverse("order_detail", args=[approved.public_id])
+
+    bokmal = page(client, url)
+    assert "Status: Venter på NHN → Godkjent" in bokmal
+    assert "Bestilling godkjent" in bokmal
+    assert "Waiting for NHN" not in bokmal and "Approved" not in bokmal
+
+    english = page(client, url, "en")
+    assert "State: Waiting for NHN → Approved" in english
+    assert "Order approved" in english
+    assert "Venter på NHN" not in english and "Godkjent" not in english
+
+
+def test_the_organisation_history_shows_the_change_and_the_persons_name(client, approved, municipal_admin, nhn_staff):
+    client.force_login(municipal_admin)
+    history = page(client, reverse("organisation_history", args=[approved.organisation.org_number]), "en")
+    assert "State: Waiting for NHN → Approved" in history
+    assert "Kari Kundesenter" in history
+    assert f'title="{nhn_staff.email}"' in history  # the address stays at hand, second to the name
+
+
+def test_rendering_follows_the_language_active_when_shown(approved):
+    event = AuditEvent.objects.get(action="order.approved")
+    with translation.override("en"):
+        english = render_event(event)
+    with translation.override("nb"):
+        bokmal = render_event(event)
+    assert str(english.changes[0]) == "State: Waiting for NHN → Approved"
+    assert str(bokmal.changes[0]) == "Status: Venter på NHN → Godkjent"
+    assert english.actor_name == bokmal.actor_name == "Kari Kundesenter"
+    assert english.summary.startswith("State: Waiting for NHN → Approved; ")
+
+
+def test_dates_choices_and_roles_are_rendered_for_the_reader(municipality, municipal_admin):
+    expires = datetime(2026, 12, 24, 11, 30, tzinfo=UTC)  # 12:30 in Oslo
+    event = audit(
+        action="invitation.sent",
+        obj=municipality,
+        actor=municipal_admin,
+        after={"email": "ny@nordvik.example", "role": "admin", "expires_at": expires.isoformat()},
+    )
+    with translation.override("en"):
+        changes = [str(change) for change in render_event(event).changes]
+    assert changes == ["E-mail: ny@nordvik.example", "Role: Administrator", "Expires: 24 Dec 2026 12:30"]
+    with translation.override("nb"):
+        changes = [str(change) for change in render_event(event).changes]
+    assert "Utløper: 24.12.2026 12:30" in changes
+
+
+def test_a_provisioning_step_is_stored_as_codes_and_described_when_shown(municipality):
+    step = {"kind": "helseid.client", "client_name": "Journalklient"}
+    event = audit(action="provisioning.task_failed", obj=municipality, after={"task": "x", "step": step})
+    with translation.override("en"):
+        assert [str(change) for change in render_event(event).changes] == ["Step: Client Journalklient"]
+    with translation.override("nb"):
+        assert render_event(event).changes[0].after == ProvisioningTask.describe_step("helseid.client", step)
+
+
+def test_an_old_entry_with_finished_text_is_shown_as_it_was_stored(municipality):
+    event = audit(action="provisioning.task_failed", obj=municipality, after={"step": "Klient Journalklient"})
+    unknown = audit(action="something.new", obj=municipality, before=["not", "a", "dict"], after="text")
+    with translation.override("en"):
+        assert str(render_event(event).changes[0]) == "Step: Klient Journalklient"
+        assert render_event(unknown).label == "something.new" and render_event(unknown).changes == ()
+
+
+def test_an_event_without_a_person_is_the_system(municipality):
+    event = audit(action="order.activated", obj=municipality)
+    with translation.override("en"):
+        assert render_event(event).actor_name == "System" and render_event(event).actor_email == ""
+
+
+def test_a_person_without_a_name_is_shown_by_address(municipality):
+    nameless = UserFactory(first_name="", last_name="", email="uten.navn@nordvik.example")
+    event = audit(action="organisation.created", obj=municipality, actor=nameless)
+    assert render_event(event).actor_name == "uten.navn@nordvik.example"
+    assert render_event(event).actor_email == ""
+
+
+# The staff feed ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def logbook(client, nhn_staff, municipality, other_municipality, municipal_admin, outsider):
+    """NHN staff logged in (the oldest entry), then three changes in two municipalities."""
+    client.force_login(nhn_staff)
+    audit(action="membership.applied", obj=municipality, actor=municipal_admin, after={"state": "applied"})
+    audit(action="order.submitted", obj=other_municipality, actor=outsider, after={"state": "submitted"})
+    audit(action="terms.signed", obj=municipality, actor=municipal_admin, after={"version": "2"})
+
+
+def actions_in(response) -> list[str]:
+    return [event.action for event in response.context["page"].object_list]
+
+
+def test_the_feed_lists_everything_newest_first_with_names(client, nhn_staff, logbook, municipal_admin):
+    response = client.get(FEED)
+    assert actions_in(response) == ["terms.signed", "order.submitted", "membership.applied", "user.logged_in"]
+    assert municipal_admin.get_full_name() in response.content.decode()
+    assert "Skjul innlogginger" in response.content.decode() and "Revisjonslogg" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"kind": "membership"}, ["membership.applied"]),
+        ({"kind": "terms"}, ["terms.signed"]),
+        ({"kind": "orders"}, ["order.submitted"]),
+        ({"kind": "accounts"}, ["user.logged_in"]),
+        ({"hide_logins": "on"}, ["terms.signed", "order.submitted", "membership.applied"]),
+    ],
+)
+def test_the_feed_filters_by_kind_and_hides_logins(client, nhn_staff, logbook, query, expected):
+    assert actions_in(client.get(FEED, query)) == expected
+
+
+def test_the_feed_filters_by_organisation_number(client, nhn_staff, logbook, other_municipality):
+    spaced = f"{other_municipality.org_number[:3]} {other_municipality.org_number[3:]}"
+    assert actions_in(client.get(FEED, {"org_number": spaced})) == ["order.submitted"]
+    assert actions_in(client.get(FEED, {"org_number": OrganisationFactory().org_number})) == []
+
+
+@pytest.mark.parametrize("query", [{"org_number": "12345"}, {"kind": "nonsense"}, {"org_number": "x" * 500}])
+def test_a_bad_filter_says_why_and_lists_nothing(client, nhn_staff, logbook, query):
+    response = client.get(FEED, query)
+    assert response.status_code == 200
+    assert actions_in(response) == []
+    assert response.context["form"].errors
+
+
+def test_the_feed_pages_by_fifty(client, nhn_staff, municipality):
+    for _ in range(60):
+        audit(action="membership.applied", obj=municipality)
+    client.force_login(nhn_staff)
+    assert len(client.get(FEED).context["page"].object_list) == 50
+    second = client.get(FEED, {"side": 2, "kind": "membership"})
+    assert len(second.context["page"].object_list) == 10
+    assert "kind=membership" in second.content.decode()  # the page links keep the filter
+
+
+@pytest.mark.parametrize("persona", ["municipal_admin", "vendor_user", "signatory"])
+def test_the_feed_is_for_nhn_staff_only(client, request, persona):
+    client.force_login(request.getfixturevalue(persona))
+    assert client.get(FEED).status_code == 403
+
+
+def test_the_customer_centre_links_to_the_feed(client, nhn_staff):
+    client.force_login(nhn_staff)
+    assert FEED in client.get(reverse("staff_dashboard")).content.decode()
+
+
+@pytest.mark.parametrize("rows", [5, 500])
+def test_the_feed_runs_a_bounded_number_of_queries(
+    client, nhn_staff, municipality, rows, django_assert_max_num_queries
+):
+    people = [UserFactory() for _ in range(3)]
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            action="membership.applied", actor=people[i % 3], organisation=municipality, after={"state": "applied"}
+        )
+        for i in range(rows)
+    )
+    client.force_login(nhn_staff)
+    with django_assert_max_num_queries(8):
+        response = client.get(FEED, {"hide_logins": "on", "kind": "membership"})
+    assert len(response.context["page"].object_list) == min(rows, 50)

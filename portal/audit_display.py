@@ -44,7 +44,7 @@ KEY_LABELS = {
     "version": _("Version"),
     "document": _("Terms"),
     "replaces": _("Replaces"),
-    "authority": _("Signing authority"),
+    "authority": _("On the authority of"),
     "delegate": _("Delegate"),
     "recipient": _("Recipient"),
     "subject": _("Subject"),
@@ -178,6 +178,12 @@ def _value(key: str, field, value) -> str:
         from orders.models import ProvisioningTask
 
         return ProvisioningTask.describe_step(value.get("kind", ""), value)
+    if key == "authority" and isinstance(value, dict):
+        from members.authority import authority_text
+
+        words = authority_text(str(value.get("kind", "")), value)
+        if words:
+            return words
     if isinstance(value, bool):
         return gettext("Yes") if value else gettext("No")
     if isinstance(value, list):

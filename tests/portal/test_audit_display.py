@@ -12,7 +12,7 @@ from orders.models import Order, ProvisioningTask, Service
 from portal.audit import audit
 from portal.audit_display import render_event
 from portal.models import AuditEvent
-from tests.factories import OrganisationFactory, UserFactory
+from tests.factories import OrganisationFactory, UserFactory, register_confirmed
 
 pytestmark = pytest.mark.django_db
 
@@ -106,6 +106,30 @@ def test_a_provisioning_step_is_stored_as_codes_and_described_when_shown(municip
         assert [str(change) for change in render_event(event).changes] == ["Step: Client Journalklient"]
     with translation.override("nb"):
         assert render_event(event).changes[0].after == ProvisioningTask.describe_step("helseid.client", step)
+
+
+def test_a_signing_authority_is_stored_as_codes_and_worded_for_the_reader(municipality):
+    role = {"kind": "register_role", "role": "Daglig leder", "code": "DAGL", "joint": False}
+    delegation = {"kind": "delegation", "name": "Dagny Leder", "authority": "DAGL", "date": "2026-11-30"}
+    event = audit(action="terms.signed", obj=municipality, after={"authority": role})
+    delegated = audit(action="terms.signed", obj=municipality, after={"authority": delegation})
+    with translation.override("en"):
+        assert str(render_event(event).changes[0]) == "On the authority of: Daglig leder (DAGL) in Enhetsregisteret"
+        assert render_event(delegated).changes[0].after == "By delegation from Dagny Leder (DAGL) of 30 Nov 2026"
+    with translation.override("nb"):
+        assert str(render_event(event).changes[0]) == "Grunnlag: Daglig leder (DAGL) i Enhetsregisteret"
+        assert render_event(delegated).changes[0].after == "Etter fullmakt fra Dagny Leder (DAGL) av 30.11.2026"
+
+
+def test_a_claim_decided_by_nhn_keeps_a_code_not_the_deciders_language(nhn_staff):
+    with translation.override("en"):  # the decider reads English; the log must not keep English
+        register_confirmed(org_number="320000009", user=UserFactory())
+    event = AuditEvent.objects.get(action="claim.confirmed")
+    assert event.after["authority"] == {"kind": "nhn", "email": nhn_staff.email}
+    with translation.override("nb"):
+        changes = [str(change) for change in render_event(event).changes]
+    assert f"Grunnlag: Kundesenteret i NHN ({nhn_staff.email})" in changes
+    assert "Status: Venter på bekreftelse → Bekreftet" in changes
 
 
 def test_an_old_entry_with_finished_text_is_shown_as_it_was_stored(municipality):

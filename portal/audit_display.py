@@ -60,6 +60,7 @@ KEY_LABELS = {
     "supported": _("Supported services"),
     "how": _("Decided how"),
     "complete": _("Complete"),
+    "automatic": _("Approved automatically"),
     "signed_by": _("Signed by"),
     "cosigned_by": _("Co-signed by"),
     "people": _("People told"),

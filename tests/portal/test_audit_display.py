@@ -153,6 +153,27 @@ def test_a_person_without_a_name_is_shown_by_address(municipality):
     assert render_event(event).actor_email == ""
 
 
+def test_every_action_the_portal_writes_has_a_label():
+    import re
+    from pathlib import Path
+
+    from portal.audit import ACTION_LABELS
+
+    root = Path(__file__).resolve().parents[2]
+    written = set()
+    for path in [*root.glob("members/**/*.py"), *root.glob("orders/**/*.py"), *root.glob("portal/**/*.py")]:
+        source = path.read_text(encoding="utf-8")
+        written |= set(re.findall(r'action=\s*"([a-z_]+\.[a-z_]+)"', source))
+        written |= {
+            code
+            for pair in re.findall(r'"([a-z_]+\.[a-z_]+)" if \w+ else "([a-z_]+\.[a-z_]+)"', source)
+            for code in pair
+        }
+        written |= set(re.findall(r'_audit_order\(\w+, "([a-z_]+\.[a-z_]+)"', source))
+    assert {"order.approved", "terms.signed", "user.logged_in"} <= written  # the scan finds what it should
+    assert written - ACTION_LABELS.keys() == set()
+
+
 # The staff feed ------------------------------------------------------------------------------------------
 
 

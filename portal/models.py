@@ -77,6 +77,9 @@ class AuditEvent(models.Model):
             models.Index(fields=["organisation", "-created_at"], name="audit_org_recent"),
             # An object's history (order detail, client page) without scanning every event.
             models.Index(fields=["object_type", "object_id", "-created_at"], name="audit_object_recent"),
+            # NHN's feed and the customer centre's recent activity: newest first across everything, in the
+            # model's own order (the tie on -id included), so a page is read off the index instead of sorting all.
+            models.Index(fields=["-created_at", "-id"], name="audit_recent"),
         ]
 
     def __str__(self):

@@ -261,3 +261,21 @@ def test_the_feed_runs_a_bounded_number_of_queries(
     with django_assert_max_num_queries(8):
         response = client.get(FEED, {"hide_logins": "on", "kind": "membership"})
     assert len(response.context["page"].object_list) == min(rows, 50)
+
+
+def test_the_feeds_page_is_read_off_an_index_in_its_own_order():
+    """`audit_recent` matches the ordering (newest first, ties by id): a page needs no sort of the whole log.
+
+    With sequential scans and sorts switched off, the plan names the index only if it can serve the order.
+    """
+    from django.db import connection
+
+    feed = AuditEvent.objects.select_related("actor", "organisation").without_logins()[:50]
+    sql, params = feed.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("SET LOCAL enable_incremental_sort = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "audit_recent" in plan and "Sort" not in plan

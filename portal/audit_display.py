@@ -21,6 +21,9 @@ from django.utils.translation import gettext_lazy as _
 # Keys that carry no meaning for a person (internal ids); the object itself is linked elsewhere.
 HIDDEN_KEYS = {"task", "message", "sha256"}
 
+# Technical errors from the backing services: NHN staff read them (as on the order page), others do not.
+STAFF_ONLY_KEYS = {"error", "last_error", "differences"}
+
 # A stored key that names a model field differently (written before the field got its name, or shorter).
 FIELD_ALIASES = {
     ("members.organisationclaim", "how"): "decided_how",
@@ -87,6 +90,7 @@ class Change:
     field: str
     before: str | None
     after: str
+    staff_only: bool = False
 
     def __str__(self):
         if self.before is None:
@@ -97,10 +101,15 @@ class Change:
 @dataclass(frozen=True)
 class RenderedEvent:
     label: str
-    changes: tuple[Change, ...]
+    changes: tuple[Change, ...]  # every change, for NHN staff
     summary: str
     actor_name: str
     actor_email: str
+
+    @property
+    def public_changes(self) -> tuple[Change, ...]:
+        """What the organisation's own people and vendors may read."""
+        return tuple(change for change in self.changes if not change.staff_only)
 
 
 def render_event(event) -> RenderedEvent:
@@ -143,7 +152,7 @@ def _changes(object_type: str, before, after):
         name = capfirst(str(field.verbose_name)) if field is not None else _key_label(key)
         old = _value(key, field, before[key]) if key in before else None
         new = _value(key, field, after[key]) if key in after else "–"
-        yield Change(name, old, new)
+        yield Change(name, old, new, staff_only=key in STAFF_ONLY_KEYS)
 
 
 def _model(object_type: str):

@@ -71,6 +71,30 @@ def test_the_organisation_history_shows_the_change_and_the_persons_name(client, 
     assert f'title="{nhn_staff.email}"' in history  # the address stays at hand, second to the name
 
 
+def test_backing_service_errors_are_for_nhn_and_a_vendor_reads_no_details(client, approved, nhn_staff, vendor_user):
+    step = {"kind": "vkp.access", "system_name": "Dosettsystem", "organisation_name": "Nordvik", "service_name": "VKP"}
+    audit(action="provisioning.task_failed", obj=approved, after={"step": step, "error": "HTTP 503 fra VKP"})
+    url = reverse("order_detail", args=[approved.public_id])
+    client.force_login(approved.created_by)
+    member = page(client, url)
+    assert "Steg: Dosettsystem for Nordvik i VKP" in member  # the organisation's own vendors' systems
+    assert "HTTP 503 fra VKP" not in member
+    client.force_login(nhn_staff)
+    assert "Feil: HTTP 503 fra VKP" in page(client, url)
+    # A vendor following the order (its system is used there) sees that a step failed, not whose or why.
+    from members.models import SupportedService, VendorAssignment, VendorSystem
+
+    system = VendorSystem.objects.create(vendor=vendor_user.affiliations.get().organisation, name="Annet", kind="vft")
+    SupportedService.objects.create(system=system, service=approved.service, environment="test")
+    VendorAssignment.objects.create(
+        organisation=approved.organisation, system=system, environment="test", created_by=approved.created_by
+    )
+    client.force_login(vendor_user)
+    vendor_page = page(client, url)
+    assert "Steg i oppsettet feilet" in vendor_page
+    assert "Dosettsystem" not in vendor_page and "HTTP 503" not in vendor_page
+
+
 def test_rendering_follows_the_language_active_when_shown(approved):
     event = AuditEvent.objects.get(action="order.approved")
     with translation.override("en"):

@@ -102,7 +102,7 @@ class Change:
 class RenderedEvent:
     label: str
     changes: tuple[Change, ...]  # every change, for NHN staff
-    summary: str
+    summary: str  # the changes anyone may read, on one line
     actor_name: str
     actor_email: str
 
@@ -122,7 +122,7 @@ def render_event(event) -> RenderedEvent:
     return RenderedEvent(
         label=label,
         changes=changes,
-        summary="; ".join(str(change) for change in changes),
+        summary="; ".join(str(change) for change in changes if not change.staff_only),
         actor_name=actor_name,
         actor_email=actor_email,
     )

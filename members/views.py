@@ -492,7 +492,7 @@ def acceptance_receipt(request, acceptance_id):
 @login_required
 def organisation_history(request, org_number):
     organisation, roles = get_agreement_organisation_for_user(request, org_number)
-    events = AuditEvent.objects.for_organisation(organisation).select_related("organisation")
+    events = AuditEvent.objects.for_organisation(organisation).select_related("actor", "organisation")
     page = Paginator(events, 50).get_page(request.GET.get("side"))
     return render(request, "members/history.html", {"organisation": organisation, "roles": roles, "page": page})
 
@@ -538,7 +538,7 @@ def staff_membership_detail(request, membership_id):
     context = {
         "membership": membership,
         "organisation": membership.organisation,
-        "events": AuditEvent.objects.for_organisation(membership.organisation)[:20],
+        "events": AuditEvent.objects.for_organisation(membership.organisation).select_related("actor")[:20],
     }
     return render(request, "members/staff/membership_detail.html", context)
 

@@ -561,8 +561,18 @@ class ProvisioningTask(models.Model):
 
     def describe(self) -> str:
         """One line a person understands: what this step does to which system."""
-        payload = self.payload
-        if self.kind == self.Kind.VKP_ACCESS:
+        return self.describe_step(self.kind, self.payload)
+
+    # The payload's names the description uses: the audit log keeps these, and describes the step when shown.
+    STEP_NAMES = ("system_name", "organisation_name", "service_name", "client_name", "client_id")
+
+    def step_params(self) -> dict:
+        """The step as codes and names, for the audit log (rendered in the reader's language by describe_step)."""
+        return {"kind": self.kind, **{key: self.payload[key] for key in self.STEP_NAMES if key in self.payload}}
+
+    @classmethod
+    def describe_step(cls, kind: str, payload: dict) -> str:
+        if kind == cls.Kind.VKP_ACCESS:
             return _("%(system)s for %(organisation)s in %(service)s") % {
                 "system": payload.get("system_name", ""),
                 "organisation": payload.get("organisation_name", ""),

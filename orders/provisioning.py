@@ -353,7 +353,7 @@ def task_run(task_id: int, *, allow_early: bool = False) -> str | None:
                 action="provisioning.task_failed",
                 obj=task.order or task.client or task,
                 organisation=_organisation_of(task),
-                after={"task": str(task.public_id), "step": task.describe(), "error": task.last_error},
+                after={"task": str(task.public_id), "step": task.step_params(), "error": task.last_error},
             )
         else:
             task.state, task.completed_at, task.last_error = TaskState.SUCCEEDED, now, ""
@@ -428,7 +428,7 @@ def task_retry(*, task: ProvisioningTask, by: User, request=None) -> Provisionin
         obj=task.order or task.client or task,
         actor=by,
         organisation=_organisation_of(task),
-        after={"task": str(task.public_id), "step": task.describe(), "last_error": task.last_error},
+        after={"task": str(task.public_id), "step": task.step_params(), "last_error": task.last_error},
         request=request,
     )
     if task.order_id:
@@ -454,7 +454,7 @@ def task_cancel(*, task: ProvisioningTask, by: User, reason: str, request=None) 
         obj=task.order or task.client or task,
         actor=by,
         organisation=_organisation_of(task),
-        after={"task": str(task.public_id), "step": task.describe(), "reason": reason},
+        after={"task": str(task.public_id), "step": task.step_params(), "reason": reason},
         request=request,
     )
     if task.order_id:

@@ -141,6 +141,8 @@ def order_detail(request, order_id):
         "can_change": Affiliation.Role.ADMIN in roles,
         "as_vendor": as_vendor,
         "hide_actors": as_vendor,
+        # What changed may name another vendor's system: a vendor reads what happened, not the details.
+        "hide_changes": as_vendor,
         "steps": steps,
         "open_steps": any(step.state == ProvisioningTask.State.PENDING for step in steps),
         "show_errors": request.user.is_nhn_staff,

@@ -11,6 +11,7 @@ urlpatterns = [
     path("medlem/<orgnr:org_number>/", views.member_dashboard, name="member_dashboard"),
     path("leverandor/<orgnr:org_number>/", views.vendor_dashboard, name="vendor_dashboard"),
     path("kundesenter/", views.staff_dashboard, name="staff_dashboard"),
+    path("kundesenter/logg/", views.staff_audit_feed, name="staff_audit_feed"),
     path("kundesenter/e-post/", views.staff_outgoing_mail, name="staff_outgoing_mail"),
     path("kundesenter/e-post/<uuid:message_id>/<str:decision>/", views.staff_mail_decide, name="staff_mail_decide"),
     path("", include("members.urls")),

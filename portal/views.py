@@ -41,6 +41,7 @@ from orders.selectors import attach_vendor_steps, service_overview
 
 from . import email
 from .decisions import staff_decide
+from .forms import AuditFeedFilterForm
 from .models import AuditEvent, OutgoingMessage, WorkerHeartbeat
 
 RECENT_EVENTS = 10
@@ -174,6 +175,24 @@ def staff_dashboard(request):
         "events": _recent_events(),
     }
     return render(request, "portal/staff_dashboard.html", context)
+
+
+@nhn_staff_required
+def staff_audit_feed(request):
+    """Everything the portal logged, newest first, for NHN's customer centre; filtered by kind and organisation."""
+    form = AuditFeedFilterForm(request.GET or None)
+    events = AuditEvent.objects.select_related("actor", "organisation")
+    if form.is_valid():
+        if form.cleaned_data["kind"]:
+            events = events.of_group(form.cleaned_data["kind"])
+        if form.cleaned_data["org_number"]:
+            events = events.filter(organisation__org_number=form.cleaned_data["org_number"])
+        if form.cleaned_data["hide_logins"]:
+            events = events.without_logins()
+    elif form.is_bound:
+        events = events.none()  # a filter that makes no sense shows its error, not everything
+    page = Paginator(events, 50).get_page(request.GET.get("side"))
+    return render(request, "portal/staff_audit_feed.html", {"form": form, "page": page})
 
 
 @nhn_staff_required

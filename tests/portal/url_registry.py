@@ -44,6 +44,7 @@ from members.forms import (
 )
 from orders.forms import ClientCreateForm, KeyUploadForm
 from orders.views import OrderQueueFilterForm, ServiceForm
+from portal.forms import AuditFeedFilterForm
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,7 @@ REGISTRY = {
     "vendor_dashboard": vendor(),
     "staff_dashboard": staff(),
     "staff_outgoing_mail": staff(),
+    "staff_audit_feed": staff(form=AuditFeedFilterForm, get_form=True),
     "staff_mail_decide": staff(fields=("reason", "from"), decision="avbryt"),
     # sign-in (members.urls): the providers are not configured in the tests, so these answer 404
     "oidc_login_helseid": public(),

@@ -453,7 +453,9 @@ def tenants(request, page: Query[PageParams]):
 )
 def tenant_provisioning(request, org_number: str):
     vendor = acting_vendor(request.auth)
-    tenant = [t for t in vendor_tenants(vendor) if t["organisation"].org_number == org_number]
+    # This tenant only, not the vendor's whole tenant set filtered afterwards.
+    wanted = Organisation.objects.filter(org_number=org_number) if org_number.isascii() and org_number.isdigit() else []
+    tenant = vendor_tenants(vendor, organisations=wanted)
     if not tenant:
         raise Http404(_("No such organisation."))
     under_way = selectors.attach_vendor_steps(tenant, vendor)

@@ -176,6 +176,7 @@ REGISTRY = {
     "healthz": public(),
     "member_dashboard": member(),
     "vendor_dashboard": vendor(),
+    "vendor_tenant_status": vendor(),  # the tenant list's poll of its changing rows (?org=...)
     "staff_dashboard": staff(),
     "staff_outgoing_mail": staff(),
     "staff_mail_decide": staff(fields=("reason", "from"), decision="avbryt"),

@@ -35,6 +35,7 @@ from members.forms import (
     PersonNameForm,
     SignatureRequestForm,
     SignForm,
+    TenantSearchForm,
     TermsDocumentForm,
     TermsPublishForm,
     VendorAssignmentForm,
@@ -175,8 +176,8 @@ REGISTRY = {
     "home": public(),
     "healthz": public(),
     "member_dashboard": member(),
-    "vendor_dashboard": vendor(),
-    "vendor_tenant_status": vendor(),  # the tenant list's poll of its changing rows (?org=...)
+    "vendor_dashboard": vendor(form=TenantSearchForm, actor="vendor_user", get_form=True),  # its tenant search
+    "vendor_tenant_status": vendor(fields=("org",), get_form=True, actor="vendor_user"),  # the tenant poll: ?org=…
     "staff_dashboard": staff(),
     "staff_outgoing_mail": staff(),
     "staff_mail_decide": staff(fields=("reason", "from"), decision="avbryt"),

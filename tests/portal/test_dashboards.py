@@ -227,7 +227,7 @@ def test_the_tenant_list_shows_fifty_a_page_with_links_that_work_without_javascr
     assert 'href="?side=2#tenants"' in third and "side=4" not in third
     assert client.get(vendor_url(vendor) + "?side=999").status_code == 200  # past the end: the last page
     part = client.get(vendor_url(vendor) + "?side=2", HTTP_HX_REQUEST="true").content.decode()
-    assert part.lstrip().startswith('<div id="tenant-list">')
+    assert part.lstrip().startswith('<div id="tenant-list" class="swap-region">')
     assert part.count('<tr id="tenant-') == 50 and "<html" not in part
 
 

@@ -150,6 +150,8 @@ def _tenant_list(request, vendor: Organisation) -> dict:
         "page": page,
         "tenants": tenants,
         "tenants_changing": changing,
+        # Only when paging: while searching, focus stays in the search field.
+        "focus_rows": bool(request.htmx) and "side" in request.GET,
     }
 
 

@@ -37,6 +37,7 @@ def test_the_vendor_pages_searches_and_follows_the_changing_row_live(page, live_
     page.wait_for_url("**side=2**")
     page.wait_for_function("() => document.querySelectorAll('#tenant-list tbody tr').length < 50")
     assert page.locator("h1").count() == 1  # the list was swapped, not the page nested in itself
+    page.wait_for_function("() => document.activeElement.closest('#tenant-list .table-region') !== null")
 
     # Search by name as one types.
     page.get_by_label("Finn en kommune").fill("endringsby")

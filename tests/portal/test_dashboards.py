@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -229,6 +231,10 @@ def test_the_tenant_list_shows_fifty_a_page_with_links_that_work_without_javascr
     part = client.get(vendor_url(vendor) + "?side=2", HTTP_HX_REQUEST="true").content.decode()
     assert part.lstrip().startswith('<div id="tenant-list" class="swap-region">')
     assert part.count('<tr id="tenant-') == 50 and "<html" not in part
+    assert re.search(r'<div class="table-region"[^>]*\sautofocus>', part)  # htmx moves focus to the new rows
+    searched = client.get(vendor_url(vendor), {"q": "Testkommune"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "autofocus" not in searched  # typing in the search field keeps focus there
+    assert "autofocus" not in page
 
 
 def test_the_tenant_search_finds_by_name_and_by_number_among_the_vendors_own_tenants(client, vendor, vendor_user, epj):

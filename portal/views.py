@@ -169,9 +169,14 @@ def vendor_dashboard(request, org_number):
         "catalogue": Service.objects.filter(is_listed=True),
         "environments": ["test", "prod"],
         "system_form": VendorSystemForm(),
-        "clients": HelseIdClient.objects.filter(system__vendor=organisation)
-        .with_key_expiry_flag()
-        .select_related("system", "tenant"),
+        # A vendor of locally installed systems may hold one single-tenant client per tenant: paged too.
+        "clients": Paginator(
+            HelseIdClient.objects.filter(system__vendor=organisation)
+            .with_key_expiry_flag()
+            .select_related("system", "tenant")
+            .order_by("system__name", "environment", "tenant__name", "pk"),
+            TENANTS_PER_PAGE,
+        ).get_page(request.GET.get("klientside")),
         "client_form": ClientCreateForm(vendor=organisation),
         "role_labels": _role_labels(roles),
         "people": organisation_people(organisation),

@@ -385,3 +385,24 @@ def test_the_clients_acting_for_an_organisation_are_those_whose_tenants_include_
     for client_, scopes in acting:
         (expected,) = [t.scopes for t in helseid.client_tenants(client_) if t.organisation == municipality]
         assert scopes == expected
+
+
+def test_the_vendor_dashboard_pages_its_single_tenant_clients(client, vendor, vendor_user, epj):
+    from orders.models import HelseIdClient
+
+    def add_clients(count):
+        HelseIdClient.objects.bulk_create(
+            HelseIdClient(system=epj, environment="test", tenancy="single-tenant", tenant=o, created_by=vendor_user)
+            for o in add_tenants(epj, count)
+        )
+
+    client.force_login(vendor_user)
+    add_clients(5)
+    queries_5, _size_5 = measure(client, vendor_url(vendor))
+    add_clients(45)
+    _queries_50, size_50 = measure(client, vendor_url(vendor))
+    add_clients(450)
+    queries_500, size_500 = measure(client, vendor_url(vendor))
+    assert queries_500 == queries_5 and size_500 < 1.05 * size_50
+    second = client.get(vendor_url(vendor), {"klientside": 10}).content.decode()
+    assert 'href="?klientside=9#clients-heading"' in second and "klientside=11" not in second

@@ -88,6 +88,14 @@ class OrganisationDirectoryFilterForm(forms.Form):
         return self.cleaned_data["q"].strip()
 
 
+class TenantSearchForm(forms.Form):
+    """The vendor dashboard's search in its tenant list."""
+
+    q = forms.CharField(
+        label=_("Find a municipality"), required=False, max_length=100, help_text=_("Name or organisation number")
+    )
+
+
 class TermsDocumentForm(forms.ModelForm):
     # The effective date is chosen when publishing (TermsPublishForm), not in the draft.
     class Meta:

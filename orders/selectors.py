@@ -69,7 +69,10 @@ def service_overview(organisation: Organisation) -> list[ServiceStatus]:
     latest: dict[tuple[int, str], Order] = {}
     # Live orders win over ended ones; among those, the newest.
     for order in (
-        Order.objects.filter(organisation=organisation).exclude(state=Order.State.CANCELLED).order_by("created_at")
+        Order.objects.filter(organisation=organisation)
+        .exclude(state=Order.State.CANCELLED)
+        .select_related("service")
+        .order_by("created_at")
     ):
         key = (order.service_id, order.environment)
         if key not in latest or order.state in Order.LIVE or latest[key].state not in Order.LIVE:
@@ -192,13 +195,21 @@ def steps_for_vendor(orders: list[Order], vendor: Organisation) -> dict[int, lis
 
 
 def attach_vendor_steps(tenants: list[dict], vendor: Organisation) -> bool:
-    """Give each tenant order (from `vendor_tenants`) its steps for the vendor; True while any is under way."""
+    """Give each tenant order (from `vendor_tenants`) its steps for the vendor; True while any is under way.
+
+    Each tenant also gets `changing`: True while one of its orders or the vendor's steps for it is under
+    way, the rows the dashboard's live status asks for again.
+    """
     orders = [order for tenant in tenants for order in tenant["orders"]]
     steps = steps_for_vendor(orders, vendor)
     for order in orders:
         order.vendor_steps = steps.get(order.pk, [])
-    return any(
-        order.state in (Order.State.APPROVED, Order.State.PROVISIONING)
-        or any(step.state == ProvisioningTask.State.PENDING for step in order.vendor_steps)
-        for order in orders
+    for tenant in tenants:
+        tenant["changing"] = any(_under_way(order) for order in tenant["orders"])
+    return any(tenant["changing"] for tenant in tenants)
+
+
+def _under_way(order: Order) -> bool:
+    return order.state in (Order.State.APPROVED, Order.State.PROVISIONING) or any(
+        step.state == ProvisioningTask.State.PENDING for step in order.vendor_steps
     )

@@ -387,6 +387,8 @@ def client_create(request, org_number):
         else:
             messages.success(request, _("The client is created. Add a public key next."))
             return redirect("client_detail", client.public_id)
+    elif "tenant" in form.errors:
+        messages.error(request, form.errors["tenant"][0])
     else:
         messages.error(request, _("Choose a system, an environment and a tenancy."))
     return redirect("vendor_dashboard", vendor.org_number)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/v1/", api_urls()),
     path("medlem/<orgnr:org_number>/", views.member_dashboard, name="member_dashboard"),
     path("leverandor/<orgnr:org_number>/", views.vendor_dashboard, name="vendor_dashboard"),
+    path("leverandor/<orgnr:org_number>/leietakere/status/", views.vendor_tenant_status, name="vendor_tenant_status"),
     path("kundesenter/", views.staff_dashboard, name="staff_dashboard"),
     path("kundesenter/logg/", views.staff_audit_feed, name="staff_audit_feed"),
     path("kundesenter/e-post/", views.staff_outgoing_mail, name="staff_outgoing_mail"),

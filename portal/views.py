@@ -1,4 +1,6 @@
+import re
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -14,7 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from kombu import Connection
 
-from members.forms import VendorAssignmentForm, VendorSystemForm
+from members.forms import TenantSearchForm, VendorAssignmentForm, VendorSystemForm
 from members.models import Affiliation, Membership, Organisation, OrganisationClaim, TermsDocument, User
 from members.permissions import (
     get_member_organisation_for_user,
@@ -31,6 +33,8 @@ from members.selectors import (
     documents_awaiting_signature,
     organisation_people,
     vendor_systems_of,
+    vendor_tenant_organisations,
+    vendor_tenant_summary,
     vendor_tenants,
 )
 from orders import reconciliation
@@ -45,6 +49,8 @@ from .forms import AuditFeedFilterForm
 from .models import AuditEvent, OutgoingMessage, WorkerHeartbeat
 
 RECENT_EVENTS = 10
+TENANTS_PER_PAGE = 50
+_ORG_NUMBER = re.compile(r"[0-9]{9}")
 
 
 @dataclass(frozen=True)
@@ -124,32 +130,72 @@ def member_dashboard(request, org_number):
     return render(request, "portal/member_dashboard.html", context)
 
 
+def _tenant_rows(vendor: Organisation, organisations) -> tuple[list[dict], list[dict]]:
+    """The tenant rows for these organisations, and those among them whose orders are still changing."""
+    tenants = vendor_tenants(vendor, organisations=organisations)
+    attach_vendor_steps(tenants, vendor)
+    return tenants, [tenant for tenant in tenants if tenant["changing"]]
+
+
+def _tenant_list(request, vendor: Organisation) -> dict:
+    """One page (50) of the vendor's tenants, searched by name or number: the cost of one page, whatever the total."""
+    form = TenantSearchForm(request.GET)
+    search = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    page = Paginator(vendor_tenant_organisations(vendor, search=search), TENANTS_PER_PAGE).get_page(
+        request.GET.get("side")
+    )
+    tenants, changing = _tenant_rows(vendor, list(page.object_list))
+    return {
+        "organisation": vendor,
+        "search_form": form,
+        "search_query": f"{urlencode({'q': search})}&" if search else "",
+        "page": page,
+        "tenants": tenants,
+        "tenants_changing": changing,
+        # Only when paging: while searching, focus stays in the search field.
+        "focus_rows": bool(request.htmx) and "side" in request.GET,
+    }
+
+
 @login_required
 def vendor_dashboard(request, org_number):
     organisation, roles = get_vendor_organisation_for_user(request, org_number)
-    tenants = vendor_tenants(organisation)
-    tenants_changing = attach_vendor_steps(tenants, organisation)
-    if request.htmx and request.GET.get("del") == "leietakere":
-        context = {"organisation": organisation, "tenants": tenants, "tenants_changing": tenants_changing}
-        return render(request, "portal/_vendor_tenants.html", context)
+    tenant_list = _tenant_list(request, organisation)
+    if request.htmx:
+        return render(request, "portal/_vendor_tenant_list.html", tenant_list)
     context = {
-        "organisation": organisation,
+        **tenant_list,
+        "summary": vendor_tenant_summary(organisation),
         "agreement": current_membership(organisation),
         "systems": vendor_systems_of(organisation),
         "catalogue": Service.objects.filter(is_listed=True),
         "environments": ["test", "prod"],
         "system_form": VendorSystemForm(),
-        "tenants": tenants,
-        "tenants_changing": tenants_changing,
-        "clients": HelseIdClient.objects.filter(system__vendor=organisation)
-        .with_key_expiry_flag()
-        .select_related("system", "tenant"),
+        # A vendor of locally installed systems may hold one single-tenant client per tenant: paged too.
+        "clients": Paginator(
+            HelseIdClient.objects.filter(system__vendor=organisation)
+            .with_key_expiry_flag()
+            .select_related("system", "tenant")
+            .order_by("system__name", "environment", "tenant__name", "pk"),
+            TENANTS_PER_PAGE,
+        ).get_page(request.GET.get("klientside")),
         "client_form": ClientCreateForm(vendor=organisation),
         "role_labels": _role_labels(roles),
         "people": organisation_people(organisation),
         "events": _recent_events(organisation=organisation),
     }
     return render(request, "portal/vendor_dashboard.html", context)
+
+
+@login_required
+@require_GET
+def vendor_tenant_status(request, org_number):
+    """The live status: only the rows the page asked for (those still changing), and a poll while any still is."""
+    organisation, _roles = get_vendor_organisation_for_user(request, org_number)
+    asked = [number for number in request.GET.getlist("org") if _ORG_NUMBER.fullmatch(number)][:TENANTS_PER_PAGE]
+    tenants, changing = _tenant_rows(organisation, Organisation.objects.filter(org_number__in=asked))
+    context = {"organisation": organisation, "tenants": tenants, "tenants_changing": changing}
+    return render(request, "portal/_vendor_tenant_status.html", context)
 
 
 @nhn_staff_required

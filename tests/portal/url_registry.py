@@ -36,6 +36,7 @@ from members.forms import (
     PersonNameForm,
     SignatureRequestForm,
     SignForm,
+    TenantSearchForm,
     TermsDocumentForm,
     TermsPublishForm,
     VendorAssignmentForm,
@@ -198,7 +199,8 @@ REGISTRY = {
     "home": public(),
     "healthz": public(),
     "member_dashboard": member(),
-    "vendor_dashboard": vendor(),
+    "vendor_dashboard": vendor(form=TenantSearchForm, actor="vendor_user", get_form=True),  # its tenant search
+    "vendor_tenant_status": vendor(fields=("org",), get_form=True, actor="vendor_user"),  # the tenant poll: ?org=…
     "staff_dashboard": staff(),
     "staff_outgoing_mail": staff(),
     "staff_audit_feed": staff(form=AuditFeedFilterForm, get_form=True),

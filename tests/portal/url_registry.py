@@ -221,6 +221,8 @@ REGISTRY = {
     "acceptance_receipt": member(staff_reads=True),
     "membership_detail": member(),
     "organisation_history": member(),
+    # the lifecycle page (issue 16): its own people and NHN staff; a vendor only for a tenant (never the foreign one)
+    "organisation_lifecycle": member(staff_reads=True, fields=("type", "side"), get_form=True, actor="viewer"),
     "delegation_create": member(form=DelegationForm, actor="signatory"),
     "terms_sign": member(form=SignForm, actor="signatory"),
     "signature_request": member(form=SignatureRequestForm, actor="administrator"),

@@ -16,6 +16,8 @@ from datetime import datetime
 
 from django.db.models import CharField, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -177,7 +179,7 @@ def next_step(organisation: Organisation, summary: Summary, viewer: LifecycleVie
     waiting = [item for item in summary.awaiting if item.sign_by]
     if waiting:
         return _("New terms must be signed by %(date)s.") % {
-            "date": min(item.sign_by for item in waiting).strftime("%d.%m.%Y")
+            "date": date_format(timezone.localtime(min(item.sign_by for item in waiting)), "SHORT_DATE_FORMAT")
         }, False
     if summary.awaiting:
         return _("Usage terms wait for a signature before production can be ordered."), False

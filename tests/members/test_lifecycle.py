@@ -332,3 +332,12 @@ def test_the_vendor_dashboard_links_each_tenant(client, vidda, alarm, alarm_user
     client.force_login(alarm_user)
     text = client.get(reverse("vendor_dashboard", args=[alarm.vendor.org_number])).content.decode()
     assert reverse("organisation_lifecycle", args=[vidda.org_number]) in text
+
+
+def test_the_summary_speaks_bokmal_by_default(client, vidda, vidda_admin):
+    Membership.objects.filter(organisation=vidda).update(state="pending_approval")
+    client.cookies.pop("django_language")
+    with translation.override("nb"):
+        text = page(client, vidda_admin, vidda).content.decode()
+    assert "Medlemskapet venter på godkjenning fra NHN." in text
+    assert "Hvor står vi, og hva skjer nå" in text and "Tidslinje" in text

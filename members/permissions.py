@@ -167,3 +167,16 @@ def get_lifecycle_organisation_for_user(request, org_number: str) -> tuple[Organ
     if not vendors:
         raise Http404(_("No such organisation."))
     return organisation, LifecycleViewer(vendors=vendors)
+
+
+def staff_landing(request, org_number: str) -> str | None:
+    """Where NHN staff land on an organisation's own pages (its dashboard, its membership page), which are
+    for its people: its lifecycle page, the staff's one page per organisation. None for everybody else."""
+    from django.urls import reverse
+
+    if not is_nhn_staff(request.user):
+        return None
+    organisation = Organisation.objects.filter(org_number=org_number).first()
+    if organisation is None or roles_in(request.user, organisation):
+        return None
+    return reverse("organisation_lifecycle", args=[organisation.org_number])

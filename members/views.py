@@ -62,6 +62,7 @@ from .permissions import (
     get_vendor_organisation_for_user,
     nhn_staff_required,
     require_role,
+    staff_landing,
 )
 
 Role = Affiliation.Role
@@ -355,6 +356,8 @@ def _signing_context(request, organisation, roles, *, next_url=None):
 
 @login_required
 def membership_detail(request, org_number):
+    if landing := staff_landing(request, org_number):
+        return redirect(landing)
     organisation, roles = get_agreement_organisation_for_user(request, org_number)
     membership = selectors.current_membership(organisation)
     current_terms = TermsDocument.objects.current(Membership.terms_kind_for(organisation))

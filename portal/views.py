@@ -21,6 +21,7 @@ from members.permissions import (
     get_vendor_organisation_for_user,
     is_nhn_staff,
     nhn_staff_required,
+    staff_landing,
 )
 from members.selectors import (
     active_assignments,
@@ -96,6 +97,8 @@ def _recent_events(**filters):
 
 @login_required
 def member_dashboard(request, org_number):
+    if landing := staff_landing(request, org_number):
+        return redirect(landing)
     organisation, roles = get_member_organisation_for_user(request, org_number)
     membership = current_membership(organisation)
     context = {
@@ -124,6 +127,8 @@ def member_dashboard(request, org_number):
 
 @login_required
 def vendor_dashboard(request, org_number):
+    if landing := staff_landing(request, org_number):
+        return redirect(landing)
     organisation, roles = get_vendor_organisation_for_user(request, org_number)
     tenants = vendor_tenants(organisation)
     tenants_changing = attach_vendor_steps(tenants, organisation)

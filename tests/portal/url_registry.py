@@ -174,8 +174,8 @@ REGISTRY = {
     # portal
     "home": public(),
     "healthz": public(),
-    "member_dashboard": member(),
-    "vendor_dashboard": vendor(),
+    "member_dashboard": member(staff_reads=True),  # staff land on the lifecycle page
+    "vendor_dashboard": vendor(staff_reads=True),  # staff land on the lifecycle page
     "staff_dashboard": staff(),
     "staff_outgoing_mail": staff(),
     "staff_mail_decide": staff(fields=("reason", "from"), decision="avbryt"),
@@ -219,7 +219,7 @@ REGISTRY = {
     "membership_register": own(form=OrgNumberForm, actor="outsider"),
     "vendor_register": own(form=VendorRegisterForm, actor="outsider"),
     "acceptance_receipt": member(staff_reads=True),
-    "membership_detail": member(),
+    "membership_detail": member(staff_reads=True),  # staff land on the lifecycle page
     "organisation_history": member(),
     # the lifecycle page (issue 16): its own people and NHN staff; a vendor only for a tenant (never the foreign one)
     "organisation_lifecycle": member(staff_reads=True, fields=("type", "side"), get_form=True, actor="viewer"),

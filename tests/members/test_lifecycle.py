@@ -229,7 +229,13 @@ def test_a_provisioning_failure_staff_see_the_error_the_municipality_a_plain_mes
     staff = page(client, nhn_staff, vidda).content.decode()
     assert INTERNAL_ERROR in staff
     assert "Retry or cancel the step." in staff
-    assert reverse("staff_task_decide", args=[ProvisioningTask.objects.get(state="failed").public_id, "prov-igjen"])
+    assert (
+        reverse("staff_task_decide", args=[ProvisioningTask.objects.get(state="failed").public_id, "prov-igjen"])
+        in staff
+    )
+    # The failures queue leads there too.
+    queue = client.get(reverse("staff_provisioning_failures")).content.decode()
+    assert reverse("organisation_lifecycle", args=[vidda.org_number]) in queue
 
 
 def test_staff_retry_from_the_page_and_the_repair_shows_on_its_timeline(client, vidda, failed_setup, nhn_staff):

@@ -277,6 +277,9 @@ def test_grants_made_when_a_system_is_registered_appear_on_the_timeline(
     for reader in (vidda_admin, alarm_user):
         text = page(client, reader, vidda, type="systemer").content.decode()
         assert "Access granted when Nytt system was registered" in text
+    # The vendor's tenant list shows the grant while it is being made (no order carries it).
+    dashboard = client.get(reverse("vendor_dashboard", args=[system.vendor.org_number])).content.decode()
+    assert "Access granted when Nytt system was registered" in dashboard
 
 
 def test_the_kind_filter_shows_only_that_kind(client, vidda, vidda_admin, submitted):

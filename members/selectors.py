@@ -205,7 +205,6 @@ def organisation_directory(
     )
     organisations = Organisation.objects.annotate(
         membership_state=Subquery(current.values("state")[:1]),
-        membership_public_id=Subquery(current.values("public_id")[:1]),
         test_orders=_count(_orders_in(Environment.TEST)),
         prod_orders=_count(_orders_in(Environment.PRODUCTION)),
         waits_membership=Exists(

@@ -183,29 +183,53 @@ def order_steps(order: Order, *, vendors: list[Organisation] | None = None) -> l
     ]
 
 
-def steps_for_vendor(orders: list[Order], vendor: Organisation) -> dict[int, list[ProvisioningTask]]:
-    """Each order's provisioning steps that concern the vendor's own systems and clients (one query)."""
+def steps_for_vendor(
+    orders: list[Order], vendor: Organisation, *, registered_systems: frozenset[str] = frozenset()
+) -> tuple[dict[int, list[ProvisioningTask]], dict[str, list[ProvisioningTask]]]:
+    """Each order's provisioning steps that concern the vendor's own systems and clients, and (by the tenant's
+    number) the grants still being made or failed because a tenant registered one of `registered_systems`:
+    no order links those (issue 16). Open registration steps only (the indexed state); the lifecycle page
+    has the done ones. One query for both."""
     own_systems = {str(public_id) for public_id in vendor.vendor_systems.values_list("public_id", flat=True)}
+    wanted = Q(order__in=[order.pk for order in orders])
+    if registered_systems:
+        wanted |= Q(
+            state__in=ProvisioningTask.OPEN,
+            kind=ProvisioningTask.Kind.VKP_ACCESS,
+            order__isnull=True,
+            reason=ProvisioningTask.Reason.ASSIGNMENT_CREATED,
+            payload__system__in=sorted(registered_systems & own_systems),
+        )
     steps: dict[int, list[ProvisioningTask]] = {}
-    tasks = ProvisioningTask.objects.filter(order__in=[order.pk for order in orders]).select_related("client__system")
+    registration: dict[str, list[ProvisioningTask]] = {}
+    tasks = ProvisioningTask.objects.filter(wanted).select_related("client__system").order_by("created_at", "pk")
     for task in tasks:
-        if task.payload.get("system") in own_systems or (task.client_id and task.client.system.vendor_id == vendor.pk):
+        if task.order_id is None:
+            registration.setdefault(task.payload.get("org_number", ""), []).append(task)
+        elif task.payload.get("system") in own_systems or (
+            task.client_id and task.client.system.vendor_id == vendor.pk
+        ):
             steps.setdefault(task.order_id, []).append(task)
-    return steps
+    return steps, registration
 
 
 def attach_vendor_steps(tenants: list[dict], vendor: Organisation) -> bool:
-    """Give each tenant order (from `vendor_tenants`) its steps for the vendor; True while any is under way.
+    """Give each tenant order (from `vendor_tenants`) its steps for the vendor, and each tenant the grants its
+    registration of the vendor's systems is making (`registration_steps`); True while any is under way.
 
-    Each tenant also gets `changing`: True while one of its orders or the vendor's steps for it is under
-    way, the rows the dashboard's live status asks for again.
+    Each tenant also gets `changing`: True while one of its orders, the vendor's steps for it or its
+    registration grants are under way, the rows the dashboard's live status asks for again.
     """
     orders = [order for tenant in tenants for order in tenant["orders"]]
-    steps = steps_for_vendor(orders, vendor)
+    registered = frozenset(str(a.system.public_id) for tenant in tenants for a in tenant["assignments"])
+    steps, registration = steps_for_vendor(orders, vendor, registered_systems=registered)
     for order in orders:
         order.vendor_steps = steps.get(order.pk, [])
     for tenant in tenants:
-        tenant["changing"] = any(_under_way(order) for order in tenant["orders"])
+        tenant["registration_steps"] = registration.get(tenant["organisation"].org_number, [])
+        tenant["changing"] = any(_under_way(order) for order in tenant["orders"]) or any(
+            step.state == ProvisioningTask.State.PENDING for step in tenant["registration_steps"]
+        )
     return any(tenant["changing"] for tenant in tenants)
 
 

@@ -529,7 +529,14 @@ STAFF_TASK_DECISIONS = {
 @nhn_staff_required
 @require_POST
 def staff_task_decide(request, task_id, decision):
-    task = get_object_or_404(ProvisioningTask.objects.select_related("order", "client"), public_id=task_id)
+    task = get_object_or_404(
+        ProvisioningTask.objects.select_related("order__organisation", "client"), public_id=task_id
+    )
+    detail_url = reverse("staff_provisioning_failures")
+    # From an organisation's lifecycle page, back to it: the repair shows on its timeline.
+    org_number = task.order.organisation.org_number if task.order_id else task.payload.get("org_number", "")
+    if request.POST.get("from") == "lifecycle" and org_number:
+        detail_url = reverse("organisation_lifecycle", args=[org_number])
     return staff_decide(
         request,
         obj=task,
@@ -537,7 +544,7 @@ def staff_task_decide(request, task_id, decision):
         decision=decision,
         decisions=STAFF_TASK_DECISIONS,
         row_template="orders/staff/_task_row.html",
-        detail_url=reverse("staff_provisioning_failures"),
+        detail_url=detail_url,
     )
 
 

@@ -23,6 +23,7 @@ from members.permissions import (
     get_vendor_organisation_for_user,
     is_nhn_staff,
     nhn_staff_required,
+    staff_landing,
 )
 from members.selectors import (
     active_assignments,
@@ -104,6 +105,8 @@ def _recent_events(**filters):
 
 @login_required
 def member_dashboard(request, org_number):
+    if landing := staff_landing(request, org_number):
+        return redirect(landing)
     organisation, roles = get_member_organisation_for_user(request, org_number)
     membership = current_membership(organisation)
     context = {
@@ -159,6 +162,8 @@ def _tenant_list(request, vendor: Organisation) -> dict:
 
 @login_required
 def vendor_dashboard(request, org_number):
+    if landing := staff_landing(request, org_number):
+        return redirect(landing)
     organisation, roles = get_vendor_organisation_for_user(request, org_number)
     tenant_list = _tenant_list(request, organisation)
     if request.htmx:

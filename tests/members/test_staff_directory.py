@@ -177,12 +177,12 @@ def test_htmx_gets_only_the_table(staff_client):
     assert "<h1" not in response.content.decode() and "Vidda kommune" in response.content.decode()
 
 
-def test_a_row_links_to_the_membership_when_there_is_no_lifecycle_page(staff_client):
-    membership = member(OrganisationFactory(name="Vidda kommune"))
-    OrganisationFactory(name="Ny kommune")
+def test_every_row_links_to_the_organisations_lifecycle_page(staff_client):
+    member(OrganisationFactory(name="Vidda kommune"))
+    newcomer = OrganisationFactory(name="Ny kommune")  # no membership yet: still one page to see it whole
     page = staff_client.get(URL).content.decode()
-    assert f'href="{reverse("staff_membership_detail", args=[membership.public_id])}">Vidda kommune</a>' in page
-    assert ">Ny kommune</a>" not in page
+    assert f'href="{reverse("organisation_lifecycle", args=[newcomer.org_number])}">Ny kommune</a>' in page
+    assert ">Vidda kommune</a>" in page
 
 
 @pytest.mark.parametrize("persona", ["municipal_admin", "vendor_user"])
@@ -302,13 +302,13 @@ def test_an_old_signature_still_counts_until_the_new_version_takes_effect(staff_
     assert queue_rows(staff_client.get(QUEUE)) == {"Signert kommune": (None, "signed")}
 
 
-def test_the_queue_links_the_organisation_to_the_directory_by_its_number(staff_client, journaling):
+def test_the_queue_links_the_organisation_to_its_lifecycle_page(staff_client, journaling):
     organisation = OrganisationFactory(name="Vidda kommune")
     order(organisation, journaling, state=Order.State.SUBMITTED)
     page = staff_client.get(QUEUE).content.decode()
-    # Until the lifecycle page exists, the directory filtered to the one organisation.
-    assert f'href="{URL}?q={organisation.org_number}">Vidda kommune</a>' in page
-    assert listed(staff_client.get(URL, {"q": organisation.org_number})) == ["Vidda kommune"]
+    lifecycle = reverse("organisation_lifecycle", args=[organisation.org_number])
+    assert f'href="{lifecycle}">Vidda kommune</a>' in page
+    assert staff_client.get(lifecycle).status_code == 200
 
 
 def test_a_decision_from_the_queue_returns_the_row_with_its_columns(staff_client, journaling):

@@ -56,16 +56,30 @@ def test_nhn_staff_sees_the_customer_centre(client, nhn_staff, municipality):
 
 
 # Each dashboard refuses the other roles: outsiders get 404, non-staff get 403 at the customer centre.
-@pytest.mark.parametrize("persona", ["vendor_user", "outsider", "nhn_staff"])
+@pytest.mark.parametrize("persona", ["vendor_user", "outsider"])
 def test_member_dashboard_refuses_everyone_else(client, request, persona, municipality):
     client.force_login(request.getfixturevalue(persona))
     assert client.get(member_url(municipality)).status_code == 404
 
 
-@pytest.mark.parametrize("persona", ["municipal_admin", "signatory", "viewer", "nhn_staff"])
+@pytest.mark.parametrize("persona", ["municipal_admin", "signatory", "viewer"])
 def test_vendor_dashboard_refuses_everyone_else(client, request, persona, vendor):
     client.force_login(request.getfixturevalue(persona))
     assert client.get(vendor_url(vendor)).status_code == 404
+
+
+def test_nhn_staff_land_on_the_lifecycle_page_of_an_organisation_they_open(client, nhn_staff, municipality, vendor):
+    """Staff have no dashboard in an organisation: its pages send them to its lifecycle page (issue 16)."""
+    client.force_login(nhn_staff)
+    for url, organisation in (
+        (member_url(municipality), municipality),
+        (vendor_url(vendor), vendor),
+        (reverse("membership_detail", args=[municipality.org_number]), municipality),
+    ):
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"] == reverse("organisation_lifecycle", args=[organisation.org_number])
+    assert client.get(reverse("member_dashboard", args=["399999998"])).status_code == 404
 
 
 def test_a_member_role_does_not_open_the_vendor_dashboard_of_its_own_municipality(

@@ -198,8 +198,9 @@ REGISTRY = {
     # portal
     "home": public(),
     "healthz": public(),
-    "member_dashboard": member(),
-    "vendor_dashboard": vendor(form=TenantSearchForm, actor="vendor_user", get_form=True),  # its tenant search
+    "member_dashboard": member(staff_reads=True),  # staff land on the lifecycle page
+    # its tenant search; staff land on the lifecycle page
+    "vendor_dashboard": vendor(form=TenantSearchForm, actor="vendor_user", get_form=True, staff_reads=True),
     "vendor_tenant_status": vendor(fields=("org",), get_form=True, actor="vendor_user"),  # the tenant poll: ?org=…
     "staff_dashboard": staff(),
     "staff_outgoing_mail": staff(),
@@ -245,8 +246,10 @@ REGISTRY = {
     "membership_register": own(form=OrgNumberForm, actor="outsider"),
     "vendor_register": own(form=VendorRegisterForm, actor="outsider"),
     "acceptance_receipt": member(staff_reads=True),
-    "membership_detail": member(),
+    "membership_detail": member(staff_reads=True),  # staff land on the lifecycle page
     "organisation_history": member(),
+    # the lifecycle page (issue 16): its own people and NHN staff; a vendor only for a tenant (never the foreign one)
+    "organisation_lifecycle": member(staff_reads=True, fields=("type", "side"), get_form=True, actor="viewer"),
     "delegation_create": member(form=DelegationForm, actor="signatory"),
     "terms_sign": member(form=SignForm, actor="signatory"),
     "signature_request": member(form=SignatureRequestForm, actor="administrator"),

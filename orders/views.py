@@ -23,7 +23,7 @@ from portal.models import AuditEvent
 from portal.pdf import render_pdf
 
 from . import bulk_approval, helseid, provisioning, selectors, services
-from .forms import ClientCreateForm, KeyUploadForm
+from .forms import ClientCreateForm, ClientTenantSearchForm, KeyUploadForm
 from .models import BulkApprovalJob, ClientKey, Environment, Order, ProvisioningTask, Service
 from .permissions import get_client_for_user, get_order_for_user, get_organisation_for_ordering, tenant_vendors_of
 
@@ -403,17 +403,24 @@ def client_detail(request, client_id):
             else:
                 messages.success(request, _("Key added: %(kids)s") % {"kids": ", ".join(k.kid for k in added)})
                 return redirect("client_detail", client.public_id)
+    search_form = ClientTenantSearchForm(request.GET)
+    search = search_form.cleaned_data["q"].strip() if search_form.is_valid() else ""
+    # The tenants a page at a time: a client may act for thousands of municipalities.
+    tenants = selectors.client_tenants_page(client, search=search, page_number=request.GET.get("side"))
+    tenant_context = {"client": client, "tenants": tenants, "search": search, "search_form": search_form}
+    if request.htmx and request.method == "GET":
+        return render(request, "orders/clients/_client_tenants.html", tenant_context)
     keys = list(client.keys.all())
     context = {
-        "client": client,
+        **tenant_context,
         "steps": client.provisioning_tasks.order_by("-created_at", "-pk")[:10],
         "show_errors": request.user.is_nhn_staff,
-        "tenants": helseid.client_tenants(client),
         "keys": keys,
         "keys_expiring": [key for key in keys if key.expires_soon],
         "reminder_days": settings.KEY_EXPIRY_REMINDER_DAYS,
         "form": form,
-        "configuration": helseid.configuration(client),
+        "token_endpoint": helseid.token_endpoint(client),
+        "notes": helseid.configuration_notes(client),
     }
     return render(request, "orders/clients/client_detail.html", context)
 
@@ -485,9 +492,14 @@ def client_configuration(request, client_id):
 @login_required
 def client_sheet(request, client_id):
     client = get_client_for_user(request, client_id)
+    # What a vendor needs on paper: the tenants counted and linked, not listed (there may be thousands).
+    summary = helseid.configuration_summary(client)
     context = {
         "client": client,
-        "configuration": helseid.configuration(client),
+        "configuration": summary.configuration,
+        "tenant_count": summary.tenant_count,
+        "example": summary.example,
+        "tenants_url": request.build_absolute_uri(reverse("client_detail", args=[client.public_id])),
         "keys": [key for key in client.keys.all() if key.is_active],
         "generated_at": timezone.now(),
     }

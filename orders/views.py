@@ -425,6 +425,28 @@ def client_detail(request, client_id):
     return render(request, "orders/clients/client_detail.html", context)
 
 
+TENANTS_NAMED_IN_QUESTION = 10
+
+
+def _client_disable_details(client) -> list[str]:
+    """Whom disabling cuts off: every tenant by name when they are few, else how many and the first few."""
+    organisations = helseid.client_tenant_organisations(client)
+    names = [organisation.name for organisation in organisations[: TENANTS_NAMED_IN_QUESTION + 1]]
+    if not names:
+        return []
+    if len(names) <= TENANTS_NAMED_IN_QUESTION:
+        return [_("It loses access for: %(tenants)s.") % {"tenants": ", ".join(names)}]
+    count = organisations.count()
+    return [
+        ngettext(
+            "It loses access for %(count)d municipality, among them: %(tenants)s.",
+            "It loses access for %(count)d municipalities, among them: %(tenants)s.",
+            count,
+        )
+        % {"count": count, "tenants": ", ".join(names[:TENANTS_NAMED_IN_QUESTION])}
+    ]
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def client_disable(request, client_id):
@@ -432,13 +454,12 @@ def client_disable(request, client_id):
     client = get_client_for_user(request, client_id)
     get_vendor_organisation_for_user(request, client.system.vendor.org_number)
     if request.method == "GET":
-        tenants = [tenant.organisation.name for tenant in helseid.client_tenants(client)]
         return confirm_page(
             request,
             title=_("Disable the client?"),
             consequence=_("%(system)s stops getting tokens from HelseID with this client in %(environment)s.")
             % {"system": client.system.name, "environment": client.get_environment_display().lower()},
-            details=[_("It loses access for: %(tenants)s.") % {"tenants": ", ".join(tenants)}] if tenants else [],
+            details=_client_disable_details(client),
             irreversible=True,
             confirm_label=_("Disable the client"),
             back_url=reverse("client_detail", args=[client.public_id]),

@@ -29,7 +29,9 @@ SHEET_QUERIES = 13
 
 
 @pytest.fixture(autouse=True)
-def _english_messages():
+def _english_messages(client):
+    # Pages are in bokmål unless the person chose English (the cookie the language switch sets).
+    client.cookies[django_settings.LANGUAGE_COOKIE_NAME] = "en"
     with translation.override("en"):
         yield
 
@@ -261,6 +263,24 @@ def test_a_single_tenant_client_lists_only_its_tenant(client, system, vendor_use
     client.force_login(vendor_user)
     tenants = client.get(detail_url(single)).context["tenants"]
     assert [t.organisation for t in tenants.object_list] == [organisations[3]]
+
+
+# The question before disabling names a few, counts the rest --------------------------------------------
+
+
+def test_the_disable_question_counts_many_tenants_and_names_a_few(client, system, multi_client, vendor_user):
+    tenants_using(system, 500)
+    client.force_login(vendor_user)
+    page = client.get(reverse("client_disable", args=[multi_client.public_id])).content.decode()
+    assert "It loses access for 500 municipalities, among them: Kommune 0000, Kommune 0001," in page
+    assert "Kommune 0009." in page and "Kommune 0010" not in page
+
+
+def test_the_disable_question_names_every_one_of_a_few_tenants(client, system, multi_client, vendor_user):
+    tenants_using(system, 2)
+    client.force_login(vendor_user)
+    page = client.get(reverse("client_disable", args=[multi_client.public_id])).content.decode()
+    assert "It loses access for: Kommune 0000, Kommune 0001." in page
 
 
 # Isolation stays ---------------------------------------------------------------------------------------

@@ -60,45 +60,30 @@ class Tenant:
     scopes: list[str]
 
 
-def client_tenant_organisations(client: HelseIdClient) -> QuerySet[Organisation]:
-    """The municipalities the client acts for: those using its system in its environment (a single-tenant
-    client: its own tenant only). One query, usable as a subquery, so callers never list ids."""
-    assignments = VendorAssignment.objects.active().filter(system=client.system_id, environment=client.environment)
-    if client.tenancy == HelseIdClient.Tenancy.SINGLE:
-        assignments = assignments.filter(organisation=client.tenant_id)
-    return Organisation.objects.filter(pk__in=assignments.values("organisation_id")).order_by("name", "pk")
-
-
-def tenant_scopes(client: HelseIdClient, organisations, *, order_states=(Order.State.ACTIVE,)) -> dict[int, list[str]]:
-    """The scopes each of ``organisations`` (ids, or a queryset of organisations) gives the client.
-
-    Set-based: one query for the services the system supports, one for the (organisation, service)
-    pairs of the orders; a scope needs both the tenant's order and the system's declared support.
-    """
-    supported = Service.objects.filter(
-        pk__in=client.system.supported_services.filter(environment=client.environment).values("service_id")
-    )
-    scopes_of_service = {service.pk: service.scopes_for(client.system.kind) for service in supported}
-    pairs = Order.objects.filter(
-        organisation_id__in=organisations,
-        environment=client.environment,
-        state__in=order_states,
-        service_id__in=list(scopes_of_service),
-    ).values_list("organisation_id", "service_id")
-    scopes: dict[int, set[str]] = {}
-    for organisation_id, service_id in pairs:
-        scopes.setdefault(organisation_id, set()).update(scopes_of_service[service_id])
-    return {organisation_id: sorted(found) for organisation_id, found in scopes.items()}
-
-
 def client_tenants(client: HelseIdClient, *, order_states=(Order.State.ACTIVE,)) -> list[Tenant]:
     """The municipalities the client acts for, each with the scopes its active orders give.
 
     Provisioning passes the order states whose access is being set up as well.
     """
-    organisations = client_tenant_organisations(client)
-    scopes = tenant_scopes(client, organisations, order_states=order_states)
-    return [Tenant(organisation, scopes.get(organisation.pk, [])) for organisation in organisations]
+    assignments = VendorAssignment.objects.active().filter(system=client.system, environment=client.environment)
+    if client.tenancy == HelseIdClient.Tenancy.SINGLE:
+        assignments = assignments.filter(organisation=client.tenant)
+    organisations = {a.organisation_id: a.organisation for a in assignments.select_related("organisation")}
+    scopes: dict[int, set[str]] = {organisation_id: set() for organisation_id in organisations}
+    # A scope needs both: the tenant's active order and the system's declared support for the service.
+    supported = client.system.supported_services.filter(environment=client.environment).values("service_id")
+    active_orders = Order.objects.filter(
+        organisation_id__in=organisations,
+        environment=client.environment,
+        state__in=order_states,
+        service_id__in=supported,
+    ).select_related("service")
+    for order in active_orders:
+        scopes[order.organisation_id].update(order.service.scopes_for(client.system.kind))
+    return [
+        Tenant(organisations[organisation_id], sorted(scopes[organisation_id]))
+        for organisation_id in sorted(organisations, key=lambda pk: organisations[pk].name)
+    ]
 
 
 ORGANIZATION_IDENTIFIER_SYSTEM = "urn:oid:1.0.6523"  # ISO 6523: the Norwegian organisation number register
@@ -130,6 +115,37 @@ def scopes_by_api(scopes) -> list[dict]:
     for scope in sorted(set(scopes)):
         groups.setdefault(audience_of(scope), []).append(scope)
     return [{"audience": audience, "scopes": group} for audience, group in sorted(groups.items())]
+
+
+def client_tenant_organisations(client: HelseIdClient) -> QuerySet[Organisation]:
+    """The municipalities the client acts for: those using its system in its environment (a single-tenant
+    client: its own tenant only). One query, usable as a subquery, so callers never list ids."""
+    assignments = VendorAssignment.objects.active().filter(system=client.system_id, environment=client.environment)
+    if client.tenancy == HelseIdClient.Tenancy.SINGLE:
+        assignments = assignments.filter(organisation=client.tenant_id)
+    return Organisation.objects.filter(pk__in=assignments.values("organisation_id")).order_by("name", "pk")
+
+
+def tenant_scopes(client: HelseIdClient, organisations, *, order_states=(Order.State.ACTIVE,)) -> dict[int, list[str]]:
+    """The scopes each of ``organisations`` (ids, or a queryset of organisations) gives the client.
+
+    Set-based: one query for the services the system supports, one for the (organisation, service)
+    pairs of the orders; a scope needs both the tenant's order and the system's declared support.
+    """
+    supported = Service.objects.filter(
+        pk__in=client.system.supported_services.filter(environment=client.environment).values("service_id")
+    )
+    scopes_of_service = {service.pk: service.scopes_for(client.system.kind) for service in supported}
+    pairs = Order.objects.filter(
+        organisation_id__in=organisations,
+        environment=client.environment,
+        state__in=order_states,
+        service_id__in=list(scopes_of_service),
+    ).values_list("organisation_id", "service_id")
+    scopes: dict[int, set[str]] = {}
+    for organisation_id, service_id in pairs:
+        scopes.setdefault(organisation_id, set()).update(scopes_of_service[service_id])
+    return {organisation_id: sorted(found) for organisation_id, found in scopes.items()}
 
 
 def token_endpoint(client: HelseIdClient) -> str:
@@ -216,14 +232,18 @@ def configuration(client: HelseIdClient) -> dict:
     Every tenant is in it, read with a fixed number of queries (tenants, their orders, their units):
     the file grows with the tenants, its cost in queries does not.
     """
-    tenants = client_tenants(client)
+    organisations = client_tenant_organisations(client)
+    scopes = tenant_scopes(client, organisations)
     units: dict[int, list[Organisation]] = {}
-    tenant_ids = client_tenant_organisations(client).values("pk")
-    for unit in Organisation.objects.filter(parent_id__in=tenant_ids).order_by("name", "pk"):
+    for unit in Organisation.objects.filter(parent_id__in=organisations.values("pk")).order_by("name", "pk"):
         units.setdefault(unit.parent_id, []).append(unit)
     multi = client.tenancy == HelseIdClient.Tenancy.MULTI
-    entries = [_tenant_entry(t.organisation, t.scopes, units.get(t.organisation.pk, []), multi=multi) for t in tenants]
-    return _configuration(client, scopes=sorted({scope for t in tenants for scope in t.scopes}), tenants=entries)
+    entries = [
+        _tenant_entry(organisation, scopes.get(organisation.pk, []), units.get(organisation.pk, []), multi=multi)
+        for organisation in organisations
+    ]
+    every_scope = sorted({scope for found in scopes.values() for scope in found})
+    return _configuration(client, scopes=every_scope, tenants=entries)
 
 
 def client_scopes(client: HelseIdClient) -> list[str]:

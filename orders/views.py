@@ -412,9 +412,10 @@ def client_detail(request, client_id):
         return render(request, "orders/clients/_client_tenants.html", tenant_context)
     keys = list(client.keys.all())
     context = {
-        **tenant_context,
+        "client": client,
         "steps": client.provisioning_tasks.order_by("-created_at", "-pk")[:10],
         "show_errors": request.user.is_nhn_staff,
+        **tenant_context,
         "keys": keys,
         "keys_expiring": [key for key in keys if key.expires_soon],
         "reminder_days": settings.KEY_EXPIRY_REMINDER_DAYS,

@@ -62,3 +62,14 @@ class KeyUploadForm(forms.Form):
         if bool(data.get("keys", "").strip()) == bool(data.get("jwks_url")):
             raise ValidationError(_("Paste a public key or give a JWKS address (one of them)."))
         return data
+
+
+class ClientTenantSearchForm(forms.Form):
+    """The search over a client's tenants (a GET filter on the client's page)."""
+
+    q = forms.CharField(
+        label=gettext_lazy("Find a municipality"),
+        required=False,
+        max_length=100,
+        help_text=gettext_lazy("Name or organisation number"),
+    )

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.core.paginator import Page, Paginator
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
@@ -10,6 +11,7 @@ from members.models import Acceptance, Organisation, TermsDocument, VendorSystem
 from members.selectors import current_membership_of
 
 from . import services
+from .helseid import Tenant, client_tenant_organisations, tenant_scopes
 from .models import Environment, Order, ProvisioningTask, Service
 
 
@@ -237,3 +239,21 @@ def _under_way(order: Order) -> bool:
     return order.state in (Order.State.APPROVED, Order.State.PROVISIONING) or any(
         step.state == ProvisioningTask.State.PENDING for step in order.vendor_steps
     )
+
+
+def client_tenants_page(client, *, search: str = "", page_number=None, per_page: int = 50) -> Page:
+    """One page of the municipalities a HelseID client acts for, each with its scopes.
+
+    The same few queries at any number of tenants: a count, the page's organisations, and the scopes
+    of those organisations only (`helseid.tenant_scopes`).
+    """
+    organisations = client_tenant_organisations(client)
+    if search:
+        organisations = organisations.filter(
+            Q(name__icontains=search) | Q(org_number__startswith=search.replace(" ", ""))
+        )
+    page = Paginator(organisations, per_page).get_page(page_number)
+    shown = list(page.object_list)
+    scopes = tenant_scopes(client, [organisation.pk for organisation in shown])
+    page.object_list = [Tenant(organisation, scopes.get(organisation.pk, [])) for organisation in shown]
+    return page

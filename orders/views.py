@@ -23,7 +23,7 @@ from portal.models import AuditEvent
 from portal.pdf import render_pdf
 
 from . import bulk_approval, helseid, provisioning, reconciliation, selectors, services
-from .forms import ClientCreateForm, KeyUploadForm
+from .forms import ClientCreateForm, ClientTenantSearchForm, KeyUploadForm
 from .models import (
     BulkApprovalJob,
     ClientKey,
@@ -421,19 +421,49 @@ def client_detail(request, client_id):
             else:
                 messages.success(request, _("Key added: %(kids)s") % {"kids": ", ".join(k.kid for k in added)})
                 return redirect("client_detail", client.public_id)
+    search_form = ClientTenantSearchForm(request.GET)
+    search = search_form.cleaned_data["q"].strip() if search_form.is_valid() else ""
+    # The tenants a page at a time: a client may act for thousands of municipalities.
+    tenants = selectors.client_tenants_page(client, search=search, page_number=request.GET.get("side"))
+    tenant_context = {"client": client, "tenants": tenants, "search": search, "search_form": search_form}
+    if request.htmx and request.method == "GET":
+        return render(request, "orders/clients/_client_tenants.html", tenant_context)
     keys = list(client.keys.all())
     context = {
         "client": client,
         "steps": client.provisioning_tasks.order_by("-created_at", "-pk")[:10],
         "show_errors": request.user.is_nhn_staff,
-        "tenants": helseid.client_tenants(client),
+        **tenant_context,
         "keys": keys,
         "keys_expiring": [key for key in keys if key.expires_soon],
         "reminder_days": settings.KEY_EXPIRY_REMINDER_DAYS,
         "form": form,
-        "configuration": helseid.configuration(client),
+        "token_endpoint": helseid.token_endpoint(client),
+        "notes": helseid.configuration_notes(client),
     }
     return render(request, "orders/clients/client_detail.html", context)
+
+
+TENANTS_NAMED_IN_QUESTION = 10
+
+
+def _client_disable_details(client) -> list[str]:
+    """Whom disabling cuts off: every tenant by name when they are few, else how many and the first few."""
+    organisations = helseid.client_tenant_organisations(client)
+    names = [organisation.name for organisation in organisations[: TENANTS_NAMED_IN_QUESTION + 1]]
+    if not names:
+        return []
+    if len(names) <= TENANTS_NAMED_IN_QUESTION:
+        return [_("It loses access for: %(tenants)s.") % {"tenants": ", ".join(names)}]
+    count = organisations.count()
+    return [
+        ngettext(
+            "It loses access for %(count)d municipality, among them: %(tenants)s.",
+            "It loses access for %(count)d municipalities, among them: %(tenants)s.",
+            count,
+        )
+        % {"count": count, "tenants": ", ".join(names[:TENANTS_NAMED_IN_QUESTION])}
+    ]
 
 
 @login_required
@@ -443,13 +473,12 @@ def client_disable(request, client_id):
     client = get_client_for_user(request, client_id)
     get_vendor_organisation_for_user(request, client.system.vendor.org_number)
     if request.method == "GET":
-        tenants = [tenant.organisation.name for tenant in helseid.client_tenants(client)]
         return confirm_page(
             request,
             title=_("Disable the client?"),
             consequence=_("%(system)s stops getting tokens from HelseID with this client in %(environment)s.")
             % {"system": client.system.name, "environment": client.get_environment_display().lower()},
-            details=[_("It loses access for: %(tenants)s.") % {"tenants": ", ".join(tenants)}] if tenants else [],
+            details=_client_disable_details(client),
             irreversible=True,
             confirm_label=_("Disable the client"),
             back_url=reverse("client_detail", args=[client.public_id]),
@@ -503,9 +532,14 @@ def client_configuration(request, client_id):
 @login_required
 def client_sheet(request, client_id):
     client = get_client_for_user(request, client_id)
+    # What a vendor needs on paper: the tenants counted and linked, not listed (there may be thousands).
+    summary = helseid.configuration_summary(client)
     context = {
         "client": client,
-        "configuration": helseid.configuration(client),
+        "configuration": summary.configuration,
+        "tenant_count": summary.tenant_count,
+        "example": summary.example,
+        "tenants_url": request.build_absolute_uri(reverse("client_detail", args=[client.public_id])),
         "keys": [key for key in client.keys.all() if key.is_active],
         "generated_at": timezone.now(),
     }

@@ -316,4 +316,49 @@ def test_organisation_directory_reflows_and_is_accessible(page, live_server, dem
     failures += check_reflow(page, "order queue with membership and usage terms")
     assert_accessible(page)
     screenshot(page, "order-queue-columns-1280")
+
+
+def test_a_clients_tenant_list_searches_and_pages_in_place_and_reflows(page, live_server, vendor_client):
+    """Issue 15: a client acting for many municipalities shows them 50 at a time; search and paging swap the
+    list in place (htmx) and keep the address, at 390 and 1280 px, with axe."""
+    from members.models import Organisation, User, VendorAssignment
+    from orders.models import Order, Service
+    from tests.factories import OrganisationFactory
+
+    vendor_user = User.objects.get(email="utvikler@trygghetsvakta.example")
+    organisations = Organisation.objects.bulk_create(
+        OrganisationFactory.build(name=f"Skalakommune {n:03d}") for n in range(60)
+    )
+    VendorAssignment.objects.bulk_create(
+        VendorAssignment(organisation=o, system=vendor_client.system, kind=vendor_client.system.kind,
+                         environment="test", created_by=vendor_user)
+        for o in organisations
+    )  # fmt: skip
+    journaling = Service.objects.get(code="vkp-journaling")
+    Order.objects.bulk_create(
+        Order(organisation=o, service=journaling, environment="test", state="active", created_by=vendor_user)
+        for o in organisations
+    )
+    log_in(page, live_server, "utvikler@trygghetsvakta.example", DEMO_PASSWORD)
+    url = f"{live_server.url}/klienter/{vendor_client.public_id}/"
+    page.goto(url)
+    tenants = page.locator("#client-tenants")
+    tenants.get_by_text("Side 1 av 2").wait_for()
+    failures = check_reflow(page, "client page")
+    assert_accessible(page)
+
+    with page.expect_request(lambda request: "side=2" in request.url and request.headers.get("hx-request")):
+        tenants.get_by_role("link", name="Neste").click()
+    tenants.get_by_text("Side 2 av 2").wait_for()
+    assert "side=2" in page.url
+
+    search = page.get_by_label("Finn en kommune")
+    search.fill("Skalakommune 042")
+    with page.expect_request(lambda request: "q=" in request.url and request.headers.get("hx-request")):
+        search.press("Enter")
+    tenants.get_by_text("1 kommune", exact=True).wait_for()
+    assert tenants.locator("tbody tr").count() == 1 and "Skalakommune 042" in tenants.locator("tbody").inner_text()
+    failures += check_reflow(page, "client page, searched")
+    assert_accessible(page)
+    screenshot(page, "client-tenants-search-1280")
     assert failures == [], "\n".join(failures)

@@ -17,7 +17,8 @@ Object parameters are filled from the *foreign* side of `tests/portal/world.py` 
 (`PARAMETERS`); `params={"name": value}` overrides one (a value, or a callable taking the side).
 `form=` names the form class the page posts (its fields are fuzzed), or `fields=("name", ...)` the raw
 POST fields the view reads; `actor=` is who may use the form on their own objects; `get_form=True` says
-the form is a GET filter (query string). Example, for a new vendor page with a form:
+the form is a GET filter (query string); `search_forms=(Form, ...)` names GET filters a page shows beside
+the form it posts. Example, for a new vendor page with a form:
 
     "vendor_widget_create": vendor(form=WidgetForm, actor="vendor_user"),
 """
@@ -43,7 +44,7 @@ from members.forms import (
     VendorRegisterForm,
     VendorSystemForm,
 )
-from orders.forms import ClientCreateForm, KeyUploadForm
+from orders.forms import ClientCreateForm, ClientTenantSearchForm, KeyUploadForm
 from orders.views import OrderQueueFilterForm, ServiceForm
 from portal.forms import AuditFeedFilterForm
 
@@ -57,6 +58,8 @@ class Entry:
     fields: tuple = ()
     actor: str = ""  # who may use the form on their own objects (hostile-input suite)
     get_form: bool = False
+    # GET filter forms the page shows beside the form it posts (a search over a list on a detail page).
+    search_forms: tuple = ()
     decision: str = ""
     logs_out: bool = False  # a POST ends the session, which the audit log records
     designed_5xx: tuple = ()  # a 5xx that is the page's own answer (503: a service not configured here)
@@ -273,7 +276,9 @@ REGISTRY = {
     "basket_submit": member(fields=("miljo",), actor="administrator"),
     "order_confirmation": member(),
     "client_create": vendor(form=ClientCreateForm, actor="vendor_user"),
-    "client_detail": vendor(staff_reads=True, form=KeyUploadForm, actor="vendor_user"),
+    "client_detail": vendor(
+        staff_reads=True, form=KeyUploadForm, actor="vendor_user", search_forms=(ClientTenantSearchForm,)
+    ),
     "client_configuration": vendor(staff_reads=True),
     "client_sheet": vendor(staff_reads=True),
     "client_key_retire": vendor(),

@@ -383,6 +383,43 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap(attempt):
     assert full / 2 <= delay <= full
 
 
+def test_every_task_in_a_process_shares_one_http_client_and_a_forked_pool_process_makes_its_own(
+    submitted, client_config, staff, simulator, monkeypatch
+):
+    import httpx
+    from celery.signals import worker_process_init, worker_process_shutdown
+
+    from portal import clients
+
+    made, used = [], []
+
+    class CountingClient(httpx.Client):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+        def request(self, *args, **kwargs):
+            used.append(self)
+            return super().request(*args, **kwargs)
+
+    monkeypatch.setattr(clients.httpx, "Client", CountingClient)
+    clients.forget_shared_http_client()
+    services.order_approve(order=submitted, by=staff)
+    first, second = ProvisioningTask.objects.filter(order=submitted).order_by("pk")
+
+    provisioning.task_run(first.pk)
+    provisioning.task_run(second.pk)
+    assert len(made) == 1 and set(used) == {made[0]}  # the client task made three calls, the grant one
+
+    worker_process_init.send(sender=None)  # as in a new pool process after fork
+    run_outbox()  # the client's own set-up tasks
+    assert len(made) == 2 and used[-1] is made[1]
+    assert not made[0].is_closed  # the parent's sockets are left alone
+
+    worker_process_shutdown.send(sender=None, pid=0, exitcode=0)
+    assert made[1].is_closed
+
+
 def test_the_simulator_requires_an_idempotency_key_and_refuses_a_reused_one(simulator):
     path = "/vkp/grants/test/313231593/vkp-journaling/sys"
     assert simulator.http.put(path, json={"access": ["read"]}).status_code == 400

@@ -121,7 +121,9 @@ def order_steps(order: Order, *, vendors: list[Organisation] | None = None) -> l
 
     A vendor follows its tenants' orders, but other vendors' systems and clients are not its business.
     """
-    steps = list(order.provisioning_tasks.select_related("client__system").order_by("created_at", "pk"))
+    steps = list(
+        order.provisioning_tasks.select_related("client__system", "superseded_by").order_by("created_at", "pk")
+    )
     if vendors is None:
         return steps
     own = VendorSystem.objects.filter(vendor__in=vendors).values_list("public_id", flat=True)
@@ -138,7 +140,9 @@ def steps_for_vendor(orders: list[Order], vendor: Organisation) -> dict[int, lis
     """Each order's provisioning steps that concern the vendor's own systems and clients (one query)."""
     own_systems = {str(public_id) for public_id in vendor.vendor_systems.values_list("public_id", flat=True)}
     steps: dict[int, list[ProvisioningTask]] = {}
-    tasks = ProvisioningTask.objects.filter(order__in=[order.pk for order in orders]).select_related("client__system")
+    tasks = ProvisioningTask.objects.filter(order__in=[order.pk for order in orders]).select_related(
+        "client__system", "superseded_by"
+    )
     for task in tasks:
         if task.payload.get("system") in own_systems or (task.client_id and task.client.system.vendor_id == vendor.pk):
             steps.setdefault(task.order_id, []).append(task)
@@ -153,6 +157,6 @@ def attach_vendor_steps(tenants: list[dict], vendor: Organisation) -> bool:
         order.vendor_steps = steps.get(order.pk, [])
     return any(
         order.state in (Order.State.APPROVED, Order.State.PROVISIONING)
-        or any(step.state == ProvisioningTask.State.PENDING for step in order.vendor_steps)
+        or any(step.serving.state == ProvisioningTask.State.PENDING for step in order.vendor_steps)
         for order in orders
     )

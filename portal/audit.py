@@ -62,6 +62,7 @@ ACTION_LABELS = {
     "provisioning.task_failed": _("Set-up step failed"),
     "provisioning.task_retried": _("Set-up step retried"),
     "provisioning.task_cancelled": _("Set-up step cancelled"),
+    "provisioning.task_superseded": _("Set-up step replaced by a newer one"),
     "provisioning.drift_repaired": _("Differences in the backing services repaired"),
     "email.failed": _("E-mail could not be sent"),
     "email.retried": _("E-mail sent again"),

@@ -94,7 +94,7 @@ def client_name(client: HelseIdClient) -> str:
 
 
 def desired_client(client: HelseIdClient) -> RegisteredClient:
-    from .helseid import client_tenants
+    from .helseid import client_tenant_scopes
 
     return RegisteredClient(
         client_id=str(client.client_id),
@@ -102,10 +102,7 @@ def desired_client(client: HelseIdClient) -> RegisteredClient:
         environment=client.environment,
         tenancy=client.tenancy,
         keys=[key.public_jwk for key in client.keys.order_by("created_at", "pk") if key.is_active],
-        tenants={
-            tenant.organisation.org_number: tenant.scopes
-            for tenant in client_tenants(client, order_states=ORDER_STATES_WITH_ACCESS)
-        },
+        tenants=client_tenant_scopes(client, order_states=ORDER_STATES_WITH_ACCESS),
         enabled=client.state != HelseIdClient.State.DISABLED,
     )
 

@@ -421,6 +421,41 @@ def test_a_client_task_already_done_is_not_replaced_and_a_new_one_runs(ten_order
     assert [refreshed(order).state for order in ten_orders[:2]] == ["active"] * 2
 
 
+# What a client should hold, at any size ------------------------------------------------------------
+
+
+def add_tenants(system, count: int) -> None:
+    """`count` more municipalities using the system in test, each with an active Journaling order."""
+    from members.models import Organisation
+
+    organisations = Organisation.objects.bulk_create(OrganisationFactory.build_batch(count))
+    creator = UserFactory()
+    VendorAssignment.objects.bulk_create(
+        VendorAssignment(organisation=organisation, system=system, environment="test", created_by=creator)
+        for organisation in organisations
+    )
+    journaling = Service.objects.get(code="vkp-journaling")
+    Order.objects.bulk_create(
+        Order(organisation=organisation, service=journaling, environment="test", state="active", created_by=creator)
+        for organisation in organisations
+    )
+
+
+@pytest.mark.parametrize("tenants", [5, 500])
+def test_a_clients_tenants_take_the_same_few_queries_for_5_and_500_tenants(
+    tenants, client_config, django_assert_num_queries
+):
+    add_tenants(client_config.system, tenants)
+    client = HelseIdClient.objects.select_related("system", "system__vendor", "tenant").get(pk=client_config.pk)
+
+    with django_assert_num_queries(4):  # keys, tenants, their orders, the services' scopes
+        desired = provisioning.desired_client(client)
+
+    assert len(desired.tenants) == tenants + 1  # and Nordvik, with no order yet
+    assert desired.tenants["313231593"] == []
+    assert sorted({tuple(scopes) for scopes in desired.tenants.values()}) == [(), ("nhn:jft/api",)]
+
+
 # Reconciliation -------------------------------------------------------------------------------------
 
 

@@ -441,10 +441,13 @@ def settle_order(order_id: int) -> Order:
     """Move a provisioning order on once its tasks say so: all done → active; one failed → failed.
 
     The order row lock makes two tasks finishing at once agree: the second sees the first's commit.
+    Only the order's row: locking the joined organisation and service rows too made every settle in the
+    country wait for one another on the service's row, and deadlock with an approval whose replaced
+    steps' audit events reference (key-share lock) another order's organisation.
     """
     from .services import notify_organisation, notify_staff_of_failure
 
-    order = Order.objects.select_for_update().select_related("organisation", "service").get(pk=order_id)
+    order = Order.objects.select_for_update(of=("self",)).select_related("organisation", "service").get(pk=order_id)
     if order.state != Order.State.PROVISIONING:
         return order
     # A replaced task waits on its replacement: that one's outcome is this one's.

@@ -305,13 +305,15 @@ def dispatch(task_ids: list[int], *, countdown: float | None = None) -> None:
     """Hand tasks to the broker. If it is down, they stay in the outbox and `requeue_stale` sends them later."""
     from .tasks import run_provisioning_task
 
-    sent = []
-    for task_id in task_ids:
+    # Marked sent before it is sent: the marking UPDATE holds the rows' locks while it runs, and a worker
+    # that got the message meanwhile would take the lock for another worker's and skip the task, which
+    # then waited for the sweeper (seen in bench/provisioning.py). Called after commit, so this commits at once.
+    ProvisioningTask.objects.filter(pk__in=task_ids).update(dispatched_at=timezone.now())
+    for index, task_id in enumerate(task_ids):
         if not enqueue(run_provisioning_task, task_id, countdown=countdown):
-            break  # the broker is down: the rest would wait just as long; the sweeper sends them all
-        sent.append(task_id)
-    if sent:
-        ProvisioningTask.objects.filter(pk__in=sent).update(dispatched_at=timezone.now())
+            # The broker is down: the rest would wait just as long; the sweeper sends them all.
+            ProvisioningTask.objects.filter(pk__in=task_ids[index:]).update(dispatched_at=None)
+            break
 
 
 # Running a task ----------------------------------------------------------------------------------

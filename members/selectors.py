@@ -289,15 +289,18 @@ def vendor_tenant_summary(vendor: Organisation) -> dict[str, int]:
     """
     from orders.models import Order
 
-    orders = Order.objects.filter(organisation=OuterRef("pk"))
-    in_production = orders.filter(environment="prod", state=Order.State.ACTIVE)
-    under_way = orders.filter(state__in=(Order.State.APPROVED, Order.State.PROVISIONING))
-    active_member = Membership.objects.filter(organisation=OuterRef("pk"), state=Membership.State.ACTIVE)
+    # Uncorrelated `IN` subqueries: PostgreSQL reads each set once and hashes it. Correlated EXISTS per
+    # tenant re-read the state index for each of 3,000 tenants (0.9 s at national scale, bench/pages.py).
+    in_production = Order.objects.filter(environment="prod", state=Order.State.ACTIVE).values("organisation_id")
+    under_way = Order.objects.filter(state__in=(Order.State.APPROVED, Order.State.PROVISIONING)).values(
+        "organisation_id"
+    )
+    active_member = Membership.objects.filter(state=Membership.State.ACTIVE).values("organisation_id")
     return Organisation.objects.filter(pk__in=tenant_organisation_ids(vendor)).aggregate(
         total=Count("pk"),
-        active_members=Count("pk", filter=Q(Exists(active_member))),
-        in_production=Count("pk", filter=Q(Exists(in_production))),
-        under_way=Count("pk", filter=Q(Exists(under_way))),
+        active_members=Count("pk", filter=Q(pk__in=active_member)),
+        in_production=Count("pk", filter=Q(pk__in=in_production)),
+        under_way=Count("pk", filter=Q(pk__in=under_way)),
     )
 
 

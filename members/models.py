@@ -127,6 +127,12 @@ class Organisation(models.Model):
                 condition=models.Q(org_number__regex=r"^[0-9]{9}$"), name="organisation_org_number_nine_digits"
             ),
         ]
+        indexes = [
+            # Lists sorted by name (directory, tenant lists) read the first page off the index instead of
+            # sorting 60,000 rows; the customer centre counts per kind from the index alone.
+            models.Index(fields=["name", "id"], name="organisation_by_name"),
+            models.Index(fields=["kind"], name="organisation_kind"),
+        ]
 
     def __str__(self):
         return f"{self.name} ({self.org_number})"

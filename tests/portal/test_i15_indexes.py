@@ -37,3 +37,15 @@ def test_an_objects_history_is_found_by_index():
 def test_a_name_search_uses_the_trigram_index():
     found = Organisation.objects.filter(name__icontains="vidda")
     assert "members_organisation_name_trgm" in plan(found)
+
+
+def test_the_directory_reads_its_first_page_in_name_order_off_the_index():
+    from members.selectors import organisation_directory
+
+    assert "organisation_by_name" in plan(organisation_directory()[:50])
+
+
+def test_the_customer_centre_counts_open_orders_through_the_state_index():
+    open_orders = Order.objects.filter(state__in=(Order.State.SUBMITTED, Order.State.FAILED)).order_by()
+    found = plan(open_orders.values("id"))
+    assert "Seq Scan" not in found and "Index Cond: ((state)::text = ANY" in found

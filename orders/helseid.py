@@ -5,6 +5,7 @@ orders and the side the system is on (catalogue data). Every change is audited a
 provisioning task that brings the client in HelseID's registry up to date.
 """
 
+import functools
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -140,10 +141,16 @@ def audience_of(scope: str) -> str:
 
 def scopes_by_api(scopes) -> list[dict]:
     """Scopes grouped per API audience: HelseID issues a token for one audience, so one token call per group."""
+    return [{"audience": audience, "scopes": list(group)} for audience, group in _grouped_scopes(frozenset(scopes))]
+
+
+@functools.lru_cache(maxsize=256)
+def _grouped_scopes(scopes: frozenset[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    # Thousands of tenants share a handful of scope sets: group each set once (fresh lists for each caller).
     groups: dict[str, list[str]] = {}
-    for scope in sorted(set(scopes)):
+    for scope in sorted(scopes):
         groups.setdefault(audience_of(scope), []).append(scope)
-    return [{"audience": audience, "scopes": group} for audience, group in sorted(groups.items())]
+    return tuple((audience, tuple(group)) for audience, group in sorted(groups.items()))
 
 
 def client_tenant_organisations(client: HelseIdClient) -> QuerySet[Organisation]:

@@ -142,6 +142,20 @@ def test_the_configuration_file_holds_each_tenants_own_scopes_and_units(client, 
     assert by_number[second.org_number]["childOrganizations"] == []
 
 
+def test_the_configuration_file_is_the_indented_utf8_json_a_vendor_reads(client, system, multi_client, vendor_user):
+    from orders import helseid
+
+    tenants_using(system, 3, prefix="Øyrane")
+    client.force_login(vendor_user)
+    response = client.get(reverse("client_configuration", args=[multi_client.public_id]))
+    assert response["Content-Type"] == "application/json"
+    assert response["Content-Disposition"].startswith("attachment;")
+    # Byte for byte what json.dumps(indent=2, ensure_ascii=False) writes: the encoder changed, the file did not.
+    expected = json.dumps(helseid.configuration(multi_client), indent=2, ensure_ascii=False).encode()
+    assert response.content == expected
+    assert "Øyrane".encode() in response.content
+
+
 # The sheet: what a vendor needs on paper, not one row per tenant ---------------------------------------
 
 

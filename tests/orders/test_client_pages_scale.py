@@ -312,3 +312,29 @@ def test_another_vendors_client_pages_are_404(client, system, multi_client):
     ):
         assert client.get(url).status_code == 404, url
     assert client.get(detail_url(multi_client), headers={"HX-Request": "true"}).status_code == 404
+
+
+def test_the_same_sheet_is_laid_out_once_and_a_changed_one_again(
+    client, system, multi_client, vendor_user, monkeypatch
+):
+    from django.core.cache import cache
+    from weasyprint import HTML
+
+    cache.clear()
+    layouts = []
+    real_write_pdf = HTML.write_pdf
+
+    def counting_write_pdf(self, *args, **kwargs):
+        layouts.append(1)
+        return real_write_pdf(self, *args, **kwargs)
+
+    monkeypatch.setattr(HTML, "write_pdf", counting_write_pdf)
+    tenants_using(system, 2)
+    client.force_login(vendor_user)
+    url = reverse("client_sheet", args=[multi_client.public_id])
+    first, again = client.get(url).content, client.get(url).content
+    assert first == again and first.startswith(b"%PDF") and len(layouts) == 1
+    tenants_using(system, 1, prefix="Nykommune")  # one tenant more: another document
+    changed = client.get(url).content
+    assert changed != first and len(layouts) == 2
+    assert "3 municipalities" in pdf_text(changed)

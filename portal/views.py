@@ -48,6 +48,7 @@ from . import email
 from .decisions import staff_decide
 from .forms import AuditFeedFilterForm
 from .models import AuditEvent, OutgoingMessage, WorkerHeartbeat
+from .pagination import CappedCountPaginator
 
 RECENT_EVENTS = 10
 TENANTS_PER_PAGE = 50
@@ -243,7 +244,7 @@ def staff_audit_feed(request):
             events = events.without_logins()
     elif form.is_bound:
         events = events.none()  # a filter that makes no sense shows its error, not everything
-    page = Paginator(events, 50).get_page(request.GET.get("side"))
+    page = CappedCountPaginator(events, 50).get_page(request.GET.get("side"))
     return render(request, "portal/staff_audit_feed.html", {"form": form, "page": page})
 
 

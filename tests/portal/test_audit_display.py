@@ -259,6 +259,37 @@ def test_the_feed_pages_by_fifty(client, nhn_staff, municipality):
     assert "kind=membership" in second.content.decode()  # the page links keep the filter
 
 
+def test_a_feed_longer_than_it_counts_says_so_and_still_pages(client, nhn_staff, municipality, monkeypatch):
+    from portal.pagination import CappedCountPaginator
+
+    # The feed counts up to a cap (millions of entries must not be counted for each page); 120 here.
+    monkeypatch.setattr(CappedCountPaginator, "__init__", _capped_at(120))
+    for _ in range(130):
+        audit(action="membership.applied", obj=municipality)
+    client.force_login(nhn_staff)
+    first = client.get(FEED)
+    assert "Side 1 av mer enn 3" in first.content.decode()
+    third = client.get(FEED, {"side": 3})
+    assert len(third.context["page"].object_list) == 20  # rows 101 to 120: the last counted page
+    assert "Side 3 av mer enn 3" in third.content.decode()
+
+    for _ in range(30):  # a filter that finds fewer than the cap is counted exactly
+        audit(action="invitation.sent", obj=municipality)
+    narrowed = client.get(FEED, {"kind": "organisations"})
+    assert narrowed.context["page"].paginator.count == 30
+    assert "av mer enn" not in narrowed.content.decode()
+
+
+def _capped_at(cap):
+    from django.core.paginator import Paginator
+
+    def init(self, object_list, per_page, **kwargs):
+        Paginator.__init__(self, object_list, per_page, **kwargs)
+        self.cap = cap
+
+    return init
+
+
 @pytest.mark.parametrize("persona", ["municipal_admin", "vendor_user", "signatory"])
 def test_the_feed_is_for_nhn_staff_only(client, request, persona):
     client.force_login(request.getfixturevalue(persona))

@@ -254,3 +254,38 @@ def is_signatory(person: VerifiedPerson, organisation) -> bool:
 def registered_signatories(organisation) -> list[enhetsregisteret.RegistryRole]:
     """Everyone Enhetsregisteret names as able to sign (in office), for showing who can sign."""
     return [role for role in enhetsregisteret.roles(organisation.org_number) if counts(role)]
+
+
+# --- the wording of an authority --------------------------------------------------------------------
+
+# How an authority is kept where it is shown later (the audit log): a kind and its parameters, worded
+# by `authority_text` in the reader's language. Records of a signature keep their bokmål wording too.
+AUTHORITY_REGISTER_ROLE = "register_role"  # = Acceptance.Authority.REGISTER_ROLE
+AUTHORITY_DELEGATION = "delegation"  # = Acceptance.Authority.DELEGATION
+AUTHORITY_CLAIM_SIGNATORY = "claim_signatory"  # a named signatory confirmed an application to administer
+AUTHORITY_NHN = "nhn"  # NHN's customer centre decided
+
+
+def authority_text(kind: str, params: dict) -> str:
+    """The authority in words, in the active language; "" for a kind this portal does not know."""
+    from django.utils import formats
+    from django.utils.dateparse import parse_date
+    from django.utils.translation import gettext as _
+
+    values = {key: params.get(key, "") for key in ("name", "role", "code", "authority", "email")}
+    if kind == AUTHORITY_REGISTER_ROLE:
+        if params.get("joint"):
+            return _("%(role)s (%(code)s) in Enhetsregisteret, jointly with another holder") % values
+        return _("%(role)s (%(code)s) in Enhetsregisteret") % values
+    if kind == AUTHORITY_DELEGATION:
+        try:
+            day = parse_date(str(params.get("date", "")))
+        except ValueError:
+            day = None
+        values["date"] = formats.date_format(day, "SHORT_DATE_FORMAT") if day else params.get("date", "")
+        return _("By delegation from %(name)s (%(authority)s) of %(date)s") % values
+    if kind == AUTHORITY_CLAIM_SIGNATORY:
+        return _("%(name)s, %(role)s (%(code)s) in Enhetsregisteret") % values
+    if kind == AUTHORITY_NHN:
+        return _("NHN's customer centre (%(email)s)") % values
+    return ""

@@ -5,7 +5,8 @@ from django.utils.translation import gettext_lazy as _
 from portal.choices import Environment
 
 from . import orgnr
-from .models import Membership, SystemKind, TermsDocument, VendorSystem
+from .models import Membership, Organisation, SystemKind, TermsDocument, VendorSystem
+from .selectors import NO_MEMBERSHIP
 
 
 class OrgNumberForm(forms.Form):
@@ -64,6 +65,35 @@ class MembershipQueueFilterForm(forms.Form):
         label=_("State"), required=False, choices=[("", _("All states")), *Membership.State.choices]
     )
     q = forms.CharField(label=_("Search"), required=False, help_text=_("Name or organisation number"))
+
+
+class OrganisationDirectoryFilterForm(forms.Form):
+    """NHN staff's filter of the organisation directory (a GET form: the filter is in the address)."""
+
+    q = forms.CharField(label=_("Search"), required=False, max_length=200, help_text=_("Name or organisation number"))
+    kind = forms.ChoiceField(
+        label=_("Type"), required=False, choices=[("", _("All types")), *Organisation.Kind.choices]
+    )
+    membership = forms.ChoiceField(
+        label=_("Membership"),
+        required=False,
+        choices=[("", _("All states")), (NO_MEMBERSHIP, _("No membership")), *Membership.State.choices],
+    )
+    environment = forms.ChoiceField(
+        label=_("Has orders in"), required=False, choices=[("", _("Any or none")), *Environment.choices]
+    )
+    needs_nhn = forms.BooleanField(label=_("Something waits for NHN"), required=False)
+
+    def clean_q(self):
+        return self.cleaned_data["q"].strip()
+
+
+class TenantSearchForm(forms.Form):
+    """The vendor dashboard's search in its tenant list."""
+
+    q = forms.CharField(
+        label=_("Find a municipality"), required=False, max_length=100, help_text=_("Name or organisation number")
+    )
 
 
 class TermsDocumentForm(forms.ModelForm):

@@ -114,3 +114,69 @@ def get_claim_for_user(request, public_id):
     if claim is None or (claim.claimant_id != request.user.pk and not is_nhn_staff(request.user)):
         raise Http404(_("No such application."))
     return claim
+
+
+class LifecycleViewer:
+    """Who is reading an organisation's lifecycle page, and so how much of it they see.
+
+    NHN staff see everything (internal errors, reasons for their own decisions); the organisation's
+    own people see their own story in plain words; a vendor whose system the organisation uses sees
+    the same page limited to its own systems and clients (``vendors``), without people's names.
+    """
+
+    def __init__(self, *, is_staff: bool = False, roles: frozenset[str] = frozenset(), vendors=()):
+        self.is_staff = is_staff
+        self.roles = roles
+        self.vendors = list(vendors)
+
+    @property
+    def is_vendor(self) -> bool:
+        return bool(self.vendors)
+
+    @property
+    def vendor_ids(self) -> set[int]:
+        return {vendor.pk for vendor in self.vendors}
+
+
+def get_lifecycle_organisation_for_user(request, org_number: str) -> tuple[Organisation, LifecycleViewer]:
+    """The organisation whose lifecycle page the user may read, and how they read it; else 404.
+
+    Its own people (members' and vendors' own) and NHN staff; a vendor only while one of its
+    systems is registered (active) by the organisation. Everybody else: 404.
+    """
+    from .models import VendorAssignment
+
+    organisation = Organisation.objects.filter(org_number=org_number).first()
+    if organisation is None or not request.user.is_authenticated:
+        raise Http404(_("No such organisation."))
+    if is_nhn_staff(request.user):
+        return organisation, LifecycleViewer(is_staff=True)
+    roles = roles_in(request.user, organisation)
+    if roles & frozenset(Affiliation.MEMBER_ROLES + Affiliation.VENDOR_ROLES):
+        return organisation, LifecycleViewer(roles=roles)
+    vendor_ids = (
+        VendorAssignment.objects.active()
+        .filter(
+            organisation=organisation,
+            system__vendor__affiliations__user=request.user,
+            system__vendor__affiliations__role=Affiliation.Role.VENDOR_USER,
+        )
+        .values("system__vendor")
+    )
+    vendors = list(Organisation.objects.filter(pk__in=vendor_ids))
+    if not vendors:
+        raise Http404(_("No such organisation."))
+    return organisation, LifecycleViewer(vendors=vendors)
+
+
+def staff_landing(request, org_number: str) -> str | None:
+    """Where NHN staff land on an organisation's own pages (its dashboard, its membership page), which are
+    for its people: its lifecycle page, the staff's one page per organisation. None for everybody else."""
+    from django.urls import reverse
+
+    if not is_nhn_staff(request.user):
+        return None
+    organisation = Organisation.objects.filter(org_number=org_number).first()
+    if organisation is None or roles_in(request.user, organisation):
+        return None
+    return reverse("organisation_lifecycle", args=[organisation.org_number])

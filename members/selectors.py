@@ -3,14 +3,30 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Case, Q, QuerySet, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 
+from . import orgnr
 from .models import (
     Acceptance,
     Affiliation,
     Invitation,
     Membership,
     Organisation,
+    OrganisationClaim,
     SigningDelegation,
     SupportedService,
     TermsDocument,
@@ -146,6 +162,86 @@ def terms_documents() -> QuerySet[TermsDocument]:
     return TermsDocument.objects.select_related("published_by").order_by("kind", "service_code", "-effective_from")
 
 
+def current_membership_of(organisation_ref: OuterRef) -> QuerySet[Membership]:
+    """As ``current_membership``, for a subquery: the referenced organisation's live membership, else its latest."""
+    return (
+        Membership.objects.filter(organisation=organisation_ref)
+        .annotate(live_first=Case(When(state__in=Membership.LIVE, then=Value(1)), default=Value(0)))
+        .order_by("-live_first", "-applied_at")
+    )
+
+
+# The directory's "no membership" filter value: the organisation has never applied.
+NO_MEMBERSHIP = "none"
+
+
+def _orders_in(environment: str) -> QuerySet:
+    """The organisation's orders NHN deals with in an environment: sent and not finished (drafts are baskets)."""
+    from orders.models import Order
+
+    live = [state for state in Order.LIVE if state != Order.State.DRAFT]
+    return Order.objects.filter(organisation=OuterRef("pk"), environment=environment, state__in=live)
+
+
+def _count(queryset: QuerySet) -> Coalesce:
+    counted = queryset.order_by().values("organisation").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def organisation_directory(
+    *, search: str = "", kind: str = "", membership: str = "", environment: str = "", needs_nhn: bool = False
+) -> QuerySet[Organisation]:
+    """NHN staff's directory of organisations: each with its membership state, its live orders per environment
+    and what waits for NHN, all annotated (one EXISTS or count subquery each), so a page is one query.
+
+    ``search`` is a name (case-insensitive, served by the trigram index on UPPER(name)) or an organisation
+    number: nine digits find exactly that organisation, fewer find the numbers starting with them.
+    """
+    from orders.models import Environment, Order, ProvisioningTask
+
+    current = current_membership_of(OuterRef("pk"))
+    failed_tasks = ProvisioningTask.objects.filter(state=ProvisioningTask.State.FAILED).filter(
+        Q(order__organisation=OuterRef("pk")) | Q(client__system__vendor=OuterRef("pk"))
+    )
+    organisations = Organisation.objects.annotate(
+        membership_state=Subquery(current.values("state")[:1]),
+        test_orders=_count(_orders_in(Environment.TEST)),
+        prod_orders=_count(_orders_in(Environment.PRODUCTION)),
+        waits_membership=Exists(
+            Membership.objects.filter(organisation=OuterRef("pk"), state=Membership.State.PENDING_APPROVAL)
+        ),
+        waits_orders=Exists(Order.objects.filter(organisation=OuterRef("pk"), state=Order.State.SUBMITTED)),
+        waits_claims=Exists(OrganisationClaim.objects.pending().filter(organisation=OuterRef("pk"))),
+        # A set-up that failed: the order's state says so, or a step (also a vendor's client's) that NHN must retry.
+        failed_setup=ExpressionWrapper(
+            Exists(Order.objects.filter(organisation=OuterRef("pk"), state=Order.State.FAILED)) | Exists(failed_tasks),
+            output_field=BooleanField(),
+        ),
+    ).order_by("name", "org_number")
+    number = orgnr.normalise(search)
+    if number.isascii() and number.isdigit():
+        organisations = (
+            organisations.filter(org_number=number)
+            if len(number) == 9
+            else organisations.filter(org_number__startswith=number)
+        )
+    elif search:
+        organisations = organisations.filter(name__icontains=search)
+    if kind:
+        organisations = organisations.filter(kind=kind)
+    if membership == NO_MEMBERSHIP:
+        organisations = organisations.filter(membership_state__isnull=True)
+    elif membership:
+        organisations = organisations.filter(membership_state=membership)
+    if environment:
+        organisations = organisations.filter(Exists(_orders_in(environment)))
+    if needs_nhn:
+        organisations = organisations.filter(
+            Q(waits_membership=True) | Q(waits_orders=True) | Q(waits_claims=True) | Q(failed_setup=True)
+        )
+    return organisations
+
+
 def organisations_for_staff() -> QuerySet[Organisation]:
     return Organisation.objects.select_related("parent").order_by("kind", "name")
 
@@ -169,15 +265,57 @@ def tenant_organisation_ids(vendor: Organisation) -> QuerySet:
     return VendorAssignment.objects.active().filter(system__vendor=vendor).values("organisation_id")
 
 
-def vendor_tenants(vendor: Organisation) -> list[dict]:
-    """Each tenant with its registrations, membership and live orders, in a fixed number of queries."""
+def vendor_tenant_organisations(vendor: Organisation, *, search: str = "") -> QuerySet[Organisation]:
+    """The vendor's tenants by name, or those whose name contains `search` or whose number starts with it.
+
+    What the vendor dashboard pages through: the database sorts, counts and cuts the page, so a vendor
+    with 3,000 tenants costs what one with 50 does.
+    """
+    tenants = Organisation.objects.filter(pk__in=tenant_organisation_ids(vendor)).order_by("name", "pk")
+    search = search.strip()
+    if search:
+        matches = Q(name__icontains=search)
+        digits = search.replace(" ", "")
+        if digits.isascii() and digits.isdigit():
+            matches |= Q(org_number__startswith=digits)
+        tenants = tenants.filter(matches)
+    return tenants
+
+
+def vendor_tenant_summary(vendor: Organisation) -> dict[str, int]:
+    """How many tenants the vendor has, how many are active members, in production, or having orders set up.
+
+    Counted by the database in one query, never by loading the tenants.
+    """
     from orders.models import Order
 
+    orders = Order.objects.filter(organisation=OuterRef("pk"))
+    in_production = orders.filter(environment="prod", state=Order.State.ACTIVE)
+    under_way = orders.filter(state__in=(Order.State.APPROVED, Order.State.PROVISIONING))
+    active_member = Membership.objects.filter(organisation=OuterRef("pk"), state=Membership.State.ACTIVE)
+    return Organisation.objects.filter(pk__in=tenant_organisation_ids(vendor)).aggregate(
+        total=Count("pk"),
+        active_members=Count("pk", filter=Q(Exists(active_member))),
+        in_production=Count("pk", filter=Q(Exists(in_production))),
+        under_way=Count("pk", filter=Q(Exists(under_way))),
+    )
+
+
+def vendor_tenants(vendor: Organisation, *, organisations=None) -> list[dict]:
+    """Each tenant with its registrations, membership and live orders, in a fixed number of queries.
+
+    `organisations` (a page of `vendor_tenant_organisations`, or a queryset) limits it to those; only
+    the vendor's tenants among them are returned, in the same order as the tenant list.
+    """
+    from orders.models import Order
+
+    assignments = VendorAssignment.objects.active().filter(system__vendor=vendor)
+    if organisations is not None:
+        assignments = assignments.filter(organisation__in=organisations)
     assignments = list(
-        VendorAssignment.objects.active()
-        .filter(system__vendor=vendor)
-        .select_related("organisation", "system")
-        .order_by("organisation__name", "environment")
+        assignments.select_related("organisation", "system").order_by(
+            "organisation__name", "organisation_id", "environment"
+        )
     )
     organisation_ids = {a.organisation_id for a in assignments}
     memberships = {m.organisation_id: m for m in Membership.objects.live().filter(organisation_id__in=organisation_ids)}

@@ -50,6 +50,7 @@ urlpatterns = [
     path("kundesenter/soknader/<uuid:claim_id>/<str:decision>/", views.staff_claim_decide, name="staff_claim_decide"),
     path("medlemskap/kvittering/<uuid:acceptance_id>/", views.acceptance_receipt, name="acceptance_receipt"),
     path("medlemskap/<orgnr:org_number>/", views.membership_detail, name="membership_detail"),
+    path("virksomhet/<orgnr:org_number>/", views.organisation_lifecycle, name="organisation_lifecycle"),
     path("medlemskap/<orgnr:org_number>/historikk/", views.organisation_history, name="organisation_history"),
     path("medlemskap/<orgnr:org_number>/fullmakt/", views.delegation_create, name="delegation_create"),
     path("medlemskap/<orgnr:org_number>/vilkar/<uuid:document_id>/", views.terms_sign, name="terms_sign"),
@@ -68,6 +69,7 @@ urlpatterns = [
         views.vendor_system_services,
         name="vendor_system_services",
     ),
+    path("kundesenter/virksomheter/", views.staff_organisation_directory, name="staff_organisation_directory"),
     path("kundesenter/medlemskap/", views.staff_membership_queue, name="staff_membership_queue"),
     path("kundesenter/medlemskap/<uuid:membership_id>/", views.staff_membership_detail, name="staff_membership_detail"),
     path(

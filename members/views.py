@@ -23,7 +23,7 @@ from portal.models import AuditEvent
 from portal.pdf import render_pdf
 from portal.transitions import InvalidTransition
 
-from . import authority, enhetsregisteret, invitations, oidc, selectors, services
+from . import authority, enhetsregisteret, invitations, lifecycle, oidc, selectors, services
 from .forms import (
     ClaimConfirmationRequestForm,
     ClaimDecisionForm,
@@ -31,6 +31,7 @@ from .forms import (
     DelegationForm,
     InvitationForm,
     MembershipQueueFilterForm,
+    OrganisationDirectoryFilterForm,
     OrgNumberForm,
     PersonNameForm,
     SignatureRequestForm,
@@ -56,11 +57,13 @@ from .permissions import (
     get_acceptance_for_user,
     get_agreement_organisation_for_user,
     get_claim_for_user,
+    get_lifecycle_organisation_for_user,
     get_member_organisation_for_user,
     get_membership_for_staff,
     get_vendor_organisation_for_user,
     nhn_staff_required,
     require_role,
+    staff_landing,
 )
 
 Role = Affiliation.Role
@@ -354,6 +357,8 @@ def _signing_context(request, organisation, roles, *, next_url=None):
 
 @login_required
 def membership_detail(request, org_number):
+    if landing := staff_landing(request, org_number):
+        return redirect(landing)
     organisation, roles = get_agreement_organisation_for_user(request, org_number)
     membership = selectors.current_membership(organisation)
     current_terms = TermsDocument.objects.current(Membership.terms_kind_for(organisation))
@@ -491,9 +496,35 @@ def acceptance_receipt(request, acceptance_id):
 @login_required
 def organisation_history(request, org_number):
     organisation, roles = get_agreement_organisation_for_user(request, org_number)
-    events = AuditEvent.objects.for_organisation(organisation).select_related("organisation")
+    events = AuditEvent.objects.for_organisation(organisation).select_related("actor", "organisation")
     page = Paginator(events, 50).get_page(request.GET.get("side"))
     return render(request, "members/history.html", {"organisation": organisation, "roles": roles, "page": page})
+
+
+@login_required
+def organisation_lifecycle(request, org_number):
+    """One page per organisation: where it stands, what comes next, and its timeline (filterable by kind).
+
+    The same for its own people and NHN staff (who see internal errors and reasons); a vendor whose
+    system the organisation uses sees it limited to its own systems and clients.
+    """
+    organisation, viewer = get_lifecycle_organisation_for_user(request, org_number)
+    kind = lifecycle.clean_kind(request.GET.get("type", ""), viewer)
+    page = Paginator(lifecycle.timeline(organisation, viewer, kind), lifecycle.PAGE_SIZE).get_page(
+        request.GET.get("side")
+    )
+    context = {
+        "organisation": organisation,
+        "viewer": viewer,
+        "kind": kind,
+        "kinds": lifecycle.kinds_for(viewer),
+        "page": page,
+        "entries": lifecycle.timeline_entries(page.object_list, viewer),
+    }
+    if request.htmx:
+        return render(request, "members/_lifecycle_timeline.html", context)
+    context["summary"] = lifecycle.lifecycle_summary(organisation, viewer)
+    return render(request, "members/lifecycle.html", context)
 
 
 # NHN staff -------------------------------------------------------------------------------------
@@ -514,12 +545,30 @@ def staff_membership_queue(request):
 
 
 @nhn_staff_required
+def staff_organisation_directory(request):
+    """Every organisation in the portal, filtered, with its membership, its orders and what waits for NHN."""
+    form = OrganisationDirectoryFilterForm(request.GET or None)
+    # A filter that does not validate filters nothing; the form says what was wrong.
+    filters = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    organisations = selectors.organisation_directory(
+        search=filters.get("q", ""),
+        kind=filters.get("kind", ""),
+        membership=filters.get("membership", ""),
+        environment=filters.get("environment", ""),
+        needs_nhn=filters.get("needs_nhn", False),
+    )
+    page = Paginator(organisations, 50).get_page(request.GET.get("side"))
+    template = "members/staff/_organisation_table.html" if request.htmx else "members/staff/organisation_directory.html"
+    return render(request, template, {"form": form, "page": page})
+
+
+@nhn_staff_required
 def staff_membership_detail(request, membership_id):
     membership = get_membership_for_staff(request, membership_id)
     context = {
         "membership": membership,
         "organisation": membership.organisation,
-        "events": AuditEvent.objects.for_organisation(membership.organisation)[:20],
+        "events": AuditEvent.objects.for_organisation(membership.organisation).select_related("actor")[:20],
     }
     return render(request, "members/staff/membership_detail.html", context)
 

@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from members import orgnr
 from members.models import Organisation, VendorAssignment, VendorSystem
 
 from .models import Environment, HelseIdClient
@@ -15,16 +16,31 @@ class ClientCreateForm(forms.Form):
         label=gettext_lazy("Tenancy"), choices=HelseIdClient.Tenancy.choices, widget=forms.RadioSelect,
         initial=HelseIdClient.Tenancy.MULTI,
     )  # fmt: skip
-    tenant = forms.ModelChoiceField(
-        label=gettext_lazy("Municipality (single-tenant only)"), queryset=Organisation.objects.none(), required=False
+    # The organisation number, not a list of every tenant: a vendor may have thousands.
+    tenant = forms.CharField(
+        label=gettext_lazy("Municipality's organisation number (single-tenant only)"),
+        required=False,
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
     )
 
     def __init__(self, *args, vendor, **kwargs):
         super().__init__(*args, **kwargs)
+        self.vendor = vendor
         self.fields["system"].queryset = VendorSystem.objects.filter(vendor=vendor)
-        self.fields["tenant"].queryset = Organisation.objects.filter(
-            pk__in=VendorAssignment.objects.active().filter(system__vendor=vendor).values("organisation_id")
-        )
+
+    def clean_tenant(self) -> Organisation | None:
+        number = orgnr.normalise(self.cleaned_data["tenant"])
+        if not number:
+            return None
+        orgnr.validate_org_number(number)
+        tenant = Organisation.objects.filter(
+            org_number=number,
+            pk__in=VendorAssignment.objects.active().filter(system__vendor=self.vendor).values("organisation_id"),
+        ).first()
+        if tenant is None:
+            raise ValidationError(_("No municipality with this number uses your systems."))
+        return tenant
 
 
 class KeyUploadForm(forms.Form):
@@ -46,3 +62,14 @@ class KeyUploadForm(forms.Form):
         if bool(data.get("keys", "").strip()) == bool(data.get("jwks_url")):
             raise ValidationError(_("Paste a public key or give a JWKS address (one of them)."))
         return data
+
+
+class ClientTenantSearchForm(forms.Form):
+    """The search over a client's tenants (a GET filter on the client's page)."""
+
+    q = forms.CharField(
+        label=gettext_lazy("Find a municipality"),
+        required=False,
+        max_length=100,
+        help_text=gettext_lazy("Name or organisation number"),
+    )

@@ -11,20 +11,20 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from members.models import Membership, Organisation, User, VendorAssignment, VendorSystem
+from members.models import Membership, Organisation, SupportedService, User, VendorAssignment, VendorSystem
 from members.selectors import vendor_user_emails
 from portal.audit import audit
 from portal.email import queue_email
 
 from . import jwks
-from .models import ClientKey, Environment, HelseIdClient, Order, ProvisioningTask
+from .models import ClientKey, Environment, HelseIdClient, Order, ProvisioningTask, Service
 from .provisioning import client_name, queue_for_client
 
 TOKEN_ENDPOINT_PATH = "/connect/token"  # noqa: S105  (a URL path, not a secret)
@@ -117,60 +117,91 @@ def scopes_by_api(scopes) -> list[dict]:
     return [{"audience": audience, "scopes": group} for audience, group in sorted(groups.items())]
 
 
-def configuration(client: HelseIdClient) -> dict:
-    """The configuration file, shaped like HelseID self-service's, plus what this portal knows.
+def client_tenant_organisations(client: HelseIdClient) -> QuerySet[Organisation]:
+    """The municipalities the client acts for: those using its system in its environment (a single-tenant
+    client: its own tenant only). One query, usable as a subquery, so callers never list ids."""
+    assignments = VendorAssignment.objects.active().filter(system=client.system_id, environment=client.environment)
+    if client.tenancy == HelseIdClient.Tenancy.SINGLE:
+        assignments = assignments.filter(organisation=client.tenant_id)
+    return Organisation.objects.filter(pk__in=assignments.values("organisation_id")).order_by("name", "pk")
 
-    It never holds a private key: the portal has none. ``privateJwk`` is where HelseID's own file
-    carries it; here it is a placeholder the vendor fills in on its own system.
+
+def tenant_scopes(client: HelseIdClient, organisations, *, order_states=(Order.State.ACTIVE,)) -> dict[int, list[str]]:
+    """The scopes each of ``organisations`` (ids, or a queryset of organisations) gives the client.
+
+    Set-based: one query for the services the system supports, one for the (organisation, service)
+    pairs of the orders; a scope needs both the tenant's order and the system's declared support.
     """
-    tenants = client_tenants(client)
-    keys = [key for key in client.keys.order_by("created_at") if key.is_active]
+    supported = Service.objects.filter(
+        pk__in=client.system.supported_services.filter(environment=client.environment).values("service_id")
+    )
+    scopes_of_service = {service.pk: service.scopes_for(client.system.kind) for service in supported}
+    pairs = Order.objects.filter(
+        organisation_id__in=organisations,
+        environment=client.environment,
+        state__in=order_states,
+        service_id__in=list(scopes_of_service),
+    ).values_list("organisation_id", "service_id")
+    scopes: dict[int, set[str]] = {}
+    for organisation_id, service_id in pairs:
+        scopes.setdefault(organisation_id, set()).update(scopes_of_service[service_id])
+    return {organisation_id: sorted(found) for organisation_id, found in scopes.items()}
+
+
+def token_endpoint(client: HelseIdClient) -> str:
+    return client.authority + TOKEN_ENDPOINT_PATH
+
+
+def configuration_notes(client: HelseIdClient) -> dict[str, str]:
+    """What the configuration file, the client's page and the sheet explain, in the same words."""
     multi = client.tenancy == HelseIdClient.Tenancy.MULTI
-    units: dict[int, list[Organisation]] = {}
-    for unit in Organisation.objects.filter(parent_id__in=[t.organisation.pk for t in tenants]).order_by("name"):
-        units.setdefault(unit.parent_id, []).append(unit)
-
-    def tenant_entry(tenant: Tenant) -> dict:
-        parent = tenant.organisation.org_number
-        entry = {
-            "organizationNumber": parent,
-            "name": tenant.organisation.name,
-            "scopes": tenant.scopes,
-            "apis": scopes_by_api(tenant.scopes),
-        }
-        if multi:
-            entry["assertionDetails"] = assertion_details(parent)
-        entry["childOrganizations"] = [
-            {
-                "organizationNumber": unit.org_number,
-                "name": unit.name,
-                "assertionDetails": assertion_details(parent, unit.org_number),
-            }
-            for unit in units.get(tenant.organisation.pk, [])
-        ]
-        return entry
-
-    all_scopes = sorted({scope for tenant in tenants for scope in tenant.scopes})
     return {
+        "privateJwk": str(PRIVATE_JWK_NOTE),
+        "apis": str(ONE_TOKEN_PER_API_NOTE),
+        "dpop": str(DPOP_NONCE_NOTE),
+        "tenancy": str(MULTI_TENANT_NOTE if multi else SINGLE_TENANT_NOTE),
+    }
+
+
+def _tenant_entry(organisation: Organisation, scopes: list[str], units: list[Organisation], *, multi: bool) -> dict:
+    """One tenant in the configuration file: its scopes per API and how a token names it and its units."""
+    parent = organisation.org_number
+    entry = {
+        "organizationNumber": parent,
+        "name": organisation.name,
+        "scopes": scopes,
+        "apis": scopes_by_api(scopes),
+    }
+    if multi:
+        entry["assertionDetails"] = assertion_details(parent)
+    entry["childOrganizations"] = [
+        {
+            "organizationNumber": unit.org_number,
+            "name": unit.name,
+            "assertionDetails": assertion_details(parent, unit.org_number),
+        }
+        for unit in units
+    ]
+    return entry
+
+
+def _configuration(client: HelseIdClient, *, scopes: list[str], tenants: list[dict] | None) -> dict:
+    keys = [key for key in client.keys.order_by("created_at") if key.is_active]
+    config = {
         # HelseID self-service's own file: the same names for the same things.
         "clientName": client_name(client),
         "authority": client.authority,
         "clientId": str(client.client_id),
         "grantTypes": ["client_credentials"],
-        "scopes": all_scopes,
+        "scopes": scopes,
         "redirectUris": [],
         "postLogoutRedirectUris": [],
         "secretType": "private_key_jwt",
         "privateJwk": PRIVATE_JWK_PLACEHOLDER,
         "pkceRequired": True,
         # What the portal adds.
-        "notes": {
-            "privateJwk": str(PRIVATE_JWK_NOTE),
-            "apis": str(ONE_TOKEN_PER_API_NOTE),
-            "dpop": str(DPOP_NONCE_NOTE),
-            "tenancy": str(MULTI_TENANT_NOTE if multi else SINGLE_TENANT_NOTE),
-        },
-        "tokenEndpoint": client.authority + TOKEN_ENDPOINT_PATH,
+        "notes": configuration_notes(client),
+        "tokenEndpoint": token_endpoint(client),
         "tokenEndpointAuthMethod": "private_key_jwt",
         "signingAlgorithms": sorted({key.alg for key in keys}),
         "publicKeyIds": [key.kid for key in keys],
@@ -181,12 +212,76 @@ def configuration(client: HelseIdClient) -> dict:
             "maxLifetimeSeconds": 60,
             "uniqueJti": True,
         },
-        "apis": scopes_by_api(all_scopes),
+        "apis": scopes_by_api(scopes),
         "tenancy": client.tenancy,
-        "tenants": [tenant_entry(t) for t in tenants],
+        "tenants": tenants,
         "environment": client.environment,
         "state": client.state,
     }
+    if tenants is None:
+        del config["tenants"]
+    return config
+
+
+def configuration(client: HelseIdClient) -> dict:
+    """The configuration file, shaped like HelseID self-service's, plus what this portal knows.
+
+    It never holds a private key: the portal has none. ``privateJwk`` is where HelseID's own file
+    carries it; here it is a placeholder the vendor fills in on its own system.
+
+    Every tenant is in it, read with a fixed number of queries (tenants, their orders, their units):
+    the file grows with the tenants, its cost in queries does not.
+    """
+    organisations = client_tenant_organisations(client)
+    scopes = tenant_scopes(client, organisations)
+    units: dict[int, list[Organisation]] = {}
+    for unit in Organisation.objects.filter(parent_id__in=organisations.values("pk")).order_by("name", "pk"):
+        units.setdefault(unit.parent_id, []).append(unit)
+    multi = client.tenancy == HelseIdClient.Tenancy.MULTI
+    entries = [
+        _tenant_entry(organisation, scopes.get(organisation.pk, []), units.get(organisation.pk, []), multi=multi)
+        for organisation in organisations
+    ]
+    every_scope = sorted({scope for found in scopes.values() for scope in found})
+    return _configuration(client, scopes=every_scope, tenants=entries)
+
+
+def client_scopes(client: HelseIdClient) -> list[str]:
+    """Every scope the client holds for any tenant: the union over its tenants, without listing them."""
+    supported = client.system.supported_services.filter(environment=client.environment).values("service_id")
+    ordered = Order.objects.filter(
+        organisation_id__in=client_tenant_organisations(client).values("pk"),
+        environment=client.environment,
+        state=Order.State.ACTIVE,
+        service_id__in=supported,
+    ).values("service_id")
+    services = Service.objects.filter(pk__in=ordered)
+    return sorted({scope for service in services for scope in service.scopes_for(client.system.kind)})
+
+
+@dataclass(frozen=True)
+class ConfigurationSummary:
+    """The configuration without its tenant list, for paper: what stays the same size at any number of tenants."""
+
+    configuration: dict
+    tenant_count: int
+    example: dict | None  # the first tenant's entry (with at most one unit), to show how a token names it
+
+
+def configuration_summary(client: HelseIdClient) -> ConfigurationSummary:
+    organisations = client_tenant_organisations(client)
+    first = organisations.first()
+    example = None
+    if first is not None:
+        unit = Organisation.objects.filter(parent=first).order_by("name", "pk").first()
+        scopes = tenant_scopes(client, [first.pk]).get(first.pk, [])
+        multi = client.tenancy == HelseIdClient.Tenancy.MULTI
+        example = _tenant_entry(first, scopes, [unit] if unit else [], multi=multi)
+    return ConfigurationSummary(
+        configuration=_configuration(client, scopes=client_scopes(client), tenants=None),
+        tenant_count=organisations.count(),
+        example=example,
+    )
 
 
 def configuration_filename(client: HelseIdClient, extension: str) -> str:
@@ -337,18 +432,44 @@ def client_disable(*, client: HelseIdClient, by: User, request=None) -> HelseIdC
 
 
 def clients_acting_for(organisation: Organisation) -> list[tuple[HelseIdClient, list[str]]]:
-    """The vendor clients whose tenants include the organisation, with the scopes they hold for it."""
-    systems = VendorAssignment.objects.active().filter(organisation=organisation).values("system_id")
-    clients = (
-        HelseIdClient.objects.exclude(state=HelseIdClient.State.DISABLED)
-        .filter(Q(tenant__isnull=True, system_id__in=systems) | Q(tenant=organisation))
+    """The vendor clients whose tenants include the organisation, with the scopes they hold for it.
+
+    The rules of `client_tenants`, worked out for this one organisation only: four queries, whatever the
+    number of clients or of the vendors' other tenants.
+    """
+    assigned = set(
+        VendorAssignment.objects.active().filter(organisation=organisation).values_list("system_id", "environment")
+    )
+    clients = [
+        client
+        for client in HelseIdClient.objects.exclude(state=HelseIdClient.State.DISABLED)
+        .filter(system_id__in={system_id for system_id, _environment in assigned})
+        .filter(Q(tenancy=HelseIdClient.Tenancy.MULTI) | Q(tenant=organisation))
         .select_related("system", "system__vendor")
+        .order_by("system__name", "environment", "pk")
+        # A tenant is one that uses the client's system in the client's environment.
+        if (client.system_id, client.environment) in assigned
+    ]
+    if not clients:
+        return []
+    supported = set(
+        SupportedService.objects.filter(system_id__in={client.system_id for client in clients}).values_list(
+            "system_id", "environment", "service_id"
+        )
+    )
+    active_orders = list(
+        Order.objects.filter(organisation=organisation, state=Order.State.ACTIVE).select_related("service")
     )
     result = []
     for client in clients:
-        scopes = next((t.scopes for t in client_tenants(client) if t.organisation.pk == organisation.pk), None)
-        if scopes is not None:
-            result.append((client, scopes))
+        scopes: set[str] = set()
+        for order in active_orders:
+            # A scope needs both: the organisation's active order and the system's declared support for the service.
+            if order.environment == client.environment and (
+                (client.system_id, client.environment, order.service_id) in supported
+            ):
+                scopes.update(order.service.scopes_for(client.system.kind))
+        result.append((client, sorted(scopes)))
     return result
 
 

@@ -561,8 +561,18 @@ class ProvisioningTask(models.Model):
 
     def describe(self) -> str:
         """One line a person understands: what this step does to which system."""
-        payload = self.payload
-        if self.kind == self.Kind.VKP_ACCESS:
+        return self.describe_step(self.kind, self.payload)
+
+    # The payload's names the description uses: the audit log keeps these, and describes the step when shown.
+    STEP_NAMES = ("system_name", "organisation_name", "service_name", "client_name", "client_id")
+
+    def step_params(self) -> dict:
+        """The step as codes and names, for the audit log (rendered in the reader's language by describe_step)."""
+        return {"kind": self.kind, **{key: self.payload[key] for key in self.STEP_NAMES if key in self.payload}}
+
+    @classmethod
+    def describe_step(cls, kind: str, payload: dict) -> str:
+        if kind == cls.Kind.VKP_ACCESS:
             return _("%(system)s for %(organisation)s in %(service)s") % {
                 "system": payload.get("system_name", ""),
                 "organisation": payload.get("organisation_name", ""),
@@ -573,3 +583,190 @@ class ProvisioningTask(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in self.OPEN
+
+
+class ReconciliationRun(GuardedStateMixin, models.Model):
+    """One comparison of the backing services with the database (*avstemming*), hourly or asked for by NHN staff."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("Waiting to start")
+        RUNNING = "running", _("Comparing")
+        FINISHED = "finished", _("Finished")
+        FAILED = "failed", _("Failed")
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", _("Every hour")
+        PERSON = "person", _("Asked for by NHN")
+
+    UNFINISHED = (State.QUEUED, State.RUNNING)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.QUEUED)
+    trigger = models.CharField(_("started by"), max_length=10, choices=Trigger.choices, default=Trigger.SCHEDULE)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("asked for by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    missing = models.PositiveIntegerField(_("missing"), default=0)
+    unexpected = models.PositiveIntegerField(_("unexpected"), default=0)
+    changed = models.PositiveIntegerField(_("changed"), default=0)
+    repaired = models.PositiveIntegerField(_("repair queued"), default=0)
+    left_for_person = models.PositiveIntegerField(_("left for a person"), default=0)
+    error = models.TextField(_("error"), blank=True)
+
+    invalid_transition_message = _("The reconciliation is “%(state)s” and cannot become “%(target)s”.")
+
+    class Meta:
+        verbose_name = _("reconciliation")
+        verbose_name_plural = _("reconciliations")
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["state", "created_at"], name="reconciliation_run_state")]
+
+    def __str__(self):
+        return _("Reconciliation of %(when)s") % {
+            "when": timezone.localtime(self.created_at).strftime("%d.%m.%Y %H:%M")
+        }
+
+    @property
+    def is_unfinished(self) -> bool:
+        return self.state in self.UNFINISHED
+
+    @property
+    def differences(self) -> int:
+        return self.missing + self.unexpected + self.changed
+
+    def begin(self) -> None:
+        self._transition([self.State.QUEUED], self.State.RUNNING, started_at=timezone.now())
+
+    def finish(self, **counts) -> None:
+        self._transition([self.State.RUNNING], self.State.FINISHED, finished_at=timezone.now(), **counts)
+
+    def fail(self, *, error: str) -> None:
+        self._transition(list(self.UNFINISHED), self.State.FAILED, finished_at=timezone.now(), error=error)
+
+
+# Words in a finding's expected/found values, as a person reads them.
+FINDING_WORDS = {
+    "read": _("read"),
+    "write": _("write"),
+    "registered": _("registered"),
+    "missing": _("missing"),
+    "enabled": _("enabled"),
+    "disabled": _("disabled"),
+}
+
+
+def _finding_side_text(side: dict) -> str:
+    parts = []
+    if "access" in side:
+        parts.append(", ".join(str(FINDING_WORDS.get(word, word)) for word in side["access"]))
+    if "state" in side:
+        parts.append(str(FINDING_WORDS.get(side["state"], side["state"])))
+    if "keys" in side:
+        parts.append(_("keys: %(kids)s") % {"kids": ", ".join(str(kid) for kid in side["keys"]) or "–"})
+    if "tenants" in side:
+        tenants = "; ".join(f"{org} ({', '.join(scopes)})" for org, scopes in sorted(side["tenants"].items()))
+        parts.append(_("tenants: %(tenants)s") % {"tenants": tenants or "–"})
+    return " · ".join(part for part in parts if part) or str(_("nothing"))
+
+
+class ReconciliationFinding(GuardedStateMixin, models.Model):
+    """One difference a reconciliation found between a backing service and the database (*avvik*)."""
+
+    class Kind(models.TextChoices):
+        MISSING = "missing", _("Missing in the service")
+        UNEXPECTED = "unexpected", _("In the service, not in the portal")
+        CHANGED = "changed", _("Different in the service")
+
+    class Handling(models.TextChoices):
+        REPAIR_QUEUED = "repair_queued", _("Repair queued")
+        LEFT_FOR_PERSON = "left_for_person", _("Left for a person")
+        KEPT_EARLIER = "kept_earlier", _("Kept by an earlier decision")
+
+    class State(models.TextChoices):
+        NONE = "none", _("No decision needed")
+        WAITING = "waiting", _("Waiting for a decision")
+        REVOKED = "revoked", _("Removed")
+        KEPT = "kept", _("Kept")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    run = models.ForeignKey(
+        ReconciliationRun, verbose_name=_("reconciliation"), on_delete=models.CASCADE, related_name="findings"
+    )
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    handling = models.CharField(_("handling"), max_length=16, choices=Handling.choices)
+    state = models.CharField(_("decision"), max_length=10, choices=State.choices, default=State.NONE)
+    # The same target string as ProvisioningTask.target ("vkp:…" or "helseid:…").
+    target = models.CharField(_("target"), max_length=200, db_index=True)
+    # Who and what it is about, in names a person knows (organisation, service, system or client).
+    subject = models.JSONField(_("about"), default=dict, blank=True)
+    expected = models.JSONField(_("expected"), default=dict, blank=True)
+    found = models.JSONField(_("found"), default=dict, blank=True)
+    task = models.ForeignKey(
+        ProvisioningTask,
+        verbose_name=_("provisioning task"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("decided by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    reason = models.TextField(_("reason"), blank=True)
+
+    invalid_transition_message = _("The finding is “%(state)s” and cannot become “%(target)s”.")
+
+    class Meta:
+        verbose_name = _("reconciliation finding")
+        verbose_name_plural = _("reconciliation findings")
+        ordering = ["pk"]
+        indexes = [
+            models.Index(fields=["run", "kind"], name="reconciliation_finding_kind"),
+            models.Index(fields=["state", "target"], name="reconciliation_decision"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.target}"
+
+    def describe(self) -> str:
+        """One line a person understands: which system has what where."""
+        subject = self.subject
+        if self.target.startswith("helseid:"):
+            return _("Client %(client)s") % {"client": subject.get("client_name") or subject.get("client_id", "")}
+        return _("%(system)s for %(organisation)s in %(service)s") % {
+            "system": subject.get("system_name") or subject.get("system", ""),
+            "organisation": subject.get("organisation_name") or subject.get("org_number", ""),
+            "service": subject.get("service_name") or subject.get("service", ""),
+        }
+
+    @property
+    def expected_text(self) -> str:
+        return _finding_side_text(self.expected or {})
+
+    @property
+    def found_text(self) -> str:
+        return _finding_side_text(self.found or {})
+
+    @property
+    def is_waiting(self) -> bool:
+        return self.state == self.State.WAITING
+
+    def revoke(self, *, by) -> None:
+        self._transition([self.State.WAITING], self.State.REVOKED, decided_by=by, decided_at=timezone.now())
+
+    def keep(self, *, by, reason: str) -> None:
+        self._transition([self.State.WAITING], self.State.KEPT, decided_by=by, decided_at=timezone.now(), reason=reason)

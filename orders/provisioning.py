@@ -33,7 +33,7 @@ from portal.clients import BackingServiceError, backoff_delay
 from portal.queueing import enqueue
 
 from .clients import AccessGrant, RegisteredClient, helseid_registry, vkp_registry
-from .models import HelseIdClient, Order, ProvisioningTask, Service
+from .models import HelseIdClient, Order, ProvisioningTask, ReconciliationFinding, ReconciliationRun, Service
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,16 @@ ORDER_STATES_WITH_ACCESS = (Order.State.PROVISIONING, Order.State.ACTIVE, Order.
 EARLY_TOLERANCE = timedelta(seconds=1)
 
 Kind, Reason, TaskState = ProvisioningTask.Kind, ProvisioningTask.Reason, ProvisioningTask.State
+Finding, FindingState = ReconciliationFinding, ReconciliationFinding.State
+VKP_PAYLOAD_KEYS = (
+    "environment",
+    "org_number",
+    "organisation_name",
+    "service",
+    "service_name",
+    "system",
+    "system_name",
+)
 
 
 # What the services should hold -------------------------------------------------------------------
@@ -277,9 +287,10 @@ def dispatch(task_ids: list[int], *, countdown: float | None = None) -> None:
 
 def _perform_vkp(task: ProvisioningTask) -> dict:
     payload = task.payload
-    organisation = Organisation.objects.get(org_number=payload["org_number"])
+    organisation = Organisation.objects.filter(org_number=payload["org_number"]).first()
     target = (payload["environment"], payload["org_number"], payload["service"], payload["system"])
-    grant = desired_grants(payload["environment"], organisation=organisation).get(target)
+    # An organisation the portal does not know (a grant made outside it, removed by NHN staff) should hold nothing.
+    grant = desired_grants(payload["environment"], organisation=organisation).get(target) if organisation else None
     registry = vkp_registry()
     key_base = str(task.idempotency_key)
     if grant is None:
@@ -342,7 +353,7 @@ def task_run(task_id: int, *, allow_early: bool = False) -> str | None:
                 action="provisioning.task_failed",
                 obj=task.order or task.client or task,
                 organisation=_organisation_of(task),
-                after={"task": str(task.public_id), "step": task.describe(), "error": task.last_error},
+                after={"task": str(task.public_id), "step": task.step_params(), "error": task.last_error},
             )
         else:
             task.state, task.completed_at, task.last_error = TaskState.SUCCEEDED, now, ""
@@ -417,7 +428,7 @@ def task_retry(*, task: ProvisioningTask, by: User, request=None) -> Provisionin
         obj=task.order or task.client or task,
         actor=by,
         organisation=_organisation_of(task),
-        after={"task": str(task.public_id), "step": task.describe(), "last_error": task.last_error},
+        after={"task": str(task.public_id), "step": task.step_params(), "last_error": task.last_error},
         request=request,
     )
     if task.order_id:
@@ -443,7 +454,7 @@ def task_cancel(*, task: ProvisioningTask, by: User, reason: str, request=None) 
         obj=task.order or task.client or task,
         actor=by,
         organisation=_organisation_of(task),
-        after={"task": str(task.public_id), "step": task.describe(), "reason": reason},
+        after={"task": str(task.public_id), "step": task.step_params(), "reason": reason},
         request=request,
     )
     if task.order_id:
@@ -478,15 +489,33 @@ def requeue_stale() -> int:
     return len(ids)
 
 
-def reconcile() -> list[dict]:
-    """Compare each backing service with the database and queue a task for every difference.
+def reconcile(run: ReconciliationRun | None = None) -> list[dict]:
+    """Compare each backing service with the database, record what differs, and queue the repairs.
 
-    Targets with work already under way are left alone: their own task brings them right. The
-    differences found are written to the audit log, and the queued tasks record what they changed.
+    Every difference becomes a finding of the run (the staff's reconciliation report). Missing and
+    changed access is repaired by a queued task, as is a stale grant the portal once made itself. A
+    grant the portal never made is not revoked: someone gave it outside the portal, maybe on purpose,
+    so it waits for NHN staff to remove or keep it (a target kept once is not asked about again).
+    Targets with work already under way are left alone: their own task brings them right. Returns
+    the differences repaired (also written to the audit log); an error fails the run and is raised.
     """
+    if run is None:
+        run = ReconciliationRun.objects.create(trigger=ReconciliationRun.Trigger.SCHEDULE)
+    run.begin()
+    try:
+        return _reconcile(run)
+    except Exception as error:
+        run.fail(error=str(error) or type(error).__name__)
+        raise
+
+
+def _reconcile(run: ReconciliationRun) -> list[dict]:
     busy = set(ProvisioningTask.objects.open().values_list("target", flat=True))
+    kept = set(
+        ReconciliationFinding.objects.filter(state=FindingState.KEPT).values_list("target", flat=True).distinct()
+    )
     drift: list[dict] = []
-    tasks: list[ProvisioningTask] = []
+    found: list[tuple[ReconciliationFinding, ProvisioningTask | None]] = []
     registry = vkp_registry()
     for environment in Environment.values:
         desired = desired_grants(environment)
@@ -495,18 +524,45 @@ def reconcile() -> list[dict]:
             want, have = desired.get(target), actual.get(target)
             if want is not None and have is not None and set(want.access) == set(have.access):
                 continue
-            if _vkp_target(*target) in busy:
+            target_key = _vkp_target(*target)
+            if target_key in busy:
                 continue
-            task = _reconciliation_vkp_task(target, intent="grant" if want else "revoke")
-            if task is not None:
-                tasks.append(task)
+            kind = (
+                Finding.Kind.MISSING
+                if have is None
+                else Finding.Kind.UNEXPECTED
+                if want is None
+                else Finding.Kind.CHANGED
+            )
+            finding = Finding(
+                kind=kind,
+                target=target_key,
+                expected={"access": sorted(want.access)} if want else {},
+                found={"access": sorted(have.access)} if have else {},
+            )
+            task = None
+            if kind != Finding.Kind.UNEXPECTED or _portal_granted(target_key):
+                task = _reconciliation_vkp_task(target, intent="grant" if want else "revoke")
+            if task is None:
+                logger.warning(
+                    "VKP registry holds an unknown grant %s (not made by the portal); left for NHN staff", target
+                )
+                finding.subject = _vkp_subject(target)
+                if target_key in kept:
+                    finding.handling = Finding.Handling.KEPT_EARLIER
+                else:
+                    finding.handling, finding.state = Finding.Handling.LEFT_FOR_PERSON, FindingState.WAITING
+            else:
+                finding.handling = Finding.Handling.REPAIR_QUEUED
+                finding.subject = {key: value for key, value in task.payload.items() if key != "intent"}
                 drift.append(
                     {
                         "target": task.target,
-                        "expected": list(want.access) if want else [],
-                        "found": list(have.access) if have else [],
+                        "expected": finding.expected.get("access", []),
+                        "found": finding.found.get("access", []),
                     }
                 )
+            found.append((finding, task))
     helseid = helseid_registry()
     clients = HelseIdClient.objects.exclude(state=HelseIdClient.State.PENDING).select_related(
         "system", "system__vendor", "tenant"
@@ -517,13 +573,88 @@ def reconcile() -> list[dict]:
         want, have = desired_client(client), helseid.get_client(str(client.client_id))
         difference = _client_difference(want, have)
         if difference:
-            tasks.append(_client_task(client, reason=Reason.RECONCILIATION))
-            drift.append({"target": f"helseid:{client.client_id}", **difference})
-    with transaction.atomic():
-        _queue(tasks)
-        if drift:
-            audit(action="provisioning.drift_repaired", after={"differences": drift})
+            task = _client_task(client, reason=Reason.RECONCILIATION)
+            drift.append({"target": task.target, **difference})
+            finding = Finding(
+                kind=Finding.Kind.MISSING if have is None else Finding.Kind.CHANGED,
+                handling=Finding.Handling.REPAIR_QUEUED,
+                target=task.target,
+                subject={"client_id": str(client.client_id), "client_name": client_name(client)},
+                **_client_sides(difference),
+            )
+            found.append((finding, task))
+    _record(run, found, drift)
     return drift
+
+
+def _record(run: ReconciliationRun, found: list, drift: list[dict]) -> None:
+    """Queue the repairs, write the findings and finish the run, all in one transaction."""
+    with transaction.atomic():
+        _queue([task for _finding, task in found if task is not None])  # bulk_create gives them their ids
+        findings = []
+        for finding, task in found:
+            finding.run, finding.task = run, task
+            findings.append(finding)
+        ReconciliationFinding.objects.bulk_create(findings, batch_size=500)
+        # Each run lists every difference there is now, so it alone speaks for what still waits.
+        ReconciliationFinding.objects.filter(state=FindingState.WAITING).exclude(run=run).update(
+            state=FindingState.NONE
+        )
+        kinds = [finding.kind for finding in findings]
+        handlings = [finding.handling for finding in findings]
+        run.finish(
+            missing=kinds.count(Finding.Kind.MISSING),
+            unexpected=kinds.count(Finding.Kind.UNEXPECTED),
+            changed=kinds.count(Finding.Kind.CHANGED),
+            repaired=handlings.count(Finding.Handling.REPAIR_QUEUED),
+            left_for_person=handlings.count(Finding.Handling.LEFT_FOR_PERSON),
+        )
+        if drift:
+            audit(action="provisioning.drift_repaired", obj=run, after={"differences": drift})
+
+
+def _portal_granted(target_key: str) -> bool:
+    """Whether the portal ever asked for this grant (a stale grant of its own is cleaned up without asking)."""
+    return ProvisioningTask.objects.filter(kind=Kind.VKP_ACCESS, target=target_key, payload__intent="grant").exists()
+
+
+def _vkp_subject(target: tuple) -> dict:
+    """The target as the registry names it, with the portal's names where it knows them."""
+    environment, org_number, service_code, system_public_id = target
+    organisation = Organisation.objects.filter(org_number=org_number).first()
+    service = Service.objects.filter(code=service_code).first()
+    system = VendorSystem.objects.filter(public_id=system_public_id).first() if _is_uuid(system_public_id) else None
+    return {
+        "environment": environment,
+        "org_number": org_number,
+        "organisation_name": organisation.name if organisation else "",
+        "service": service_code,
+        "service_name": service.name_nb if service else "",
+        "system": system_public_id,
+        "system_name": system.name if system else "",
+    }
+
+
+def _client_sides(difference: dict) -> dict:
+    """A client difference as what was expected and what was found, side by side."""
+    if "expected" in difference:
+        return {"expected": {"state": difference["expected"]}, "found": {"state": difference["found"]}}
+    return {
+        "expected": {part: values["expected"] for part, values in difference.items()},
+        "found": {part: values["found"] for part, values in difference.items()},
+    }
+
+
+def revoke_task_for(finding: ReconciliationFinding) -> ProvisioningTask:
+    """The task that removes a grant NHN staff decided should go; it runs like any other revocation."""
+    subject = finding.subject
+    payload = {key: subject.get(key, "") for key in VKP_PAYLOAD_KEYS}
+    payload["organisation_name"] = payload["organisation_name"] or payload["org_number"]
+    payload["service_name"] = payload["service_name"] or payload["service"]
+    payload["system_name"] = payload["system_name"] or payload["system"]
+    payload["intent"] = "revoke"
+    task = ProvisioningTask(kind=Kind.VKP_ACCESS, reason=Reason.RECONCILIATION, target=finding.target, payload=payload)
+    return _queue([task])[0]
 
 
 def _reconciliation_vkp_task(target: tuple, *, intent: str) -> ProvisioningTask | None:
@@ -532,9 +663,7 @@ def _reconciliation_vkp_task(target: tuple, *, intent: str) -> ProvisioningTask 
     service = Service.objects.filter(code=service_code).first()
     system = VendorSystem.objects.filter(public_id=system_public_id).first() if _is_uuid(system_public_id) else None
     if organisation is None or service is None or system is None:
-        # The registry holds a grant for something the portal never knew; only a person can judge it.
-        logger.warning("VKP registry holds an unknown grant %s; left for NHN staff", target)
-        return None
+        return None  # the portal never knew what it is for; only a person can judge it
     return _vkp_task(
         organisation=organisation,
         service=service,

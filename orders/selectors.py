@@ -3,12 +3,15 @@
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Q, QuerySet
+from django.core.paginator import Page, Paginator
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from members.models import Organisation, TermsDocument, VendorSystem
+from members.models import Acceptance, Organisation, TermsDocument, VendorSystem
+from members.selectors import current_membership_of
 
 from . import services
+from .helseid import Tenant, client_tenant_organisations, tenant_scopes
 from .models import Environment, Order, ProvisioningTask, Service
 
 
@@ -68,7 +71,10 @@ def service_overview(organisation: Organisation) -> list[ServiceStatus]:
     latest: dict[tuple[int, str], Order] = {}
     # Live orders win over ended ones; among those, the newest.
     for order in (
-        Order.objects.filter(organisation=organisation).exclude(state=Order.State.CANCELLED).order_by("created_at")
+        Order.objects.filter(organisation=organisation)
+        .exclude(state=Order.State.CANCELLED)
+        .select_related("service")
+        .order_by("created_at")
     ):
         key = (order.service_id, order.environment)
         if key not in latest or order.state in Order.LIVE or latest[key].state not in Order.LIVE:
@@ -105,6 +111,51 @@ def order_queue(*, state="", service="", environment="", search="", older_than_d
     return orders.order_by("submitted_at", "created_at")
 
 
+def with_membership_state(orders: QuerySet[Order]) -> QuerySet[Order]:
+    """Each order with ``membership_state``: its organisation's current membership state (None: never applied)."""
+    current = current_membership_of(OuterRef("organisation"))
+    return orders.annotate(membership_state=Subquery(current.values("state")[:1]))
+
+
+class UsageTermsState:
+    """Where an order's organisation stands with the usage terms of the order's service."""
+
+    SIGNED = "signed"  # a version whose signature still counts
+    NOT_SIGNED = "not_signed"  # never signed
+    LAPSED = "lapsed"  # signed a version a newer one has replaced in force: must be accepted again
+    NONE = ""  # the service has no published usage terms
+
+
+def attach_usage_terms_state(orders: list[Order]) -> list[Order]:
+    """Give each order ``usage_terms_state`` (a ``UsageTermsState``): two queries for any number of orders.
+
+    A signature counts as ``TermsDocument.objects.valid_per_service`` says (as ``services.accepted_usage_terms``
+    does for ordering), so the queue shows what the submit and the approval will find.
+    """
+    if not orders:
+        return orders
+    valid = TermsDocument.objects.valid_per_service(TermsDocument.Kind.USAGE)
+    signed: dict[tuple[int, str], set[int]] = {}
+    for organisation_id, document_id, code in Acceptance.objects.filter(
+        organisation_id__in={order.organisation_id for order in orders},
+        document__kind=TermsDocument.Kind.USAGE,
+        document__service_code__in={order.service.code for order in orders},
+    ).values_list("organisation_id", "document_id", "document__service_code"):
+        signed.setdefault((organisation_id, code), set()).add(document_id)
+    for order in orders:
+        code = order.service.code
+        documents = signed.get((order.organisation_id, code), set())
+        if code not in valid:
+            order.usage_terms_state = UsageTermsState.NONE
+        elif documents & valid[code]:
+            order.usage_terms_state = UsageTermsState.SIGNED
+        elif documents:
+            order.usage_terms_state = UsageTermsState.LAPSED
+        else:
+            order.usage_terms_state = UsageTermsState.NOT_SIGNED
+    return orders
+
+
 def provisioning_failures():
     """NHN's failures queue: failed steps first, then steps still retrying after a failed attempt."""
     return (
@@ -134,25 +185,75 @@ def order_steps(order: Order, *, vendors: list[Organisation] | None = None) -> l
     ]
 
 
-def steps_for_vendor(orders: list[Order], vendor: Organisation) -> dict[int, list[ProvisioningTask]]:
-    """Each order's provisioning steps that concern the vendor's own systems and clients (one query)."""
+def steps_for_vendor(
+    orders: list[Order], vendor: Organisation, *, registered_systems: frozenset[str] = frozenset()
+) -> tuple[dict[int, list[ProvisioningTask]], dict[str, list[ProvisioningTask]]]:
+    """Each order's provisioning steps that concern the vendor's own systems and clients, and (by the tenant's
+    number) the grants still being made or failed because a tenant registered one of `registered_systems`:
+    no order links those (issue 16). Open registration steps only (the indexed state); the lifecycle page
+    has the done ones. One query for both."""
     own_systems = {str(public_id) for public_id in vendor.vendor_systems.values_list("public_id", flat=True)}
+    wanted = Q(order__in=[order.pk for order in orders])
+    if registered_systems:
+        wanted |= Q(
+            state__in=ProvisioningTask.OPEN,
+            kind=ProvisioningTask.Kind.VKP_ACCESS,
+            order__isnull=True,
+            reason=ProvisioningTask.Reason.ASSIGNMENT_CREATED,
+            payload__system__in=sorted(registered_systems & own_systems),
+        )
     steps: dict[int, list[ProvisioningTask]] = {}
-    tasks = ProvisioningTask.objects.filter(order__in=[order.pk for order in orders]).select_related("client__system")
+    registration: dict[str, list[ProvisioningTask]] = {}
+    tasks = ProvisioningTask.objects.filter(wanted).select_related("client__system").order_by("created_at", "pk")
     for task in tasks:
-        if task.payload.get("system") in own_systems or (task.client_id and task.client.system.vendor_id == vendor.pk):
+        if task.order_id is None:
+            registration.setdefault(task.payload.get("org_number", ""), []).append(task)
+        elif task.payload.get("system") in own_systems or (
+            task.client_id and task.client.system.vendor_id == vendor.pk
+        ):
             steps.setdefault(task.order_id, []).append(task)
-    return steps
+    return steps, registration
 
 
 def attach_vendor_steps(tenants: list[dict], vendor: Organisation) -> bool:
-    """Give each tenant order (from `vendor_tenants`) its steps for the vendor; True while any is under way."""
+    """Give each tenant order (from `vendor_tenants`) its steps for the vendor, and each tenant the grants its
+    registration of the vendor's systems is making (`registration_steps`); True while any is under way.
+
+    Each tenant also gets `changing`: True while one of its orders, the vendor's steps for it or its
+    registration grants are under way, the rows the dashboard's live status asks for again.
+    """
     orders = [order for tenant in tenants for order in tenant["orders"]]
-    steps = steps_for_vendor(orders, vendor)
+    registered = frozenset(str(a.system.public_id) for tenant in tenants for a in tenant["assignments"])
+    steps, registration = steps_for_vendor(orders, vendor, registered_systems=registered)
     for order in orders:
         order.vendor_steps = steps.get(order.pk, [])
-    return any(
-        order.state in (Order.State.APPROVED, Order.State.PROVISIONING)
-        or any(step.state == ProvisioningTask.State.PENDING for step in order.vendor_steps)
-        for order in orders
+    for tenant in tenants:
+        tenant["registration_steps"] = registration.get(tenant["organisation"].org_number, [])
+        tenant["changing"] = any(_under_way(order) for order in tenant["orders"]) or any(
+            step.state == ProvisioningTask.State.PENDING for step in tenant["registration_steps"]
+        )
+    return any(tenant["changing"] for tenant in tenants)
+
+
+def _under_way(order: Order) -> bool:
+    return order.state in (Order.State.APPROVED, Order.State.PROVISIONING) or any(
+        step.state == ProvisioningTask.State.PENDING for step in order.vendor_steps
     )
+
+
+def client_tenants_page(client, *, search: str = "", page_number=None, per_page: int = 50) -> Page:
+    """One page of the municipalities a HelseID client acts for, each with its scopes.
+
+    The same few queries at any number of tenants: a count, the page's organisations, and the scopes
+    of those organisations only (`helseid.tenant_scopes`).
+    """
+    organisations = client_tenant_organisations(client)
+    if search:
+        organisations = organisations.filter(
+            Q(name__icontains=search) | Q(org_number__startswith=search.replace(" ", ""))
+        )
+    page = Paginator(organisations, per_page).get_page(page_number)
+    shown = list(page.object_list)
+    scopes = tenant_scopes(client, [organisation.pk for organisation in shown])
+    page.object_list = [Tenant(organisation, scopes.get(organisation.pk, [])) for organisation in shown]
+    return page

@@ -32,8 +32,25 @@ def requeue_bulk_approvals() -> int:
 
 
 @shared_task
-def reconcile_backing_services() -> int:
-    """Beat: repair drift between the backing services and the database."""
+def reconcile_backing_services(run_id: int | None = None) -> int:
+    """Beat (no run_id) or NHN staff's "run now" (the run they asked for): compare, report and repair."""
+    from portal.transitions import InvalidTransition
+
+    from .models import ReconciliationRun
+
+    queued = ReconciliationRun.objects.filter(state=ReconciliationRun.State.QUEUED)
+    if run_id is not None:
+        run = queued.filter(pk=run_id).first()
+        if run is None:
+            return 0  # a second delivery of the message: the run has begun or is done already
+        return len(provisioning.reconcile(run))
+    # A run staff asked for while the broker was down is done by the next hourly one, not left waiting.
+    run = queued.filter(trigger=ReconciliationRun.Trigger.PERSON).order_by("created_at", "pk").first()
+    if run is not None:
+        try:
+            return len(provisioning.reconcile(run))
+        except InvalidTransition:
+            pass  # its own message arrived a moment ago and began it; this hour's run is a new one
     return len(provisioning.reconcile())
 
 

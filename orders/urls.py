@@ -34,6 +34,14 @@ urlpatterns = [
     path("kundesenter/bestillinger/godkjenn-test/", views.staff_orders_bulk_approve, name="staff_orders_bulk_approve"),
     path("kundesenter/massegodkjenning/", views.staff_bulk_approval_start, name="staff_bulk_approval_start"),
     path("kundesenter/massegodkjenning/<uuid:job_id>/", views.staff_bulk_approval_job, name="staff_bulk_approval_job"),
+    path("kundesenter/avstemming/", views.staff_reconciliation, name="staff_reconciliation"),
+    path("kundesenter/avstemming/kjor/", views.staff_reconciliation_request, name="staff_reconciliation_request"),
+    path("kundesenter/avstemming/<uuid:run_id>/", views.staff_reconciliation_run, name="staff_reconciliation_run"),
+    path(
+        "kundesenter/avstemming/funn/<uuid:finding_id>/<str:decision>/",
+        views.staff_finding_decide,
+        name="staff_finding_decide",
+    ),
     path(
         "kundesenter/bestillinger/<uuid:order_id>/<str:decision>/", views.staff_order_decide, name="staff_order_decide"
     ),

@@ -22,9 +22,18 @@ from portal.decisions import staff_decide
 from portal.models import AuditEvent
 from portal.pdf import render_pdf
 
-from . import bulk_approval, helseid, provisioning, selectors, services
-from .forms import ClientCreateForm, KeyUploadForm
-from .models import BulkApprovalJob, ClientKey, Environment, Order, ProvisioningTask, Service
+from . import bulk_approval, helseid, provisioning, reconciliation, selectors, services
+from .forms import ClientCreateForm, ClientTenantSearchForm, KeyUploadForm
+from .models import (
+    BulkApprovalJob,
+    ClientKey,
+    Environment,
+    Order,
+    ProvisioningTask,
+    ReconciliationFinding,
+    ReconciliationRun,
+    Service,
+)
 from .permissions import get_client_for_user, get_order_for_user, get_organisation_for_ordering, tenant_vendors_of
 
 
@@ -132,6 +141,8 @@ def order_detail(request, order_id):
         "can_change": Affiliation.Role.ADMIN in roles,
         "as_vendor": as_vendor,
         "hide_actors": as_vendor,
+        # What changed may name another vendor's system: a vendor reads what happened, not the details.
+        "hide_changes": as_vendor,
         "steps": steps,
         "open_steps": any(step.state == ProvisioningTask.State.PENDING for step in steps),
         "show_errors": request.user.is_nhn_staff,
@@ -230,7 +241,8 @@ def staff_order_queue(request):
         search=filters.get("q", "").strip(),
         older_than_days=filters.get("older_than_days"),
     )
-    page = Paginator(orders, 50).get_page(request.GET.get("side"))
+    page = Paginator(selectors.with_membership_state(orders), 50).get_page(request.GET.get("side"))
+    page.object_list = selectors.attach_usage_terms_state(list(page.object_list))
     if request.htmx:
         return render(request, "orders/staff/_order_table.html", {"form": form, "page": page})
     context = {"form": form, "page": page, "bulk_jobs": bulk_approval.recent_jobs(5)}
@@ -302,6 +314,10 @@ STAFF_ORDER_DECISIONS = {
 @require_POST
 def staff_order_decide(request, order_id, decision):
     order = get_order_for_user(request, order_id)
+    # The queue's row comes back with the organisation's columns (a decision on an order changes neither).
+    membership = current_membership(order.organisation)
+    order.membership_state = membership.state if membership else None
+    selectors.attach_usage_terms_state([order])
     return staff_decide(
         request,
         obj=order,
@@ -371,6 +387,8 @@ def client_create(request, org_number):
         else:
             messages.success(request, _("The client is created. Add a public key next."))
             return redirect("client_detail", client.public_id)
+    elif "tenant" in form.errors:
+        messages.error(request, form.errors["tenant"][0])
     else:
         messages.error(request, _("Choose a system, an environment and a tenancy."))
     return redirect("vendor_dashboard", vendor.org_number)
@@ -403,19 +421,49 @@ def client_detail(request, client_id):
             else:
                 messages.success(request, _("Key added: %(kids)s") % {"kids": ", ".join(k.kid for k in added)})
                 return redirect("client_detail", client.public_id)
+    search_form = ClientTenantSearchForm(request.GET)
+    search = search_form.cleaned_data["q"].strip() if search_form.is_valid() else ""
+    # The tenants a page at a time: a client may act for thousands of municipalities.
+    tenants = selectors.client_tenants_page(client, search=search, page_number=request.GET.get("side"))
+    tenant_context = {"client": client, "tenants": tenants, "search": search, "search_form": search_form}
+    if request.htmx and request.method == "GET":
+        return render(request, "orders/clients/_client_tenants.html", tenant_context)
     keys = list(client.keys.all())
     context = {
         "client": client,
         "steps": client.provisioning_tasks.order_by("-created_at", "-pk")[:10],
         "show_errors": request.user.is_nhn_staff,
-        "tenants": helseid.client_tenants(client),
+        **tenant_context,
         "keys": keys,
         "keys_expiring": [key for key in keys if key.expires_soon],
         "reminder_days": settings.KEY_EXPIRY_REMINDER_DAYS,
         "form": form,
-        "configuration": helseid.configuration(client),
+        "token_endpoint": helseid.token_endpoint(client),
+        "notes": helseid.configuration_notes(client),
     }
     return render(request, "orders/clients/client_detail.html", context)
+
+
+TENANTS_NAMED_IN_QUESTION = 10
+
+
+def _client_disable_details(client) -> list[str]:
+    """Whom disabling cuts off: every tenant by name when they are few, else how many and the first few."""
+    organisations = helseid.client_tenant_organisations(client)
+    names = [organisation.name for organisation in organisations[: TENANTS_NAMED_IN_QUESTION + 1]]
+    if not names:
+        return []
+    if len(names) <= TENANTS_NAMED_IN_QUESTION:
+        return [_("It loses access for: %(tenants)s.") % {"tenants": ", ".join(names)}]
+    count = organisations.count()
+    return [
+        ngettext(
+            "It loses access for %(count)d municipality, among them: %(tenants)s.",
+            "It loses access for %(count)d municipalities, among them: %(tenants)s.",
+            count,
+        )
+        % {"count": count, "tenants": ", ".join(names[:TENANTS_NAMED_IN_QUESTION])}
+    ]
 
 
 @login_required
@@ -425,13 +473,12 @@ def client_disable(request, client_id):
     client = get_client_for_user(request, client_id)
     get_vendor_organisation_for_user(request, client.system.vendor.org_number)
     if request.method == "GET":
-        tenants = [tenant.organisation.name for tenant in helseid.client_tenants(client)]
         return confirm_page(
             request,
             title=_("Disable the client?"),
             consequence=_("%(system)s stops getting tokens from HelseID with this client in %(environment)s.")
             % {"system": client.system.name, "environment": client.get_environment_display().lower()},
-            details=[_("It loses access for: %(tenants)s.") % {"tenants": ", ".join(tenants)}] if tenants else [],
+            details=_client_disable_details(client),
             irreversible=True,
             confirm_label=_("Disable the client"),
             back_url=reverse("client_detail", args=[client.public_id]),
@@ -485,9 +532,14 @@ def client_configuration(request, client_id):
 @login_required
 def client_sheet(request, client_id):
     client = get_client_for_user(request, client_id)
+    # What a vendor needs on paper: the tenants counted and linked, not listed (there may be thousands).
+    summary = helseid.configuration_summary(client)
     context = {
         "client": client,
-        "configuration": helseid.configuration(client),
+        "configuration": summary.configuration,
+        "tenant_count": summary.tenant_count,
+        "example": summary.example,
+        "tenants_url": request.build_absolute_uri(reverse("client_detail", args=[client.public_id])),
         "keys": [key for key in client.keys.all() if key.is_active],
         "generated_at": timezone.now(),
     }
@@ -511,7 +563,14 @@ STAFF_TASK_DECISIONS = {
 @nhn_staff_required
 @require_POST
 def staff_task_decide(request, task_id, decision):
-    task = get_object_or_404(ProvisioningTask.objects.select_related("order", "client"), public_id=task_id)
+    task = get_object_or_404(
+        ProvisioningTask.objects.select_related("order__organisation", "client"), public_id=task_id
+    )
+    detail_url = reverse("staff_provisioning_failures")
+    # From an organisation's lifecycle page, back to it: the repair shows on its timeline.
+    org_number = task.order.organisation.org_number if task.order_id else task.payload.get("org_number", "")
+    if request.POST.get("from") == "lifecycle" and org_number:
+        detail_url = reverse("organisation_lifecycle", args=[org_number])
     return staff_decide(
         request,
         obj=task,
@@ -519,5 +578,55 @@ def staff_task_decide(request, task_id, decision):
         decision=decision,
         decisions=STAFF_TASK_DECISIONS,
         row_template="orders/staff/_task_row.html",
-        detail_url=reverse("staff_provisioning_failures"),
+        detail_url=detail_url,
+    )
+
+
+@nhn_staff_required
+def staff_reconciliation(request):
+    """What the latest comparisons of the backing services found, and the grants waiting for a decision."""
+    context = {
+        "runs": reconciliation.recent_runs(),
+        "latest": reconciliation.latest_finished_run(),
+        "waiting": reconciliation.waiting_for_decision(),
+        "waiting_count": reconciliation.findings_waiting_count(),
+    }
+    return render(request, "orders/staff/reconciliation.html", context)
+
+
+@nhn_staff_required
+@require_POST
+def staff_reconciliation_request(request):
+    run = reconciliation.run_request(by=request.user, request=request)
+    messages.success(request, _("The reconciliation is queued. This page shows what it finds."))
+    return redirect("staff_reconciliation_run", run_id=run.public_id)
+
+
+@nhn_staff_required
+def staff_reconciliation_run(request, run_id):
+    run = get_object_or_404(ReconciliationRun.objects.select_related("requested_by"), public_id=run_id)
+    page = Paginator(reconciliation.run_findings(run), 100).get_page(request.GET.get("side"))
+    context = {"run": run, "page": page}
+    template = "orders/staff/_reconciliation_run.html" if request.htmx else "orders/staff/reconciliation_run.html"
+    return render(request, template, context)
+
+
+STAFF_FINDING_DECISIONS = {
+    "fjern": (reconciliation.finding_revoke, False, gettext_lazy("The access is being removed.")),
+    "behold": (reconciliation.finding_keep, True, gettext_lazy("The access is kept.")),
+}
+
+
+@nhn_staff_required
+@require_POST
+def staff_finding_decide(request, finding_id, decision):
+    finding = get_object_or_404(ReconciliationFinding.objects.select_related("run"), public_id=finding_id)
+    return staff_decide(
+        request,
+        obj=finding,
+        obj_name="finding",
+        decision=decision,
+        decisions=STAFF_FINDING_DECISIONS,
+        row_template="orders/staff/_finding_row.html",
+        detail_url=reverse("staff_reconciliation_run", args=[finding.run.public_id]),
     )

@@ -13,9 +13,13 @@ ACTION_LABELS = {
     "user.logged_in": _("Logged in"),
     "user.logged_out": _("Logged out"),
     "user.created": _("Account created at first federated login"),
+    "user.logged_out_by_provider": _("Logged out by the login service"),
+    "user.profile_updated": _("Name changed"),
+    "logout.refused": _("Logout from the login service refused"),
     "login.refused": _("Federated login refused"),
     "identity.linked": _("National identity linked"),
     "invitation.sent": _("Colleague invited"),
+    "invitation.renewed": _("Invitation sent again"),
     "invitation.accepted": _("Invitation accepted"),
     "invitation.revoked": _("Invitation withdrawn"),
     "organisation.created": _("Organisation registered"),
@@ -33,9 +37,14 @@ ACTION_LABELS = {
     "membership.reinstated": _("Membership reinstated"),
     "membership.ended": _("Membership ended"),
     "terms.signed": _("Terms signed"),
+    "terms.signed_jointly": _("Terms signed, waiting for a co-signer"),
+    "terms.cosigned": _("Terms co-signed"),
+    "terms.notified": _("Members told of new terms"),
     "terms.drafted": _("Terms drafted"),
     "terms.published": _("Terms published"),
     "signing.delegated": _("Signing delegated"),
+    "signing.delegation_bound": _("Delegation linked to the person"),
+    "signing.delegation_revoked": _("Delegation withdrawn"),
     "signature.requested": _("Signature requested"),
     "order.drafted": _("Service added to the basket"),
     "order.submitted": _("Order sent to NHN"),
@@ -48,6 +57,7 @@ ACTION_LABELS = {
     "order.retried": _("Set-up retried"),
     "order.ended": _("Service ended"),
     "bulk_approval.started": _("Bulk approval started"),
+    "bulk_approval.finished": _("Bulk approval finished"),
     "service.updated": _("Catalogue entry changed"),
     "vendor_system.created": _("Vendor system registered"),
     "vendor_system.services_changed": _("Supported services changed"),
@@ -63,10 +73,30 @@ ACTION_LABELS = {
     "provisioning.task_retried": _("Set-up step retried"),
     "provisioning.task_cancelled": _("Set-up step cancelled"),
     "provisioning.drift_repaired": _("Differences in the backing services repaired"),
+    "reconciliation.requested": _("Reconciliation asked for"),
+    "reconciliation.decided": _("Decision on access found by reconciliation"),
     "email.failed": _("E-mail could not be sent"),
     "email.retried": _("E-mail sent again"),
     "email.cancelled": _("E-mail cancelled"),
 }
+
+# The staff feed's "kind" filter: groups of actions by the prefix of their code.
+ACTION_GROUPS = {
+    "membership": (_("Membership"), ("membership.",)),
+    "terms": (_("Terms and signatures"), ("terms.", "signing.", "signature.")),
+    "orders": (_("Orders and the catalogue"), ("order.", "bulk_approval.", "service.")),
+    "provisioning": (_("Set-up in the backing services"), ("provisioning.",)),
+    "clients": (_("Vendor systems and HelseID clients"), ("helseid_client.", "vendor_system.", "vendor_assignment.")),
+    "organisations": (
+        _("Organisations, roles and invitations"),
+        ("organisation.", "affiliation.", "claim.", "invitation."),
+    ),
+    "accounts": (_("Accounts and logins"), ("user.", "login.", "logout.", "identity.")),
+    "email": (_("E-mail"), ("email.",)),
+}
+
+# What "hide logins" leaves out: every person's every login would bury the changes.
+LOGIN_ACTIONS = ("user.logged_in", "user.logged_out", "user.logged_out_by_provider", "login.refused", "logout.refused")
 
 
 def _valid_ip(value) -> str | None:

@@ -4,8 +4,10 @@ Django 5.2 lets the renderer choose the BoundField class, so widgets get their `
 class and their error description here once, instead of in every form (allauth's included).
 """
 
+from django import forms
 from django.forms import BoundField, RadioSelect
 from django.forms.renderers import TemplatesSetting
+from django.utils.translation import gettext_lazy as _
 
 
 class DesignsystemetBoundField(BoundField):
@@ -25,3 +27,32 @@ class DesignsystemetFormRenderer(TemplatesSetting):
     form_template_name = "forms/form.html"
     field_template_name = "forms/field.html"
     bound_field_class = DesignsystemetBoundField
+
+
+class AuditFeedFilterForm(forms.Form):
+    """The staff audit feed's filter (a GET form: every field optional)."""
+
+    kind = forms.ChoiceField(label=_("Kind"), required=False)
+    org_number = forms.CharField(
+        label=_("Organisation number"),
+        required=False,
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+    hide_logins = forms.BooleanField(label=_("Hide logins"), required=False)
+
+    def __init__(self, *args, **kwargs):
+        from .audit import ACTION_GROUPS
+
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [("", _("All kinds"))] + [
+            (code, label) for code, (label, _p) in ACTION_GROUPS.items()
+        ]
+
+    def clean_org_number(self):
+        from members import orgnr
+
+        number = orgnr.normalise(self.cleaned_data["org_number"])
+        if number:
+            orgnr.validate_org_number(number)
+        return number

@@ -1,8 +1,11 @@
+import operator
 import uuid
+from functools import reduce
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 
@@ -19,6 +22,18 @@ class AuditEventQuerySet(models.QuerySet):
 
     def for_organisation(self, organisation):
         return self.filter(organisation=organisation)
+
+    def of_group(self, group: str):
+        """Entries whose action belongs to one of portal.audit.ACTION_GROUPS."""
+        from .audit import ACTION_GROUPS
+
+        prefixes = ACTION_GROUPS[group][1]
+        return self.filter(reduce(operator.or_, (models.Q(action__startswith=prefix) for prefix in prefixes)))
+
+    def without_logins(self):
+        from .audit import LOGIN_ACTIONS
+
+        return self.exclude(action__in=LOGIN_ACTIONS)
 
 
 class AuditEvent(models.Model):
@@ -62,6 +77,9 @@ class AuditEvent(models.Model):
             models.Index(fields=["organisation", "-created_at"], name="audit_org_recent"),
             # An object's history (order detail, client page) without scanning every event.
             models.Index(fields=["object_type", "object_id", "-created_at"], name="audit_object_recent"),
+            # NHN's feed and the customer centre's recent activity: newest first across everything, in the
+            # model's own order (the tie on -id included), so a page is read off the index instead of sorting all.
+            models.Index(fields=["-created_at", "-id"], name="audit_recent"),
         ]
 
     def __str__(self):
@@ -80,6 +98,13 @@ class AuditEvent(models.Model):
         from .audit import ACTION_LABELS
 
         return ACTION_LABELS.get(self.action, self.action)
+
+    @cached_property
+    def display(self):
+        """The entry as the reader sees it (label, changes, actor's name), in the language active now."""
+        from .audit_display import render_event
+
+        return render_event(self)
 
 
 class WorkerHeartbeat(models.Model):

@@ -1,4 +1,6 @@
+import re
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -14,13 +16,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from kombu import Connection
 
-from members.forms import VendorAssignmentForm, VendorSystemForm
+from members.forms import TenantSearchForm, VendorAssignmentForm, VendorSystemForm
 from members.models import Affiliation, Membership, Organisation, OrganisationClaim, TermsDocument, User
 from members.permissions import (
     get_member_organisation_for_user,
     get_vendor_organisation_for_user,
     is_nhn_staff,
     nhn_staff_required,
+    staff_landing,
 )
 from members.selectors import (
     active_assignments,
@@ -31,8 +34,11 @@ from members.selectors import (
     documents_awaiting_signature,
     organisation_people,
     vendor_systems_of,
+    vendor_tenant_organisations,
+    vendor_tenant_summary,
     vendor_tenants,
 )
+from orders import reconciliation
 from orders.forms import ClientCreateForm
 from orders.helseid import clients_acting_for
 from orders.models import HelseIdClient, Order, Service
@@ -40,9 +46,12 @@ from orders.selectors import attach_vendor_steps, service_overview
 
 from . import email
 from .decisions import staff_decide
+from .forms import AuditFeedFilterForm
 from .models import AuditEvent, OutgoingMessage, WorkerHeartbeat
 
 RECENT_EVENTS = 10
+TENANTS_PER_PAGE = 50
+_ORG_NUMBER = re.compile(r"[0-9]{9}")
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,8 @@ def _recent_events(**filters):
 
 @login_required
 def member_dashboard(request, org_number):
+    if landing := staff_landing(request, org_number):
+        return redirect(landing)
     organisation, roles = get_member_organisation_for_user(request, org_number)
     membership = current_membership(organisation)
     context = {
@@ -122,32 +133,74 @@ def member_dashboard(request, org_number):
     return render(request, "portal/member_dashboard.html", context)
 
 
+def _tenant_rows(vendor: Organisation, organisations) -> tuple[list[dict], list[dict]]:
+    """The tenant rows for these organisations, and those among them whose orders are still changing."""
+    tenants = vendor_tenants(vendor, organisations=organisations)
+    attach_vendor_steps(tenants, vendor)
+    return tenants, [tenant for tenant in tenants if tenant["changing"]]
+
+
+def _tenant_list(request, vendor: Organisation) -> dict:
+    """One page (50) of the vendor's tenants, searched by name or number: the cost of one page, whatever the total."""
+    form = TenantSearchForm(request.GET)
+    search = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    page = Paginator(vendor_tenant_organisations(vendor, search=search), TENANTS_PER_PAGE).get_page(
+        request.GET.get("side")
+    )
+    tenants, changing = _tenant_rows(vendor, list(page.object_list))
+    return {
+        "organisation": vendor,
+        "search_form": form,
+        "search_query": f"{urlencode({'q': search})}&" if search else "",
+        "page": page,
+        "tenants": tenants,
+        "tenants_changing": changing,
+        # Only when paging: while searching, focus stays in the search field.
+        "focus_rows": bool(request.htmx) and "side" in request.GET,
+    }
+
+
 @login_required
 def vendor_dashboard(request, org_number):
+    if landing := staff_landing(request, org_number):
+        return redirect(landing)
     organisation, roles = get_vendor_organisation_for_user(request, org_number)
-    tenants = vendor_tenants(organisation)
-    tenants_changing = attach_vendor_steps(tenants, organisation)
-    if request.htmx and request.GET.get("del") == "leietakere":
-        context = {"organisation": organisation, "tenants": tenants, "tenants_changing": tenants_changing}
-        return render(request, "portal/_vendor_tenants.html", context)
+    tenant_list = _tenant_list(request, organisation)
+    if request.htmx:
+        return render(request, "portal/_vendor_tenant_list.html", tenant_list)
     context = {
-        "organisation": organisation,
+        **tenant_list,
+        "summary": vendor_tenant_summary(organisation),
         "agreement": current_membership(organisation),
         "systems": vendor_systems_of(organisation),
         "catalogue": Service.objects.filter(is_listed=True),
         "environments": ["test", "prod"],
         "system_form": VendorSystemForm(),
-        "tenants": tenants,
-        "tenants_changing": tenants_changing,
-        "clients": HelseIdClient.objects.filter(system__vendor=organisation)
-        .with_key_expiry_flag()
-        .select_related("system", "tenant"),
+        # A vendor of locally installed systems may hold one single-tenant client per tenant: paged too.
+        "clients": Paginator(
+            HelseIdClient.objects.filter(system__vendor=organisation)
+            .with_key_expiry_flag()
+            .select_related("system", "tenant")
+            .order_by("system__name", "environment", "tenant__name", "pk"),
+            TENANTS_PER_PAGE,
+        ).get_page(request.GET.get("klientside")),
         "client_form": ClientCreateForm(vendor=organisation),
         "role_labels": _role_labels(roles),
         "people": organisation_people(organisation),
         "events": _recent_events(organisation=organisation),
     }
     return render(request, "portal/vendor_dashboard.html", context)
+
+
+@login_required
+@require_GET
+def vendor_tenant_status(request, org_number):
+    """The live status: only the rows the page asked for (those still changing), and a poll while any still is."""
+    organisation, _roles = get_vendor_organisation_for_user(request, org_number)
+    asked = [number for number in request.GET.getlist("org") if _ORG_NUMBER.fullmatch(number)][:TENANTS_PER_PAGE]
+    tenants, changing = _tenant_rows(organisation, Organisation.objects.filter(org_number__in=asked))
+    context = {"organisation": organisation, "tenants": tenants, "tenants_changing": changing}
+    return render(request, "portal/_vendor_tenant_status.html", context)
 
 
 @nhn_staff_required
@@ -159,16 +212,38 @@ def staff_dashboard(request):
         failed=Count("id", filter=Q(state=Order.State.FAILED)),
     )
     context = {
-        "organisation_counts": [(kind_labels.get(row["kind"], row["kind"]), row["total"]) for row in counts],
+        # (kind, label, count): each count links to the directory filtered by that kind.
+        "organisation_counts": [
+            (row["kind"], kind_labels.get(row["kind"], row["kind"]), row["total"]) for row in counts
+        ],
         "user_count": User.objects.filter(is_active=True).count(),
         "memberships_waiting": Membership.objects.filter(state=Membership.State.PENDING_APPROVAL).count(),
         "claims_waiting": OrganisationClaim.objects.pending().count(),
         "orders_waiting": orders["waiting"],
         "orders_failed": orders["failed"],
         "mail_failed": OutgoingMessage.objects.filter(state=OutgoingMessage.State.FAILED).count(),
+        "findings_waiting": reconciliation.findings_waiting_count(),
         "events": _recent_events(),
     }
     return render(request, "portal/staff_dashboard.html", context)
+
+
+@nhn_staff_required
+def staff_audit_feed(request):
+    """Everything the portal logged, newest first, for NHN's customer centre; filtered by kind and organisation."""
+    form = AuditFeedFilterForm(request.GET or None)
+    events = AuditEvent.objects.select_related("actor", "organisation")
+    if form.is_valid():
+        if form.cleaned_data["kind"]:
+            events = events.of_group(form.cleaned_data["kind"])
+        if form.cleaned_data["org_number"]:
+            events = events.filter(organisation__org_number=form.cleaned_data["org_number"])
+        if form.cleaned_data["hide_logins"]:
+            events = events.without_logins()
+    elif form.is_bound:
+        events = events.none()  # a filter that makes no sense shows its error, not everything
+    page = Paginator(events, 50).get_page(request.GET.get("side"))
+    return render(request, "portal/staff_audit_feed.html", {"form": form, "page": page})
 
 
 @nhn_staff_required

@@ -73,8 +73,8 @@ def refuse_if_administered(organisation: Organisation) -> None:
         )
 
 
-def claim_signatory_authority(person, organisation) -> str | None:
-    """'Name, daglig leder (DAGL) in Enhetsregisteret' when the verified person is a signatory, else None."""
+def claim_signatory_role(person, organisation) -> dict | None:
+    """The verified person's signing role as an authority's parameters (name, role, code), or None."""
     if person is None:
         return None
     try:
@@ -84,11 +84,22 @@ def claim_signatory_authority(person, organisation) -> str | None:
     if not roles:
         return None
     role = roles[0]
-    return _("%(name)s, %(role)s (%(code)s) in Enhetsregisteret") % {
+    return {
+        "kind": authority.AUTHORITY_CLAIM_SIGNATORY,
         "name": person.name,
         "role": role.description.lower() or role.code,
         "code": role.code,
     }
+
+
+def claim_signatory_authority(person, organisation) -> str | None:
+    """'Name, daglig leder (DAGL) in Enhetsregisteret' when the verified person is a signatory, else None."""
+    role = claim_signatory_role(person, organisation)
+    return _authority_words(role) if role else None
+
+
+def _authority_words(stored: dict) -> str:
+    return authority.authority_text(stored["kind"], stored)
 
 
 @transaction.atomic
@@ -160,14 +171,14 @@ def claim_submit(*, org_number: str, user: User, vendor_kind: str = "", person=N
                 },
                 nhn_staff_emails(),
             )
-    authority_detail = claim_signatory_authority(person, organisation) if person is not None else None
-    if authority_detail:
+    authority_given = claim_signatory_role(person, organisation) if person is not None else None
+    if authority_given:
         _decide(
             claim,
             confirm=True,
             how=Claim.Decision.SELF_SIGNATORY,
             by=user,
-            authority_detail=authority_detail,
+            authority_given=authority_given,
             request=request,
         )
     return claim
@@ -180,8 +191,8 @@ def claim_confirm_self(*, claim: Claim, user: User, person, request=None) -> Cla
         raise ValidationError(_("Only the applicant can confirm their own application."), code="not_claimant")
     if person is None:
         raise ValidationError(_("Log in with ID-porten at level high first."), code="not_verified")
-    authority_detail = claim_signatory_authority(person, claim.organisation)
-    if not authority_detail:
+    authority_given = claim_signatory_role(person, claim.organisation)
+    if not authority_given:
         raise ValidationError(
             _(
                 "%(person)s is not a signatory for %(name)s in Enhetsregisteret. Ask one of its signatories to "
@@ -195,7 +206,7 @@ def claim_confirm_self(*, claim: Claim, user: User, person, request=None) -> Cla
         confirm=True,
         how=Claim.Decision.SELF_SIGNATORY,
         by=user,
-        authority_detail=authority_detail,
+        authority_given=authority_given,
         request=request,
     )
 
@@ -299,8 +310,8 @@ def claim_decide_by_link(*, token: str, confirm: bool, user: User, person, reaso
         raise ClaimLinkProblem(
             _("You cannot confirm your own application through this link; a signatory must."), code="own"
         )
-    authority_detail = claim_signatory_authority(person, claim.organisation)
-    if not authority_detail:
+    authority_given = claim_signatory_role(person, claim.organisation)
+    if not authority_given:
         raise ClaimLinkProblem(
             _(
                 "You are logged in as %(person)s, who is not a signatory for %(name)s in Enhetsregisteret. "
@@ -315,7 +326,7 @@ def claim_decide_by_link(*, token: str, confirm: bool, user: User, person, reaso
         confirm=confirm,
         how=Claim.Decision.SIGNATORY,
         by=user,
-        authority_detail=authority_detail,
+        authority_given=authority_given,
         reason=(reason or "").strip(),
         request=request,
         signatory_role=True,
@@ -339,7 +350,7 @@ def claim_decide_by_staff(*, claim: Claim, confirm: bool, by: User, reason: str,
         confirm=confirm,
         how=Claim.Decision.NHN,
         by=by,
-        authority_detail=_("NHN's customer centre (%(email)s)") % {"email": by.email},
+        authority_given={"kind": authority.AUTHORITY_NHN, "email": by.email},
         reason=reason,
         request=request,
     )
@@ -351,7 +362,7 @@ def _decide(
     confirm: bool,
     how: str,
     by: User,
-    authority_detail: str,
+    authority_given: dict,
     reason: str = "",
     request=None,
     signatory_role: bool = False,
@@ -361,7 +372,9 @@ def _decide(
         # Locked, so that two applications confirmed at the same moment do not both pass the check.
         Organisation.objects.select_for_update().filter(pk=organisation.pk).first()
         refuse_if_administered(organisation)
-    claim.decide(confirm=confirm, how=how, by=by, authority=authority_detail, reason=reason)
+    # The claim and the e-mail keep the words; the audit log keeps the kind and parameters, worded when read.
+    authority_words = _authority_words(authority_given)
+    claim.decide(confirm=confirm, how=how, by=by, authority=authority_words, reason=reason)
     audit(
         action="claim.confirmed" if confirm else "claim.refused",
         actor=by,
@@ -370,7 +383,7 @@ def _decide(
         after={
             "state": claim.state,
             "how": how,
-            "authority": authority_detail,
+            "authority": authority_given,
             **({"reason": reason} if reason else {}),
         },
         request=request,
@@ -399,7 +412,7 @@ def _decide(
         {
             "organisation": organisation.name,
             "confirmed": confirm,
-            "authority": authority_detail,
+            "authority": authority_words,
             "reason": reason,
             "url": reverse("membership_detail", args=[organisation.org_number])
             if confirm

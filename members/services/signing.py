@@ -6,7 +6,7 @@ roles, or on a delegation bound to that person's identity. Names typed into the 
 """
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -63,6 +63,11 @@ class SigningAuthority:
     detail: str
     joint: bool = False  # SIFE / POFE: counts only with a second holder's co-signature
     delegated_by: str = ""  # the name of the signatory a delegation comes from
+    params: dict = field(default_factory=dict)  # what `detail` is worded from (authority.authority_text)
+
+    def for_audit(self) -> dict:
+        """The authority as the audit log keeps it: a kind and parameters, worded when the log is read."""
+        return {"kind": self.kind, **self.params}
 
 
 def verified_with(person: VerifiedPerson) -> str:
@@ -91,15 +96,9 @@ def _role_authority(role: enhetsregisteret.RegistryRole) -> SigningAuthority:
 
 
 def _role_authority_text(role: enhetsregisteret.RegistryRole) -> SigningAuthority:
-    label = role.description or role.code
-    if role.joint:
-        detail = _("%(role)s (%(code)s) in Enhetsregisteret, jointly with another holder") % {
-            "role": label,
-            "code": role.code,
-        }
-    else:
-        detail = _("%(role)s (%(code)s) in Enhetsregisteret") % {"role": label, "code": role.code}
-    return SigningAuthority(Acceptance.Authority.REGISTER_ROLE, detail, joint=role.joint)
+    params = {"role": role.description or role.code, "code": role.code, "joint": role.joint}
+    detail = authority.authority_text(authority.AUTHORITY_REGISTER_ROLE, params)
+    return SigningAuthority(Acceptance.Authority.REGISTER_ROLE, detail, joint=role.joint, params=params)
 
 
 def signing_authority_for(
@@ -137,13 +136,14 @@ def signing_authority_for(
             delegation, registry_error = None, error  # unprovable now: the caller says the register is down
     if delegation is not None and registry_error is None:
         by = delegation.delegated_by_name or delegation.delegated_by.get_full_name() or delegation.delegated_by.email
+        params = {
+            "name": by,
+            "authority": delegation.delegated_by_authority,
+            "date": timezone.localtime(delegation.created_at).date().isoformat(),
+        }
         with translation.override("nb"):  # the record of a signature, like a register role: bokmål
-            detail = _("By delegation from %(name)s (%(authority)s) of %(date)s") % {
-                "name": by,
-                "authority": delegation.delegated_by_authority,
-                "date": delegation.created_at.date(),
-            }
-        return SigningAuthority(Acceptance.Authority.DELEGATION, detail, delegated_by=by)
+            detail = authority.authority_text(authority.AUTHORITY_DELEGATION, params)
+        return SigningAuthority(Acceptance.Authority.DELEGATION, detail, delegated_by=by, params=params)
     if matched:
         return _role_authority(matched[0])  # a joint role: counts with a second holder's co-signature
     if registry_error is not None:
@@ -270,7 +270,7 @@ def terms_sign(
         action="terms.signed",
         obj=acceptance,
         actor=user,
-        after={"document": str(document), "sha256": document.sha256, "authority": signing.detail},
+        after={"document": str(document), "sha256": document.sha256, "authority": signing.for_audit()},
         request=request,
     )
     _signed(organisation, acceptance, user, request)
@@ -310,7 +310,12 @@ def _joint_signature_start(organisation, document, user, person, signing, eviden
         action="terms.signed_jointly",
         obj=joint,
         actor=user,
-        after={"document": str(document), "sha256": document.sha256, "authority": signing.detail, "complete": False},
+        after={
+            "document": str(document),
+            "sha256": document.sha256,
+            "authority": signing.for_audit(),
+            "complete": False,
+        },
         request=request,
     )
     return joint
@@ -344,7 +349,7 @@ def _joint_signature_complete(pending: JointSignature, user, person, signing, re
             "sha256": pending.document_sha256,
             "signed_by": pending.signer_name,
             "cosigned_by": person.name,
-            "authority": signing.detail,
+            "authority": signing.for_audit(),
         },
         request=request,
     )
@@ -426,7 +431,7 @@ def delegation_grant(
         action="signing.delegated",
         obj=delegation,
         actor=by,
-        after={"delegate": email, "authority": signing.detail},
+        after={"delegate": email, "authority": signing.for_audit()},
         request=request,
     )
     queue_email(

@@ -22,7 +22,7 @@ from ninja.parser import Parser
 from pydantic import Field
 
 from members.models import Membership, Organisation, TermsDocument, User, VendorAssignment, VendorSystem
-from members.selectors import vendor_tenants
+from members.selectors import vendor_tenant_organisations, vendor_tenants
 from members.services.vendors import vendor_system_create, vendor_system_set_services
 from orders import helseid, selectors
 from orders.models import ClientKey, HelseIdClient, Order, ProvisioningTask, Service
@@ -421,6 +421,15 @@ write = DPoPAuth(SCOPE_VENDOR_WRITE)
 )
 def tenants(request, page: Query[PageParams]):
     vendor = acting_vendor(request.auth)
+    # One page cut by the database (by organisation number), then only that page's rows built.
+    after = _decode_cursor(page.cursor)
+    organisations = vendor_tenant_organisations(vendor).order_by("org_number")
+    if after is not None:
+        if not (after.isascii() and after.isdigit() and len(after) <= 9):
+            raise ApiProblem("bad-request", _("The cursor is not valid."))
+        organisations = organisations.filter(org_number__gt=after)
+    rows = list(organisations[: page.limit + 1])
+    chunk = rows[: page.limit]
     items = [
         {
             "org_number": tenant["organisation"].org_number,
@@ -439,10 +448,12 @@ def tenants(request, page: Query[PageParams]):
             "orders": [order_out(order) for order in tenant["orders"]],
             "production_blockers": tenant["production_blockers"],
         }
-        for tenant in vendor_tenants(vendor)
+        for tenant in vendor_tenants(vendor, organisations=chunk)
     ]
-    chunk, cursor = paginate(items, lambda item: item["org_number"], page)
-    return {"items": chunk, "next_cursor": cursor}
+    items.sort(key=lambda item: item["org_number"])
+    more = len(rows) > page.limit
+    cursor = base64.urlsafe_b64encode(chunk[-1].org_number.encode()).rstrip(b"=").decode() if more else None
+    return {"items": items, "next_cursor": cursor}
 
 
 @vendor_router.get(
@@ -453,7 +464,9 @@ def tenants(request, page: Query[PageParams]):
 )
 def tenant_provisioning(request, org_number: str):
     vendor = acting_vendor(request.auth)
-    tenant = [t for t in vendor_tenants(vendor) if t["organisation"].org_number == org_number]
+    # This tenant only, not the vendor's whole tenant set filtered afterwards.
+    wanted = Organisation.objects.filter(org_number=org_number) if org_number.isascii() and org_number.isdigit() else []
+    tenant = vendor_tenants(vendor, organisations=wanted)
     if not tenant:
         raise Http404(_("No such organisation."))
     under_way = selectors.attach_vendor_steps(tenant, vendor)

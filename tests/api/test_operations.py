@@ -169,6 +169,30 @@ def test_tenants_say_what_blocks_production(api, vendor, en, django_assert_max_n
     assert status.status_code == 200 and status.json()["org_number"] == org
 
 
+def test_the_tenant_list_is_paged_by_the_database_and_a_forged_cursor_is_refused(
+    api, vendor, en, django_assert_max_num_queries
+):
+    import base64
+
+    system = VendorSystem.objects.get(public_id=create_system(api)["id"])
+    by = UserFactory()
+    for _ in range(5):
+        VendorAssignment.objects.create(
+            organisation=OrganisationFactory(), system=system, environment="test", created_by=by
+        )
+    seen, cursor = [], None
+    for _ in range(3):
+        with django_assert_max_num_queries(20):
+            body = api.call("GET", "/api/v1/vendor/tenants?limit=2" + (f"&cursor={cursor}" if cursor else "")).json()
+        seen += [item["org_number"] for item in body["items"]]
+        cursor = body["next_cursor"]
+    assert cursor is None and len(seen) == 5 and seen == sorted(seen)
+    for text in ("'; drop", "\x00", "1" * 10):
+        forged = base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+        response = api.call("GET", f"/api/v1/vendor/tenants?cursor={forged}", headers=en)
+        assert response.status_code == 400 and response.json()["type"] == "/api/v1/problems/bad-request"
+
+
 def test_signing_stays_in_the_browser(api, client, register, municipality):
     response = api.call("POST", "/api/v1/vendor/terms/sign")
     assert response.status_code == 403

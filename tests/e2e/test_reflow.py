@@ -277,3 +277,88 @@ def test_bulk_approval_from_the_queue_to_its_progress_page_reflows_and_is_access
     assert_accessible(page)
     screenshot(page, "bulk-approval-1280")
     assert failures == [], "\n".join(failures)
+
+
+def test_organisation_directory_reflows_and_is_accessible(page, live_server, demo_data):
+    """Issue 16: the customer centre's directory of organisations, filtered by the search field and by what waits
+    for NHN (htmx swapping the table), and the order queue with its membership and usage-terms columns, at 390
+    and 1280 px, with axe."""
+    from members.models import Organisation
+    from tests.factories import OrganisationFactory
+
+    Organisation.objects.bulk_create(
+        OrganisationFactory.build(name=f"Interkommunalt samarbeid om helse- og omsorgstjenester i Vidda-regionen {n}")
+        for n in range(60)
+    )
+    log_in(page, live_server, "kundesenter@nhn.example", DEMO_PASSWORD)
+    page.goto(f"{live_server.url}/kundesenter/")
+    with page.expect_navigation():
+        page.get_by_role("link", name="Alle virksomheter").click()
+    assert page.url.endswith("/kundesenter/virksomheter/")
+    assert page.locator(".pagination").is_visible()  # 60 more than the demo's: two pages
+    failures = check_reflow(page, "organisation directory")
+    assert_accessible(page)
+    page.set_viewport_size({"width": 390, "height": 900})
+    screenshot(page, "organisation-directory-390")
+
+    with page.expect_response(lambda response: "/kundesenter/virksomheter/?" in response.url):
+        page.get_by_label("Søk", exact=True).fill("Fjordheim")
+    page.locator("#directory").get_by_text("Fjordheim kommune").wait_for()
+    assert page.locator("#directory tbody tr").count() == 1
+    with page.expect_response(lambda response: "needs_nhn=on" in response.url):
+        page.get_by_label("Noe venter på NHN").check()
+    page.locator("#directory").get_by_text("Trenger NHN").wait_for()
+    failures += check_reflow(page, "organisation directory, filtered")
+    assert_accessible(page)
+
+    page.goto(f"{live_server.url}/kundesenter/bestillinger/?state=submitted")
+    assert page.locator("#order-queue thead").get_by_text("Bruksvilkår").is_visible()
+    failures += check_reflow(page, "order queue with membership and usage terms")
+    assert_accessible(page)
+    screenshot(page, "order-queue-columns-1280")
+
+
+def test_a_clients_tenant_list_searches_and_pages_in_place_and_reflows(page, live_server, vendor_client):
+    """Issue 15: a client acting for many municipalities shows them 50 at a time; search and paging swap the
+    list in place (htmx) and keep the address, at 390 and 1280 px, with axe."""
+    from members.models import Organisation, User, VendorAssignment
+    from orders.models import Order, Service
+    from tests.factories import OrganisationFactory
+
+    vendor_user = User.objects.get(email="utvikler@trygghetsvakta.example")
+    organisations = Organisation.objects.bulk_create(
+        OrganisationFactory.build(name=f"Skalakommune {n:03d}") for n in range(60)
+    )
+    VendorAssignment.objects.bulk_create(
+        VendorAssignment(organisation=o, system=vendor_client.system, kind=vendor_client.system.kind,
+                         environment="test", created_by=vendor_user)
+        for o in organisations
+    )  # fmt: skip
+    journaling = Service.objects.get(code="vkp-journaling")
+    Order.objects.bulk_create(
+        Order(organisation=o, service=journaling, environment="test", state="active", created_by=vendor_user)
+        for o in organisations
+    )
+    log_in(page, live_server, "utvikler@trygghetsvakta.example", DEMO_PASSWORD)
+    url = f"{live_server.url}/klienter/{vendor_client.public_id}/"
+    page.goto(url)
+    tenants = page.locator("#client-tenants")
+    tenants.get_by_text("Side 1 av 2").wait_for()
+    failures = check_reflow(page, "client page")
+    assert_accessible(page)
+
+    with page.expect_request(lambda request: "side=2" in request.url and request.headers.get("hx-request")):
+        tenants.get_by_role("link", name="Neste").click()
+    tenants.get_by_text("Side 2 av 2").wait_for()
+    assert "side=2" in page.url
+
+    search = page.get_by_label("Finn en kommune")
+    search.fill("Skalakommune 042")
+    with page.expect_request(lambda request: "q=" in request.url and request.headers.get("hx-request")):
+        search.press("Enter")
+    tenants.get_by_text("1 kommune", exact=True).wait_for()
+    assert tenants.locator("tbody tr").count() == 1 and "Skalakommune 042" in tenants.locator("tbody").inner_text()
+    failures += check_reflow(page, "client page, searched")
+    assert_accessible(page)
+    screenshot(page, "client-tenants-search-1280")
+    assert failures == [], "\n".join(failures)

@@ -162,7 +162,7 @@ def test_a_vendor_user_cannot_make_a_claimed_municipality_its_tenant(client, per
     system = VendorSystem.objects.create(vendor=vendor, name="Trygg VFT", kind="vft")
     response = client.post(
         reverse("client_create", args=[vendor.org_number]),
-        {"system": str(system.pk), "environment": "test", "tenancy": "single-tenant", "tenant": str(sjovik.pk)},
+        {"system": str(system.pk), "environment": "test", "tenancy": "single-tenant", "tenant": sjovik.org_number},
     )
     assert response.status_code == 302
     assert not HelseIdClient.objects.filter(tenant=sjovik).exists()

@@ -197,6 +197,24 @@ def test_creating_a_client_for_another_vendor_is_404(client, alarm, vendor):
     assert not HelseIdClient.objects.exists()
 
 
+def test_a_single_tenant_client_names_its_municipality_by_organisation_number(
+    client, alarm, tenant, vendor, vendor_user, other_municipality
+):
+    """The form takes the number, so the dashboard never lists every tenant in a <select>."""
+    client.force_login(vendor_user)
+    url = reverse("client_create", args=[vendor.org_number])
+    data = {"system": alarm.pk, "environment": "test", "tenancy": "single-tenant"}
+    response = client.post(url, {**data, "tenant": other_municipality.org_number}, follow=True)
+    assert "Ingen kommune med dette nummeret bruker systemene deres." in response.content.decode()  # bokmål UI
+    client.post(url, {**data, "tenant": "12345"})
+    assert not HelseIdClient.objects.exists()
+    number = tenant.org_number
+    client.post(url, {**data, "tenant": f"{number[:3]} {number[3:6]} {number[6:]}"})
+    assert HelseIdClient.objects.get().tenant == tenant
+    page = client.get(reverse("vendor_dashboard", args=[vendor.org_number])).content.decode()
+    assert "<option" not in page.split('name="tenant"')[1].split("</div>")[0]  # a text field, no list of tenants
+
+
 def test_the_municipality_sees_the_clients_acting_for_it(client, client_config, tenant, municipal_admin, outsider):
     order(tenant, "vkp-journaling", "active", municipal_admin)
     client.force_login(municipal_admin)

@@ -471,14 +471,21 @@ def test_the_vendor_tenant_list_shows_its_own_steps_live(
     services.order_approve(order=submitted, by=staff)
     client.force_login(vendor_user)
 
-    url = reverse("vendor_dashboard", args=[vendor.org_number]) + "?del=leietakere"
+    page = client.get(reverse("vendor_dashboard", args=[vendor.org_number])).content.decode()
+    number = submitted.organisation.org_number
+    poll = reverse("vendor_tenant_status", args=[vendor.org_number]) + f"?org={number}"
+    assert f'hx-get="{poll}" hx-trigger="every 3s"' in page  # the page asks again for the changing row only
     with django_assert_max_num_queries(15):
-        part = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+        part = client.get(poll, HTTP_HX_REQUEST="true").content.decode()
+    assert f'<tr id="tenant-{number}" hx-swap-oob="true">' in part
     assert 'hx-trigger="every 3s"' in part
     assert "Trygghetsalarm for Testkommune Nordvik" in part
     assert "Annen leverandørs EPJ" not in part  # another vendor's step is not this vendor's business
     run_outbox()
-    assert "hx-trigger" not in client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    part = client.get(poll, HTTP_HX_REQUEST="true").content.decode()
+    assert "hx-trigger" not in part  # done: the last answer stops the poll
+    assert f'<tr id="tenant-{number}" hx-swap-oob="true">' in part  # and shows the row as it ended
+    assert "every 3s" not in client.get(reverse("vendor_dashboard", args=[vendor.org_number])).content.decode()
 
 
 def test_a_client_is_disabled_by_its_vendor_only(client, client_config):

@@ -10,6 +10,7 @@ form with errors, an error message) must leave every table as it was.
 """
 
 import json
+from dataclasses import replace
 
 import pytest
 from django.contrib.messages import constants
@@ -135,13 +136,21 @@ def refused(response) -> bool:
 
 
 FORM_ENTRIES = sorted((name, entry) for name, entry in REGISTRY.items() if entry.form_fields and entry.actor)
+# A page's GET filters beside the form it posts: fuzzed as GET forms of the same URL.
+FORM_ENTRIES += [
+    (name, replace(entry, form=form, get_form=True, search_forms=()))
+    for name, entry in sorted(REGISTRY.items())
+    if entry.actor
+    for form in entry.search_forms
+]
+FORM_IDS = [name + (f"?{entry.form.__name__}" if entry.get_form and entry.form else "") for name, entry in FORM_ENTRIES]
 
 
 def test_the_suite_has_forms_to_post():
     assert len(FORM_ENTRIES) >= 15
 
 
-@pytest.mark.parametrize(("name", "entry"), FORM_ENTRIES, ids=[name for name, _ in FORM_ENTRIES])
+@pytest.mark.parametrize(("name", "entry"), FORM_ENTRIES, ids=FORM_IDS)
 def test_hostile_text_in_every_form_gives_no_5xx_and_no_partial_write(name, entry):
     world = build_world()
     route = next(route for route in all_routes() if route.name == name)
@@ -185,6 +194,7 @@ def test_every_form_a_page_shows_is_fuzzed():
     """A form class the portal renders anywhere must be named (`form=`) by some entry of the registry."""
     world = build_world()
     registered = {entry.form for entry in REGISTRY.values() if entry.form}
+    registered |= {form for entry in REGISTRY.values() for form in entry.search_forms}
     shown: dict[type, str] = {}
     client = Client(raise_request_exception=False)
     for persona in ("anonymous", "outsider", "viewer", "signatory", "administrator", "vendor_user", "nhn_staff"):

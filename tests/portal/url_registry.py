@@ -17,7 +17,8 @@ Object parameters are filled from the *foreign* side of `tests/portal/world.py` 
 (`PARAMETERS`); `params={"name": value}` overrides one (a value, or a callable taking the side).
 `form=` names the form class the page posts (its fields are fuzzed), or `fields=("name", ...)` the raw
 POST fields the view reads; `actor=` is who may use the form on their own objects; `get_form=True` says
-the form is a GET filter (query string). Example, for a new vendor page with a form:
+the form is a GET filter (query string); `search_forms=(Form, ...)` names GET filters a page shows beside
+the form it posts. Example, for a new vendor page with a form:
 
     "vendor_widget_create": vendor(form=WidgetForm, actor="vendor_user"),
 """
@@ -31,18 +32,21 @@ from members.forms import (
     DelegationForm,
     InvitationForm,
     MembershipQueueFilterForm,
+    OrganisationDirectoryFilterForm,
     OrgNumberForm,
     PersonNameForm,
     SignatureRequestForm,
     SignForm,
+    TenantSearchForm,
     TermsDocumentForm,
     TermsPublishForm,
     VendorAssignmentForm,
     VendorRegisterForm,
     VendorSystemForm,
 )
-from orders.forms import ClientCreateForm, KeyUploadForm
+from orders.forms import ClientCreateForm, ClientTenantSearchForm, KeyUploadForm
 from orders.views import OrderQueueFilterForm, ServiceForm
+from portal.forms import AuditFeedFilterForm
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,8 @@ class Entry:
     fields: tuple = ()
     actor: str = ""  # who may use the form on their own objects (hostile-input suite)
     get_form: bool = False
+    # GET filter forms the page shows beside the form it posts (a search over a list on a detail page).
+    search_forms: tuple = ()
     decision: str = ""
     logs_out: bool = False  # a POST ends the session, which the audit log records
     designed_5xx: tuple = ()  # a 5xx that is the page's own answer (503: a service not configured here)
@@ -125,6 +131,9 @@ GLOBAL_PARAMETERS = {
     "message_id": lambda world: _any_message_id(),
     # A bulk approval is NHN's own job, not an organisation's object.
     "job_id": lambda world: _any_bulk_approval_id(),
+    # Reconciliation compares NHN's backing services with the portal: no organisation owns a run.
+    "run_id": lambda world: _any_reconciliation_run_id(),
+    "finding_id": lambda world: _any_reconciliation_finding_id(),
 }
 
 
@@ -135,6 +144,24 @@ def _any_message_id():
 
     message = OutgoingMessage.objects.order_by("pk").first()
     return message.public_id if message is not None else uuid.uuid4()
+
+
+def _any_reconciliation_run_id():
+    import uuid
+
+    from orders.models import ReconciliationRun
+
+    run = ReconciliationRun.objects.order_by("pk").first()
+    return run.public_id if run is not None else uuid.uuid4()
+
+
+def _any_reconciliation_finding_id():
+    import uuid
+
+    from orders.models import ReconciliationFinding
+
+    finding = ReconciliationFinding.objects.order_by("pk").first()
+    return finding.public_id if finding is not None else uuid.uuid4()
 
 
 def _any_bulk_approval_id():
@@ -174,10 +201,13 @@ REGISTRY = {
     # portal
     "home": public(),
     "healthz": public(),
-    "member_dashboard": member(),
-    "vendor_dashboard": vendor(),
+    "member_dashboard": member(staff_reads=True),  # staff land on the lifecycle page
+    # its tenant search; staff land on the lifecycle page
+    "vendor_dashboard": vendor(form=TenantSearchForm, actor="vendor_user", get_form=True, staff_reads=True),
+    "vendor_tenant_status": vendor(fields=("org",), get_form=True, actor="vendor_user"),  # the tenant poll: ?org=…
     "staff_dashboard": staff(),
     "staff_outgoing_mail": staff(),
+    "staff_audit_feed": staff(form=AuditFeedFilterForm, get_form=True),
     "staff_mail_decide": staff(fields=("reason", "from"), decision="avbryt"),
     # sign-in (members.urls): the providers are not configured in the tests, so these answer 404
     "oidc_login_helseid": public(),
@@ -219,8 +249,10 @@ REGISTRY = {
     "membership_register": own(form=OrgNumberForm, actor="outsider"),
     "vendor_register": own(form=VendorRegisterForm, actor="outsider"),
     "acceptance_receipt": member(staff_reads=True),
-    "membership_detail": member(),
+    "membership_detail": member(staff_reads=True),  # staff land on the lifecycle page
     "organisation_history": member(),
+    # the lifecycle page (issue 16): its own people and NHN staff; a vendor only for a tenant (never the foreign one)
+    "organisation_lifecycle": member(staff_reads=True, fields=("type", "side"), get_form=True, actor="viewer"),
     "delegation_create": member(form=DelegationForm, actor="signatory"),
     "terms_sign": member(form=SignForm, actor="signatory"),
     "signature_request": member(form=SignatureRequestForm, actor="administrator"),
@@ -229,6 +261,7 @@ REGISTRY = {
     "vendor_system_create": vendor(form=VendorSystemForm, actor="vendor_user"),
     "vendor_system_services": vendor(fields=("support",), actor="vendor_user"),
     "staff_membership_queue": staff(form=MembershipQueueFilterForm, get_form=True),
+    "staff_organisation_directory": staff(form=OrganisationDirectoryFilterForm, get_form=True),
     "staff_membership_detail": staff(),
     "staff_membership_decide": staff(fields=("reason", "from"), decision="avvis"),
     "staff_terms_list": staff(),
@@ -243,7 +276,9 @@ REGISTRY = {
     "basket_submit": member(fields=("miljo",), actor="administrator"),
     "order_confirmation": member(),
     "client_create": vendor(form=ClientCreateForm, actor="vendor_user"),
-    "client_detail": vendor(staff_reads=True, form=KeyUploadForm, actor="vendor_user"),
+    "client_detail": vendor(
+        staff_reads=True, form=KeyUploadForm, actor="vendor_user", search_forms=(ClientTenantSearchForm,)
+    ),
     "client_configuration": vendor(staff_reads=True),
     "client_sheet": vendor(staff_reads=True),
     "client_key_retire": vendor(),
@@ -256,6 +291,10 @@ REGISTRY = {
     "staff_orders_bulk_approve": staff(fields=("orders",)),
     "staff_bulk_approval_start": staff(form=OrderQueueFilterForm),
     "staff_bulk_approval_job": staff(),
+    "staff_reconciliation": staff(),
+    "staff_reconciliation_request": staff(),
+    "staff_reconciliation_run": staff(),
+    "staff_finding_decide": staff(fields=("reason", "from"), decision="behold"),
     "staff_order_decide": staff(fields=("reason", "from"), decision="avvis"),
     # allauth (konto/) and Django's language switch
     "account_login": third_party(),

@@ -234,20 +234,31 @@ def build(scale: float) -> dict:
             )
         Order.objects.bulk_create(orders[: size["orders"]], batch_size=BATCH)
 
-        failed = Order.objects.filter(state=Order.State.FAILED).values_list("pk", "organisation__org_number")[:200]
+        # Each failed order has its failed step, shaped as provisioning writes it (orders.provisioning._vkp_task).
+        system = big_systems[0][0]
+        failed = Order.objects.filter(state=Order.State.FAILED).select_related("organisation", "service")[:200]
         ProvisioningTask.objects.bulk_create(
             [
                 ProvisioningTask(
                     kind=ProvisioningTask.Kind.VKP_ACCESS,
                     reason=ProvisioningTask.Reason.ORDER_APPROVED,
-                    target=f"vkp:test:{org_number}:bench:{pk}",
-                    payload={},
-                    order_id=pk,
+                    target=f"vkp:{o.environment}:{o.organisation.org_number}:{o.service.code}:{system.public_id}",
+                    payload={
+                        "environment": o.environment,
+                        "org_number": o.organisation.org_number,
+                        "organisation_name": o.organisation.name,
+                        "service": o.service.code,
+                        "service_name": o.service.name_nb,
+                        "system": str(system.public_id),
+                        "system_name": system.name,
+                        "intent": "grant",
+                    },
+                    order=o,
                     state=ProvisioningTask.State.FAILED,
                     attempts=5,
                     last_error="HTTP 503 Service Unavailable",
                 )
-                for pk, org_number in failed
+                for o in failed
             ]
         )
 
@@ -426,7 +437,11 @@ def run_scale(scale: float, args) -> list[dict]:
     results = []
     try:
         for persona, label, url in pages(world):
-            queries, _ = query_count(cookies[persona], url)
+            try:
+                queries, _ = query_count(cookies[persona], url)
+            except Exception as error:  # a page that fails is a finding, not the end of the run
+                print(f"  {persona:24} {label:28} FAILED in process: {error!r}", flush=True)
+                continue
             figures = measure(f"http://127.0.0.1:{port}", cookies[persona], url, args.rounds)
             results.append({"scale": scale, "persona": persona, "page": label, "queries": queries, **figures})
             print(

@@ -1,4 +1,4 @@
-"""The lifecycle page in Chromium (issue 16): NHN staff open Vidda kommune's page from its membership,
+"""The lifecycle page in Chromium (issue 16): NHN staff find Vidda kommune in the directory, open its page,
 see a provisioning failure and what blocks, retry the step, and see the repair on the timeline; at
 390 px the page does not scroll sideways, and axe finds nothing."""
 
@@ -56,6 +56,18 @@ def test_staff_see_where_vidda_stands_retry_the_failed_step_and_see_the_repair(
 
     vidda = vidda_with_a_failed_step
     log_in(page, live_server, "kundesenter@nhn.example", DEMO_PASSWORD)
+    # From the customer centre to the directory, a search by name, and the municipality's own page.
+    page.goto(f"{live_server.url}/kundesenter/")
+    with page.expect_navigation():
+        page.locator("main").get_by_role("link", name="Alle virksomheter").first.click()
+    page.get_by_label("Søk").fill("vidda")
+    # The search narrows the table in place (htmx): the other demo municipalities leave it.
+    page.wait_for_function("() => !document.querySelector('main table').innerText.includes('Fjordheim')")
+    with page.expect_navigation():
+        page.locator("main table").get_by_role("link", name="Vidda kommune").click()
+    assert page.url.endswith(f"/virksomhet/{VIDDA}/")
+
+    # The membership page leads to the same place.
     page.goto(f"{live_server.url}/kundesenter/medlemskap/{vidda.memberships.get().public_id}/")
     with page.expect_navigation():
         page.locator("main").get_by_role("link", name="Hvor står vi, og hva skjer nå").first.click()

@@ -427,6 +427,25 @@ def test_the_failures_queue_shows_the_error_and_staff_retry_from_it(
     assert refreshed(submitted).state == "provisioning"
 
 
+def test_the_failures_queue_shows_a_failed_client_step_that_names_no_organisation(client, client_config, staff):
+    # A HelseID client step belongs to a vendor's client, not to one organisation: no order, no org_number.
+    ProvisioningTask.objects.create(
+        kind=ProvisioningTask.Kind.HELSEID_CLIENT,
+        reason=ProvisioningTask.Reason.KEYS_CHANGED,
+        target=f"helseid:{client_config.client_id}",
+        payload={"client_id": str(client_config.client_id)},
+        client=client_config,
+        state=ProvisioningTask.State.FAILED,
+        last_error="HelseID answered 502",
+    )
+    client.force_login(staff)
+    response = client.get(reverse("staff_provisioning_failures"))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "HelseID answered 502" in page
+    assert reverse("client_detail", args=[client_config.public_id]) in page
+
+
 def test_the_failures_queue_is_for_nhn_staff_only(client, admin, submitted, client_config, staff):
     services.order_approve(order=submitted, by=staff)
     task = ProvisioningTask.objects.filter(order=submitted).first()

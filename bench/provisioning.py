@@ -6,6 +6,11 @@ Needs PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379), like `make test`. 
 database (`portal_bench`, dropped and made anew) and Redis database 13. Prints orders per second
 and the median and p95 time from approval to active, once with every call succeeding and once with
 the simulator failing the given share of calls with 503. Not a test: nothing is asserted.
+
+First it measures the floor: how many no-op tasks per second the same workers run through the same
+Redis (`bench/floor.py`), and prints provisioning tasks per second as a share of it.
+`--systems 1` gives every order the same vendor system, so one multi-tenant client has as many
+tenants as there are orders (the case where coalescing client updates matters most).
 """
 
 import argparse
@@ -36,6 +41,7 @@ def main() -> None:
     parser.add_argument("--systems", type=int, default=10, help="vendor systems (one multi-tenant client each)")
     parser.add_argument("--failure-rate", type=float, default=0.1)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--floor-tasks", type=int, default=5000, help="no-op tasks for the floor")
     args = parser.parse_args()
 
     port = free_port()
@@ -67,7 +73,8 @@ def main() -> None:
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     worker_command = [sys.executable, "-m", "celery", "-A", "portal", "worker", "--concurrency", "1",
-                      "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "error"]  # fmt: skip
+                      "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "error",
+                      "--include", "bench.floor"]  # fmt: skip
     workers = [
         subprocess.Popen([*worker_command, "-n", f"bench{i}@%h"], cwd=ROOT, env=env) for i in range(args.workers)
     ]
@@ -75,8 +82,16 @@ def main() -> None:
         wait_for_port(port)
         print(f"Machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
         print(f"{args.orders} orders, {args.systems} vendor systems, {args.workers} workers, simulator {simulator_url}")
-        run("all calls succeed", args, simulator_url, failure_rate=0.0)
-        run(f"{args.failure_rate:.0%} of calls answer 503", args, simulator_url, failure_rate=args.failure_rate)
+        floor = measure_floor(args.floor_tasks)
+        print(f"\nfloor: {args.floor_tasks} no-op tasks through the same Redis, {floor:.0f} tasks/s")
+        run("all calls succeed", args, simulator_url, failure_rate=0.0, floor=floor)
+        run(
+            f"{args.failure_rate:.0%} of calls answer 503",
+            args,
+            simulator_url,
+            failure_rate=args.failure_rate,
+            floor=floor,
+        )
     finally:
         for process in [*workers, simulator]:
             process.send_signal(signal.SIGTERM)
@@ -104,7 +119,34 @@ def wait_for_port(port: int) -> None:
     raise SystemExit("the simulator did not start")
 
 
-def run(label: str, args, simulator_url: str, *, failure_rate: float) -> None:
+def measure_floor(count: int) -> float:
+    """No-op tasks per second, from the first sent to the last done, on the workers that run provisioning."""
+    import redis
+
+    from portal.celery import app
+
+    counter = f"bench:floor:{time.time_ns()}"
+    connection = redis.Redis.from_url(BROKER)
+    noop = app.signature("bench.floor.noop", args=(counter,))
+    for _ in range(4):  # warm up: a pool process's first task is slower
+        noop.delay()
+    deadline = time.monotonic() + 60
+    while int(connection.get(counter) or 0) < 4:
+        if time.monotonic() > deadline:
+            raise SystemExit("the workers ran no no-op task within 60 s (do they --include bench.floor?)")
+        time.sleep(0.05)
+    connection.delete(counter)
+    started = time.monotonic()
+    for _ in range(count):
+        noop.delay()
+    while int(connection.get(counter) or 0) < count:
+        time.sleep(0.01)
+    elapsed = time.monotonic() - started
+    connection.delete(counter)
+    return count / elapsed
+
+
+def run(label: str, args, simulator_url: str, *, failure_rate: float, floor: float) -> None:
     import httpx
 
     from orders.models import Order, ProvisioningTask
@@ -140,10 +182,20 @@ def run(label: str, args, simulator_url: str, *, failure_rate: float) -> None:
         for attempts in ProvisioningTask.objects.filter(order__in=ids).values_list("attempts", flat=True)
     )
     tasks = ProvisioningTask.objects.filter(order__in=ids).count()
+    replaced = ProvisioningTask.objects.filter(order__in=ids, state=ProvisioningTask.State.SUPERSEDED).count()
+    client_runs = ProvisioningTask.objects.filter(
+        order__in=ids, kind=ProvisioningTask.Kind.HELSEID_CLIENT, state=ProvisioningTask.State.SUCCEEDED
+    ).count()
+    duration = (last - first).total_seconds()
+    # Every task row is one message a worker took, a replaced one too (it finds nothing to do).
+    tasks_per_second = (tasks + retries) / duration
     print(
         f"\n{label}:\n"
-        f"  {len(ids)} orders, {tasks} tasks, {retries} retries; approving took {approving:.1f} s\n"
-        f"  throughput {len(ids) / (last - first).total_seconds():.1f} orders/s (first approval to last active)\n"
+        f"  {len(ids)} orders, {tasks} tasks ({replaced} replaced by a newer one, {client_runs} client updates run), "
+        f"{retries} retries; approving took {approving:.1f} s\n"
+        f"  throughput {len(ids) / duration:.1f} orders/s (first approval to last active)\n"
+        f"  provisioning {tasks_per_second:.0f} tasks/s incl. retries = {tasks_per_second / floor:.1%} of the floor "
+        f"({floor:.0f} tasks/s)\n"
         f"  approval → active: median {statistics.median(latencies):.2f} s, "
         f"p95 {latencies[int(0.95 * (len(latencies) - 1))]:.2f} s, max {latencies[-1]:.2f} s"
     )

@@ -488,6 +488,8 @@ class ProvisioningTask(models.Model):
         SUCCEEDED = "succeeded", _("Done")
         FAILED = "failed", _("Failed")
         CANCELLED = "cancelled", _("Cancelled by NHN")
+        # A newer task for the same target came while this one still waited; the newer one's run serves both.
+        SUPERSEDED = "superseded", _("Replaced by a newer step")
 
     class Reason(models.TextChoices):
         ORDER_APPROVED = "order_approved", _("Order approved")
@@ -545,6 +547,16 @@ class ProvisioningTask(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
+    # The task whose run does this one's work (state "superseded"). Always the newest: when that one is
+    # replaced in turn, the tasks it stood for move to its replacement, so there is never a chain.
+    superseded_by = models.ForeignKey(
+        "self",
+        verbose_name=_("replaced by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="replaced",
+    )
 
     objects = ProvisioningTaskQuerySet.as_manager()
 
@@ -555,9 +567,21 @@ class ProvisioningTask(models.Model):
         indexes = [
             models.Index(fields=["state", "next_attempt_at"], name="provisioning_due"),
         ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(state="superseded", superseded_by__isnull=False)
+                | (~models.Q(state="superseded") & models.Q(superseded_by__isnull=True)),
+                name="provisioning_superseded_names_its_replacement",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.get_kind_display()}: {self.describe()}"
+
+    @property
+    def serving(self) -> "ProvisioningTask":
+        """The task whose run does this one's work: itself, or the newer one that replaced it."""
+        return self.superseded_by if self.state == self.State.SUPERSEDED else self
 
     def describe(self) -> str:
         """One line a person understands: what this step does to which system."""

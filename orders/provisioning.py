@@ -9,6 +9,9 @@ How it never loses a change:
 - `task_run` holds a row lock (SELECT … FOR UPDATE SKIP LOCKED) while it calls the service: a
   second delivery of the same message skips, and a worker that dies releases the lock with its
   connection, so the redelivered message (acks_late) runs the task again.
+- Client updates are coalesced: a new task for a client replaces the ones still waiting for it
+  (state "superseded", `superseded_by`), and its one run serves every order they stood for. One
+  approval no longer means one more full update of a client with thousands of tenants.
 - Timeouts, dropped connections and 5xx are retried with exponential backoff and jitter; 4xx
   fails at once. A failed task waits for NHN staff, who retry or cancel it.
 - `requeue_stale` (celery beat) re-sends tasks whose message was lost (broker down at commit);
@@ -101,7 +104,7 @@ def client_name(client: HelseIdClient) -> str:
 
 
 def desired_client(client: HelseIdClient) -> RegisteredClient:
-    from .helseid import client_tenants
+    from .helseid import client_tenant_scopes
 
     return RegisteredClient(
         client_id=str(client.client_id),
@@ -109,10 +112,7 @@ def desired_client(client: HelseIdClient) -> RegisteredClient:
         environment=client.environment,
         tenancy=client.tenancy,
         keys=[key.public_jwk for key in client.keys.order_by("created_at", "pk") if key.is_active],
-        tenants={
-            tenant.organisation.org_number: tenant.scopes
-            for tenant in client_tenants(client, order_states=ORDER_STATES_WITH_ACCESS)
-        },
+        tenants=client_tenant_scopes(client, order_states=ORDER_STATES_WITH_ACCESS),
         enabled=client.state != HelseIdClient.State.DISABLED,
     )
 
@@ -126,10 +126,52 @@ def _vkp_target(environment: str, org_number: str, service_code: str, system_pub
 
 def _queue(tasks: list[ProvisioningTask]) -> list[ProvisioningTask]:
     created = ProvisioningTask.objects.bulk_create(tasks)
+    _supersede_waiting_client_tasks(created)
     ids = [task.pk for task in created]
     if ids:
         transaction.on_commit(lambda: dispatch(ids))
     return created
+
+
+def _supersede_waiting_client_tasks(created: list[ProvisioningTask]) -> None:
+    """Older client tasks still waiting for a worker are replaced by the new one for the same client.
+
+    A task brings its client to what the database says when it runs, so the new task does all the
+    older ones would have done. A task a worker is running holds its row lock (`task_run`) and is
+    skipped here: it may have read the database before this change, so the new one must run too.
+    Holding the older rows' locks until commit makes a worker that picks one up meanwhile skip it.
+    """
+    newest = {task.target: task for task in created if task.kind == Kind.HELSEID_CLIENT}
+    if not newest:
+        return
+    waiting = list(
+        ProvisioningTask.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(kind=Kind.HELSEID_CLIENT, target__in=newest, state=TaskState.PENDING)
+        .exclude(pk__in=[task.pk for task in newest.values()])
+        .select_related("order__organisation", "client__system__vendor")
+        .order_by("pk")
+    )
+    by_target: dict[str, list[ProvisioningTask]] = {}
+    for task in waiting:
+        by_target.setdefault(task.target, []).append(task)
+    for target, older in by_target.items():
+        replacement = newest[target]
+        older_ids = [task.pk for task in older]
+        # The tasks the older ones stood for now wait on the newest: one step from any task to its run.
+        ProvisioningTask.objects.filter(superseded_by__in=older_ids).update(superseded_by=replacement)
+        ProvisioningTask.objects.filter(pk__in=older_ids).update(state=TaskState.SUPERSEDED, superseded_by=replacement)
+        for task in older:
+            audit(
+                action="provisioning.task_superseded",
+                obj=task.order or task.client or task,
+                organisation=_organisation_of(task),
+                after={
+                    "task": str(task.public_id),
+                    "step": task.describe(),
+                    "superseded_by": str(replacement.public_id),
+                    "reason": replacement.reason,
+                },
+            )
 
 
 def _vkp_task(*, organisation, service, system, environment, reason, intent, order=None) -> ProvisioningTask:
@@ -273,13 +315,15 @@ def dispatch(task_ids: list[int], *, countdown: float | None = None) -> None:
     """Hand tasks to the broker. If it is down, they stay in the outbox and `requeue_stale` sends them later."""
     from .tasks import run_provisioning_task
 
-    sent = []
-    for task_id in task_ids:
+    # Marked sent before it is sent: the marking UPDATE holds the rows' locks while it runs, and a worker
+    # that got the message meanwhile would take the lock for another worker's and skip the task, which
+    # then waited for the sweeper (seen in bench/provisioning.py). Called after commit, so this commits at once.
+    ProvisioningTask.objects.filter(pk__in=task_ids).update(dispatched_at=timezone.now())
+    for index, task_id in enumerate(task_ids):
         if not enqueue(run_provisioning_task, task_id, countdown=countdown):
-            break  # the broker is down: the rest would wait just as long; the sweeper sends them all
-        sent.append(task_id)
-    if sent:
-        ProvisioningTask.objects.filter(pk__in=sent).update(dispatched_at=timezone.now())
+            # The broker is down: the rest would wait just as long; the sweeper sends them all.
+            ProvisioningTask.objects.filter(pk__in=task_ids[index:]).update(dispatched_at=None)
+            break
 
 
 # Running a task ----------------------------------------------------------------------------------
@@ -370,9 +414,26 @@ def _organisation_of(task: ProvisioningTask):
     return Organisation.objects.filter(org_number=task.payload.get("org_number", "")).first()
 
 
+def orders_waiting_on(task: ProvisioningTask) -> list[int]:
+    """The orders whose set-up this task's run serves: its own, and those of the tasks it replaced."""
+    return sorted(
+        set(
+            ProvisioningTask.objects.filter(Q(pk=task.pk) | Q(superseded_by=task.pk))
+            .exclude(order=None)
+            .values_list("order_id", flat=True)
+        )
+    )
+
+
+def failed_steps(order: Order) -> list[ProvisioningTask]:
+    """The failed tasks the order waits on: its own, or the newer ones that replaced its own."""
+    serving = (task.serving for task in order.provisioning_tasks.select_related("superseded_by"))
+    return list({task.pk: task for task in serving if task.state == TaskState.FAILED}.values())
+
+
 def _settle(task: ProvisioningTask) -> None:
-    if task.order_id:
-        settle_order(task.order_id)
+    for order_id in orders_waiting_on(task):
+        settle_order(order_id)
     if task.client_id and task.state == TaskState.SUCCEEDED:
         with transaction.atomic():
             registered = HelseIdClient.objects.filter(pk=task.client_id, state=HelseIdClient.State.PENDING).update(
@@ -393,13 +454,17 @@ def settle_order(order_id: int) -> Order:
     """Move a provisioning order on once its tasks say so: all done → active; one failed → failed.
 
     The order row lock makes two tasks finishing at once agree: the second sees the first's commit.
+    Only the order's row: locking the joined organisation and service rows too made every settle in the
+    country wait for one another on the service's row, and deadlock with an approval whose replaced
+    steps' audit events reference (key-share lock) another order's organisation.
     """
     from .services import notify_organisation, notify_staff_of_failure
 
-    order = Order.objects.select_for_update().select_related("organisation", "service").get(pk=order_id)
+    order = Order.objects.select_for_update(of=("self",)).select_related("organisation", "service").get(pk=order_id)
     if order.state != Order.State.PROVISIONING:
         return order
-    tasks = list(order.provisioning_tasks.all())
+    # A replaced task waits on its replacement: that one's outcome is this one's.
+    tasks = [task.serving for task in order.provisioning_tasks.select_related("superseded_by")]
     failed = [task for task in tasks if task.state == TaskState.FAILED]
     if failed:
         order.fail(error=failed[0].last_error)
@@ -431,8 +496,8 @@ def task_retry(*, task: ProvisioningTask, by: User, request=None) -> Provisionin
         after={"task": str(task.public_id), "step": task.step_params(), "last_error": task.last_error},
         request=request,
     )
-    if task.order_id:
-        _resume_order(task.order_id, by=by, request=request)
+    for order_id in orders_waiting_on(task):
+        _resume_order(order_id, by=by, request=request)
     transaction.on_commit(lambda: dispatch([task.pk]))
     return task
 
@@ -457,16 +522,16 @@ def task_cancel(*, task: ProvisioningTask, by: User, reason: str, request=None) 
         after={"task": str(task.public_id), "step": task.step_params(), "reason": reason},
         request=request,
     )
-    if task.order_id:
-        _resume_order(task.order_id, by=by, request=request)
-        settle_order(task.order_id)
+    for order_id in orders_waiting_on(task):
+        _resume_order(order_id, by=by, request=request)
+        settle_order(order_id)
     return task
 
 
 def _resume_order(order_id: int, *, by: User, request=None) -> None:
     """A failed order is set up again once none of its steps is failed any more."""
     order = Order.objects.select_for_update().get(pk=order_id)
-    if order.state == Order.State.FAILED and not order.provisioning_tasks.filter(state=TaskState.FAILED).exists():
+    if order.state == Order.State.FAILED and not failed_steps(order):
         order.start_provisioning()
         audit(action="order.provisioning", obj=order, actor=by, after={"state": order.state}, request=request)
 

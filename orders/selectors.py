@@ -172,7 +172,9 @@ def order_steps(order: Order, *, vendors: list[Organisation] | None = None) -> l
 
     A vendor follows its tenants' orders, but other vendors' systems and clients are not its business.
     """
-    steps = list(order.provisioning_tasks.select_related("client__system").order_by("created_at", "pk"))
+    steps = list(
+        order.provisioning_tasks.select_related("client__system", "superseded_by").order_by("created_at", "pk")
+    )
     if vendors is None:
         return steps
     own = VendorSystem.objects.filter(vendor__in=vendors).values_list("public_id", flat=True)
@@ -204,7 +206,11 @@ def steps_for_vendor(
         )
     steps: dict[int, list[ProvisioningTask]] = {}
     registration: dict[str, list[ProvisioningTask]] = {}
-    tasks = ProvisioningTask.objects.filter(wanted).select_related("client__system").order_by("created_at", "pk")
+    tasks = (
+        ProvisioningTask.objects.filter(wanted)
+        .select_related("client__system", "superseded_by")
+        .order_by("created_at", "pk")
+    )
     for task in tasks:
         if task.order_id is None:
             registration.setdefault(task.payload.get("org_number", ""), []).append(task)
@@ -236,8 +242,9 @@ def attach_vendor_steps(tenants: list[dict], vendor: Organisation) -> bool:
 
 
 def _under_way(order: Order) -> bool:
+    # A replaced step is under way while the step that replaced it is (`serving`).
     return order.state in (Order.State.APPROVED, Order.State.PROVISIONING) or any(
-        step.state == ProvisioningTask.State.PENDING for step in order.vendor_steps
+        step.serving.state == ProvisioningTask.State.PENDING for step in order.vendor_steps
     )
 
 

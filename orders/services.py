@@ -349,7 +349,7 @@ def order_retry(*, order: Order, by: User, request=None) -> Order:
     if order.state != Order.State.FAILED:
         raise ValidationError(_("Only orders whose set-up failed can be retried."))
     audit(action="order.retried", obj=order, actor=by, after={"last_error": order.last_error}, request=request)
-    for task in order.provisioning_tasks.filter(state=ProvisioningTask.State.FAILED):
+    for task in provisioning.failed_steps(order):  # a newer task that replaced the order's own may be the one
         provisioning.task_retry(task=task, by=by, request=request)
     order.refresh_from_db()
     return order

@@ -144,7 +144,7 @@ def order_detail(request, order_id):
         # What changed may name another vendor's system: a vendor reads what happened, not the details.
         "hide_changes": as_vendor,
         "steps": steps,
-        "open_steps": any(step.state == ProvisioningTask.State.PENDING for step in steps),
+        "open_steps": any(step.serving.state == ProvisioningTask.State.PENDING for step in steps),
         "show_errors": request.user.is_nhn_staff,
     }
     template = "orders/_order_status.html" if request.htmx else "orders/order_detail.html"
@@ -431,7 +431,7 @@ def client_detail(request, client_id):
     keys = list(client.keys.all())
     context = {
         "client": client,
-        "steps": client.provisioning_tasks.order_by("-created_at", "-pk")[:10],
+        "steps": client.provisioning_tasks.select_related("superseded_by").order_by("-created_at", "-pk")[:10],
         "show_errors": request.user.is_nhn_staff,
         **tenant_context,
         "keys": keys,

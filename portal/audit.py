@@ -72,6 +72,7 @@ ACTION_LABELS = {
     "provisioning.task_failed": _("Set-up step failed"),
     "provisioning.task_retried": _("Set-up step retried"),
     "provisioning.task_cancelled": _("Set-up step cancelled"),
+    "provisioning.task_superseded": _("Set-up step replaced by a newer one"),
     "provisioning.drift_repaired": _("Differences in the backing services repaired"),
     "reconciliation.requested": _("Reconciliation asked for"),
     "reconciliation.decided": _("Decision on access found by reconciliation"),

@@ -7,7 +7,9 @@ The HelseID client registry, the VKP access registry and the mail API all go thr
 import hashlib
 import json
 import logging
+import os
 import random
+import threading
 
 import httpx
 from django.conf import settings
@@ -51,14 +53,55 @@ def idempotency_key(base: str, method: str, path: str, body) -> str:
     return f"{base}:{digest}"
 
 
+# One connection pool per process, shared by every call to every backing service. Building an
+# httpx.Client (and its SSL context) for each task was about half of a worker's CPU (issue 15), and
+# a new client never reuses a kept-alive connection. A pool must not cross a fork: the child would
+# write to its parent's sockets. So it is made lazily in the process that uses it; Celery's pool
+# processes drop the inherited one (`worker_process_init`, see portal/celery.py) and close theirs
+# when they end (`worker_process_shutdown`); the pid check covers any other fork (gunicorn --preload).
+_shared_client: httpx.Client | None = None
+_shared_client_pid: int | None = None
+_shared_client_lock = threading.Lock()
+
+
+def shared_http_client() -> httpx.Client:
+    """This process's HTTP client (thread-safe, per httpx); timeouts are given per request."""
+    global _shared_client, _shared_client_pid
+    with _shared_client_lock:
+        if _shared_client is None or _shared_client_pid != os.getpid() or _shared_client.is_closed:
+            _shared_client = httpx.Client(headers={"User-Agent": "helsenett-selvbetjening"})
+            _shared_client_pid = os.getpid()
+        return _shared_client
+
+
+def forget_shared_http_client() -> None:
+    """In a freshly forked process: drop the parent's client without closing it (its sockets are the parent's)."""
+    global _shared_client, _shared_client_pid
+    with _shared_client_lock:
+        _shared_client, _shared_client_pid = None, None
+
+
+def close_shared_http_client() -> None:
+    """When the process ends: close its connections."""
+    global _shared_client, _shared_client_pid
+    with _shared_client_lock:
+        client, pid = _shared_client, _shared_client_pid
+        _shared_client, _shared_client_pid = None, None
+    if client is not None and pid == os.getpid():
+        client.close()
+
+
 class HttpTransport:
+    """One backing service: its base URL, timeout and error rules, over the process's shared client."""
+
     def __init__(self, base_url: str, *, timeout: float | None = None, service: str):
         self.service = service
-        self.client = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            timeout=timeout if timeout is not None else settings.BACKING_SERVICES_TIMEOUT,
-            headers={"User-Agent": "helsenett-selvbetjening"},
-        )
+        self.base_url = base_url.rstrip("/")
+        self.timeout = httpx.Timeout(timeout if timeout is not None else settings.BACKING_SERVICES_TIMEOUT)
+
+    @property
+    def client(self) -> httpx.Client:
+        return shared_http_client()
 
     def request(self, method: str, path: str, *, json_body=None, key_base: str = "", params=None) -> dict:
         """Send one request; a mutating request carries an Idempotency-Key derived from `key_base`."""
@@ -66,10 +109,12 @@ class HttpTransport:
         if method != "GET":
             headers["Idempotency-Key"] = idempotency_key(key_base, method, path, json_body)
         try:
-            response = self.client.request(method, path, json=json_body, params=params, headers=headers)
+            response = self.client.request(
+                method, self.base_url + path, json=json_body, params=params, headers=headers, timeout=self.timeout
+            )
         except httpx.TimeoutException:
             raise BackingServiceError(
-                f"{self.service}: no answer within {self.client.timeout.read} s ({method} {path})", retryable=True
+                f"{self.service}: no answer within {self.timeout.read} s ({method} {path})", retryable=True
             ) from None
         except httpx.TransportError as error:
             raise BackingServiceError(

@@ -73,6 +73,8 @@ class StepOut(Schema):
     completed_at: datetime | None
     order: UUID | None
     client: UUID | None
+    # State "superseded": the newer step whose run does this one's work.
+    superseded_by: UUID | None = None
 
 
 class OrderWithSteps(OrderOut):

@@ -336,6 +336,7 @@ def step_out(step: ProvisioningTask) -> dict:
         "completed_at": step.completed_at,
         "order": step.order.public_id if step.order_id else None,
         "client": step.client.public_id if step.client_id else None,
+        "superseded_by": step.superseded_by.public_id if step.superseded_by_id else None,
     }
 
 
@@ -621,7 +622,7 @@ def client_configuration(request, client_id: s.UUID):
 )
 def client_provisioning(request, client_id: s.UUID, page: Query[PageParams]):
     client = vendor_client(acting_vendor(request.auth), client_id)
-    steps = list(client.provisioning_tasks.select_related("order", "client"))
+    steps = list(client.provisioning_tasks.select_related("order", "client", "superseded_by"))
     chunk, cursor = paginate(steps, lambda step: f"{step.pk:020d}", page)
     return Status(200, {"items": [step_out(step) for step in chunk], "next_cursor": cursor})
 
@@ -674,7 +675,9 @@ def membership(request):
 
 def member_order_rows(organisation, orders: list[Order]) -> list[dict]:
     steps: dict[int, list] = {}
-    for task in ProvisioningTask.objects.filter(order__in=[o.pk for o in orders]).select_related("order", "client"):
+    for task in ProvisioningTask.objects.filter(order__in=[o.pk for o in orders]).select_related(
+        "order", "client", "superseded_by"
+    ):
         steps.setdefault(task.order_id, []).append(task)
     return [{**order_out(o), "steps": [step_out(t) for t in steps.get(o.pk, [])]} for o in orders]
 

@@ -119,7 +119,8 @@ def test_the_sweeper_sends_what_was_never_sent_and_the_order_becomes_active(subm
 
     sent = provisioning.requeue_stale()  # in process, sending is running
 
-    assert sent == 4  # the client's creation and first key, and the order's two steps
+    # The order's two steps; its client task replaced the client's waiting creation and first-key tasks.
+    assert sent == 2
     assert refreshed(submitted).state == "active"
     assert [(g.org_number, g.service, g.access) for g in SandboxVkpRegistry.grants.values()] == [
         ("313231593", "vkp-journaling", ("write",))
@@ -324,6 +325,137 @@ def test_tasks_for_one_target_in_any_order_end_in_what_the_database_says(submitt
     assert refreshed(grant).result == {"action": "revoked"}
 
 
+# Coalescing client updates ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ten_orders(nordvik, alarm, admin):
+    """Ten submitted orders of Nordvik, each for its own service the alarm writes (the catalogue has nine)."""
+    orders = []
+    for index in range(10):
+        service = Service.objects.create(
+            code=f"test-service-{index}", name_nb=f"Tjeneste {index}", name_en=f"Service {index}",
+            description_nb="-", description_en="-", read_by="epj", written_by="vft",
+            writer_scopes=f"nhn:test{index}/api.write", test_availability="available",
+        )  # fmt: skip
+        SupportedService.objects.create(system=alarm, service=service, environment="test")
+        orders.append(
+            Order.objects.create(
+                organisation=nordvik, service=service, environment="test", state="submitted", created_by=admin
+            )
+        )
+    return orders
+
+
+def tenant_writes(simulator, client) -> list[dict]:
+    return [entry for entry in simulator.journal() if entry["path"] == f"/helseid/clients/{client.client_id}/tenants"]
+
+
+def test_ten_approvals_for_one_client_make_one_client_update_and_all_ten_orders_become_active(
+    client, ten_orders, client_config, admin, staff, simulator
+):
+    from members.models import Affiliation
+
+    for order in ten_orders:  # faster than the workers: each approval's client task is still waiting
+        services.order_approve(order=order, by=staff)
+    run_outbox()
+
+    client_tasks = ProvisioningTask.objects.filter(client=client_config)
+    (update,) = client_tasks.exclude(state="superseded")
+    assert (update.state, update.order) == ("succeeded", ten_orders[-1])
+    # The nine earlier approvals' tasks and the client's own creation and first-key tasks.
+    replaced = client_tasks.filter(state="superseded")
+    assert replaced.count() == 11 and set(replaced.values_list("superseded_by", flat=True)) == {update.pk}
+    assert AuditEvent.objects.filter(action="provisioning.task_superseded").count() == 11
+    assert len(tenant_writes(simulator, client_config)) == 1
+    assert simulator.client(client_config.client_id)["tenants"] == [
+        {"organizationNumber": "313231593", "scopes": sorted(f"nhn:test{index}/api.write" for index in range(10))}
+    ]
+    assert [refreshed(order).state for order in ten_orders] == ["active"] * 10
+    assert refreshed(client_config).state == "active"
+
+    # The first order's page shows its replaced step as done, like its grant, and stops polling.
+    Affiliation.objects.create(user=admin, organisation=ten_orders[0].organisation, role="admin")
+    client.force_login(admin)
+    page = client.get(reverse("order_detail", args=[ten_orders[0].public_id]), HTTP_HX_REQUEST="true")
+    assert page.content.decode().count("Utført") == 2 and "hx-trigger" not in page.content.decode()
+
+
+def test_a_failed_client_update_fails_every_order_it_serves_and_one_retry_sets_them_all_up(
+    ten_orders, client_config, staff, simulator
+):
+    simulator.fault(match="PUT /helseid/clients", status=400, message="Client refused", times=1)
+    for order in ten_orders[:3]:
+        services.order_approve(order=order, by=staff)
+    run_outbox()
+    assert [refreshed(order).state for order in ten_orders[:3]] == ["failed"] * 3
+    assert all("Client refused" in order.last_error for order in ten_orders[:3])
+
+    services.order_retry(order=refreshed(ten_orders[0]), by=staff)  # the failed task is the third order's
+
+    assert [refreshed(order).state for order in ten_orders[:3]] == ["provisioning"] * 3
+    run_outbox()
+    assert [refreshed(order).state for order in ten_orders[:3]] == ["active"] * 3
+
+
+def test_staff_cancelling_a_client_update_releases_every_order_it_serves(ten_orders, client_config, staff, simulator):
+    simulator.fault(match="PUT /helseid/clients", status=400, times=1)
+    for order in ten_orders[:2]:
+        services.order_approve(order=order, by=staff)
+    run_outbox()
+    (failed,) = ProvisioningTask.objects.filter(state="failed")
+
+    provisioning.task_cancel(task=failed, by=staff, reason="Registered by hand in HelseID")
+
+    assert [refreshed(order).state for order in ten_orders[:2]] == ["active"] * 2
+
+
+def test_a_client_task_already_done_is_not_replaced_and_a_new_one_runs(ten_orders, client_config, staff, simulator):
+    services.order_approve(order=ten_orders[0], by=staff)
+    run_outbox()
+    services.order_approve(order=ten_orders[1], by=staff)
+    run_outbox()
+
+    assert ProvisioningTask.objects.filter(client=client_config, state="succeeded").count() == 2
+    assert len(tenant_writes(simulator, client_config)) == 2
+    assert [refreshed(order).state for order in ten_orders[:2]] == ["active"] * 2
+
+
+# What a client should hold, at any size ------------------------------------------------------------
+
+
+def add_tenants(system, count: int) -> None:
+    """`count` more municipalities using the system in test, each with an active Journaling order."""
+    from members.models import Organisation
+
+    organisations = Organisation.objects.bulk_create(OrganisationFactory.build_batch(count))
+    creator = UserFactory()
+    VendorAssignment.objects.bulk_create(
+        VendorAssignment(organisation=organisation, system=system, environment="test", created_by=creator)
+        for organisation in organisations
+    )
+    journaling = Service.objects.get(code="vkp-journaling")
+    Order.objects.bulk_create(
+        Order(organisation=organisation, service=journaling, environment="test", state="active", created_by=creator)
+        for organisation in organisations
+    )
+
+
+@pytest.mark.parametrize("tenants", [5, 500])
+def test_a_clients_tenants_take_the_same_few_queries_for_5_and_500_tenants(
+    tenants, client_config, django_assert_num_queries
+):
+    add_tenants(client_config.system, tenants)
+    client = HelseIdClient.objects.select_related("system", "system__vendor", "tenant").get(pk=client_config.pk)
+
+    with django_assert_num_queries(4):  # keys, tenants, their orders, the services' scopes
+        desired = provisioning.desired_client(client)
+
+    assert len(desired.tenants) == tenants + 1  # and Nordvik, with no order yet
+    assert desired.tenants["313231593"] == []
+    assert sorted({tuple(scopes) for scopes in desired.tenants.values()}) == [(), ("nhn:jft/api",)]
+
+
 # Reconciliation -------------------------------------------------------------------------------------
 
 
@@ -381,6 +513,44 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap(attempt):
     delay = backoff_delay(attempt, base=2, cap=300)
     full = min(300, 2 * 2 ** (attempt - 1))
     assert full / 2 <= delay <= full
+
+
+def test_every_task_in_a_process_shares_one_http_client_and_a_forked_pool_process_makes_its_own(
+    submitted, client_config, staff, simulator, monkeypatch
+):
+    import httpx
+    from celery.signals import worker_process_init, worker_process_shutdown
+
+    from portal import clients
+
+    made, used = [], []
+
+    class CountingClient(httpx.Client):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+        def request(self, *args, **kwargs):
+            used.append(self)
+            return super().request(*args, **kwargs)
+
+    monkeypatch.setattr(clients.httpx, "Client", CountingClient)
+    clients.forget_shared_http_client()
+    services.order_approve(order=submitted, by=staff)
+    first, second = ProvisioningTask.objects.filter(order=submitted).order_by("pk")
+
+    provisioning.task_run(first.pk)
+    provisioning.task_run(second.pk)
+    assert len(made) == 1 and set(used) == {made[0]}  # the client task made three calls, the grant one
+
+    worker_process_init.send(sender=None)  # as in a new pool process after fork
+    provisioning.queue_for_client(client_config, reason=ProvisioningTask.Reason.KEYS_CHANGED)
+    run_outbox()
+    assert len(made) == 2 and used[-1] is made[1]
+    assert not made[0].is_closed  # the parent's sockets are left alone
+
+    worker_process_shutdown.send(sender=None, pid=0, exitcode=0)
+    assert made[1].is_closed
 
 
 def test_the_simulator_requires_an_idempotency_key_and_refuses_a_reused_one(simulator):

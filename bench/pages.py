@@ -462,7 +462,17 @@ def main() -> None:
     parser.add_argument("--scales", default="1,0.1", help="comma-separated sizes, 1 = ten times Norway")
     parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--build-only", action="store_true", help="build the data set of the first scale and stop")
     args = parser.parse_args()
+    if args.build_only:
+        os.environ.update(environment())
+        recreate_database()
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=environment(), check=True)
+        import django
+
+        django.setup()
+        print(build(float(args.scales.split(",")[0]))["sizes"])
+        return
     print(f"Machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"gunicorn with {args.workers} workers; each page interleaved with the bare view, {args.rounds} rounds")
     results = [row for scale in args.scales.split(",") for row in run_scale(float(scale), args)]

@@ -194,8 +194,8 @@ def build(scale: float) -> dict:
         orders = []
         for m in municipalities:
             for service in services:
-                for environment in ("test", "production"):
-                    if environment == "production" and rng.random() < 0.6:
+                for environment in ("test", "prod"):
+                    if environment == "prod" and rng.random() < 0.6:
                         continue
                     state = rng.choice(live_states)
                     submitted = now - timedelta(days=rng.randint(1, 400))
@@ -222,7 +222,7 @@ def build(scale: float) -> dict:
                 Order(
                     organisation=m,
                     service=rng.choice(services),
-                    environment=rng.choice(("test", "production")),
+                    environment=rng.choice(("test", "prod")),
                     state=rng.choice((Order.State.CANCELLED, Order.State.REJECTED, Order.State.ENDED)),
                     created_by=admin,
                     created_at=submitted,

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core.paginator import Page, Paginator
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from members.models import Acceptance, Organisation, TermsDocument, VendorSystem
@@ -232,6 +232,57 @@ def attach_vendor_steps(tenants: list[dict], vendor: Organisation) -> bool:
         tenant["changing"] = any(_under_way(order) for order in tenant["orders"]) or any(
             step.state == ProvisioningTask.State.PENDING for step in tenant["registration_steps"]
         )
+    return any(tenant["changing"] for tenant in tenants)
+
+
+# A tenant row shows this many of its open steps; the lifecycle page has them all.
+STEPS_PER_ROW = 3
+
+
+def attach_open_vendor_steps(tenants: list[dict], vendor: Organisation) -> bool:
+    """Give each tenant row (from `vendor_tenant_rows`) the vendor's steps still open for it (`open_steps`, the
+    first few; `more_steps`, how many more): those of its live orders that concern the vendor's systems or
+    clients, and the grants its registration of the vendor's systems is making. True while any row is changing.
+
+    Each row also gets `changing`: True while an order is being set up or one of those steps is waiting, the
+    rows the dashboard's live status asks for again. One query, over the open (indexed) steps of these rows.
+    """
+    if not tenants:
+        return False
+    by_organisation = {tenant["organisation"].pk: tenant for tenant in tenants}
+    by_number = {tenant["organisation"].org_number: tenant for tenant in tenants}
+    own_systems = {str(public_id) for public_id in vendor.vendor_systems.values_list("public_id", flat=True)}
+    registered = sorted({str(a.system.public_id) for tenant in tenants for a in tenant["assignments"]} & own_systems)
+    wanted = Q(
+        order__organisation_id__in=list(by_organisation),
+        order__state__in=[state for state in Order.LIVE if state != Order.State.DRAFT],
+    ) & (Q(payload__system__in=sorted(own_systems)) | Q(client__system__vendor=vendor))
+    if registered:
+        wanted |= Q(
+            kind=ProvisioningTask.Kind.VKP_ACCESS,
+            order__isnull=True,
+            reason=ProvisioningTask.Reason.ASSIGNMENT_CREATED,
+            payload__system__in=registered,
+            payload__org_number__in=list(by_number),
+        )
+    for tenant in tenants:
+        tenant["open_steps"], tenant["more_steps"], tenant["changing"] = [], 0, tenant["under_way"]
+    steps = (
+        ProvisioningTask.objects.open()
+        .filter(wanted)
+        .annotate(tenant_id=F("order__organisation_id"))
+        .order_by("created_at", "pk")
+    )
+    for step in steps:
+        tenant = by_organisation.get(step.tenant_id) if step.order_id else by_number.get(step.payload.get("org_number"))
+        if tenant is None:
+            continue
+        if len(tenant["open_steps"]) < STEPS_PER_ROW:
+            tenant["open_steps"].append(step)
+        else:
+            tenant["more_steps"] += 1
+        if step.state == ProvisioningTask.State.PENDING:
+            tenant["changing"] = True
     return any(tenant["changing"] for tenant in tenants)
 
 

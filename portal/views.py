@@ -35,14 +35,14 @@ from members.selectors import (
     organisation_people,
     vendor_systems_of,
     vendor_tenant_organisations,
+    vendor_tenant_rows,
     vendor_tenant_summary,
-    vendor_tenants,
 )
 from orders import reconciliation
 from orders.forms import ClientCreateForm
 from orders.helseid import clients_acting_for
 from orders.models import HelseIdClient, Order, Service
-from orders.selectors import attach_vendor_steps, service_overview
+from orders.selectors import attach_open_vendor_steps, service_overview
 
 from . import email
 from .decisions import staff_decide
@@ -135,8 +135,8 @@ def member_dashboard(request, org_number):
 
 def _tenant_rows(vendor: Organisation, organisations) -> tuple[list[dict], list[dict]]:
     """The tenant rows for these organisations, and those among them whose orders are still changing."""
-    tenants = vendor_tenants(vendor, organisations=organisations)
-    attach_vendor_steps(tenants, vendor)
+    tenants = vendor_tenant_rows(vendor, organisations=organisations)
+    attach_open_vendor_steps(tenants, vendor)
     return tenants, [tenant for tenant in tenants if tenant["changing"]]
 
 

@@ -83,12 +83,13 @@ def service_overview(organisation: Organisation) -> list[ServiceStatus]:
     accepted = services.accepted_usage_terms(organisation)
     for order in latest.values():
         order.needs_usage_terms = order.environment == Environment.PRODUCTION and order.service.code not in accepted
+    # The listed services among those ordered, in the catalogue's order: from the orders, not another query.
+    ordered = {order.service_id: order.service for order in latest.values() if order.service.is_listed}
     return [
         ServiceStatus(
             service, latest.get((service.pk, Environment.TEST)), latest.get((service.pk, Environment.PRODUCTION))
         )
-        for service in listed_services()
-        if (service.pk, Environment.TEST) in latest or (service.pk, Environment.PRODUCTION) in latest
+        for service in sorted(ordered.values(), key=lambda service: (service.sort_order, service.code))
     ]
 
 

@@ -110,6 +110,7 @@ def member_dashboard(request, org_number):
         return redirect(landing)
     organisation, roles = get_member_organisation_for_user(request, org_number)
     membership = current_membership(organisation)
+    assignments = list(active_assignments(organisation))
     context = {
         "organisation": organisation,
         "membership": membership,
@@ -124,8 +125,8 @@ def member_dashboard(request, org_number):
         ),
         "people": organisation_people(organisation) if Affiliation.Role.ADMIN in roles else None,
         "overview": service_overview(organisation),
-        "assignments": active_assignments(organisation),
-        "acting_clients": clients_acting_for(organisation),
+        "assignments": assignments,
+        "acting_clients": clients_acting_for(organisation, assignments=assignments),
         "assignment_form": (
             VendorAssignmentForm(systems=assignable_systems()) if Affiliation.Role.ADMIN in roles else None
         ),

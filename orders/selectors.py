@@ -240,19 +240,23 @@ def attach_vendor_steps(tenants: list[dict], vendor: Organisation) -> bool:
 STEPS_PER_ROW = 3
 
 
-def attach_open_vendor_steps(tenants: list[dict], vendor: Organisation) -> bool:
+def attach_open_vendor_steps(tenants: list[dict], vendor: Organisation, *, systems=None) -> bool:
     """Give each tenant row (from `vendor_tenant_rows`) the vendor's steps still open for it (`open_steps`, the
     first few; `more_steps`, how many more): those of its live orders that concern the vendor's systems or
     clients, and the grants its registration of the vendor's systems is making. True while any row is changing.
 
     Each row also gets `changing`: True while an order is being set up or one of those steps is waiting, the
-    rows the dashboard's live status asks for again. One query, over the open (indexed) steps of these rows.
+    rows the dashboard's live status asks for again. One query over the open (indexed) steps of these rows,
+    and one for the vendor's systems unless the caller has them (`systems`).
     """
     if not tenants:
         return False
     by_organisation = {tenant["organisation"].pk: tenant for tenant in tenants}
     by_number = {tenant["organisation"].org_number: tenant for tenant in tenants}
-    own_systems = {str(public_id) for public_id in vendor.vendor_systems.values_list("public_id", flat=True)}
+    if systems is None:
+        own_systems = {str(public_id) for public_id in vendor.vendor_systems.values_list("public_id", flat=True)}
+    else:
+        own_systems = {str(system.public_id) for system in systems}
     registered = sorted({str(a.system.public_id) for tenant in tenants for a in tenant["assignments"]} & own_systems)
     wanted = Q(
         order__organisation_id__in=list(by_organisation),

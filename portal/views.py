@@ -135,10 +135,10 @@ def member_dashboard(request, org_number):
     return render(request, "portal/member_dashboard.html", context)
 
 
-def _tenant_rows(vendor: Organisation, organisations) -> tuple[list[dict], list[dict]]:
+def _tenant_rows(vendor: Organisation, organisations, *, systems=None) -> tuple[list[dict], list[dict]]:
     """The tenant rows for these organisations, and those among them whose orders are still changing."""
     tenants = vendor_tenant_rows(vendor, organisations=organisations)
-    attach_open_vendor_steps(tenants, vendor)
+    attach_open_vendor_steps(tenants, vendor, systems=systems)
     # A {% url %} costs about what the rest of a row does: reverse once, then put each tenant's number in.
     lifecycle = reverse("organisation_lifecycle", args=[_NUMBER_PLACEHOLDER])
     for tenant in tenants:
@@ -146,14 +146,16 @@ def _tenant_rows(vendor: Organisation, organisations) -> tuple[list[dict], list[
     return tenants, [tenant for tenant in tenants if tenant["changing"]]
 
 
-def _tenant_list(request, vendor: Organisation) -> dict:
-    """One page (50) of the vendor's tenants, searched by name or number: the cost of one page, whatever the total."""
+def _tenant_list(request, vendor: Organisation, *, systems=None) -> dict:
+    """One page (50) of the vendor's tenants, searched by name or number: the cost of one page, whatever the total.
+
+    `systems`: the vendor's systems, when the caller has read them already."""
     form = TenantSearchForm(request.GET)
     search = form.cleaned_data["q"].strip() if form.is_valid() else ""
     page = Paginator(vendor_tenant_organisations(vendor, search=search), TENANTS_PER_PAGE).get_page(
         request.GET.get("side")
     )
-    tenants, changing = _tenant_rows(vendor, list(page.object_list))
+    tenants, changing = _tenant_rows(vendor, list(page.object_list), systems=systems)
     return {
         "organisation": vendor,
         "search_form": form,
@@ -166,21 +168,31 @@ def _tenant_list(request, vendor: Organisation) -> dict:
     }
 
 
+def _attach_support_rows(systems, catalogue) -> None:
+    """Give each system `support_rows`: per listed service, each environment and whether the system supports
+    the service there; the form's table then looks nothing up in a loop inside a loop inside a loop."""
+    for system in systems:
+        supported = {(s.service_id, s.environment) for s in system.supported_services.all()}
+        system.support_rows = [
+            (service, [(environment, (service.pk, environment) in supported) for environment in ("test", "prod")])
+            for service in catalogue
+        ]
+
+
 @login_required
 def vendor_dashboard(request, org_number):
     if landing := staff_landing(request, org_number):
         return redirect(landing)
     organisation, roles = get_vendor_organisation_for_user(request, org_number)
-    tenant_list = _tenant_list(request, organisation)
     if request.htmx:
-        return render(request, "portal/_vendor_tenant_list.html", tenant_list)
+        return render(request, "portal/_vendor_tenant_list.html", _tenant_list(request, organisation))
+    systems = list(vendor_systems_of(organisation))  # the systems panel lists them; the tenant rows need them too
+    _attach_support_rows(systems, list(Service.objects.filter(is_listed=True)))
     context = {
-        **tenant_list,
+        **_tenant_list(request, organisation, systems=systems),
         "summary": vendor_tenant_summary(organisation),
         "agreement": current_membership(organisation),
-        "systems": vendor_systems_of(organisation),
-        "catalogue": Service.objects.filter(is_listed=True),
-        "environments": ["test", "prod"],
+        "systems": systems,
         "system_form": VendorSystemForm(),
         # A vendor of locally installed systems may hold one single-tenant client per tenant: paged too.
         "clients": Paginator(

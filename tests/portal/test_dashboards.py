@@ -375,6 +375,19 @@ def test_a_tenant_row_sums_up_its_orders_and_names_what_blocks_production(client
     assert f"org={tenant.org_number}" in page  # being set up: the row is asked for again
 
 
+def test_the_systems_panel_ticks_the_services_a_system_supports(client, vendor, vendor_user, epj):
+    from members.models import SupportedService
+    from orders.models import Service
+
+    journaling = Service.objects.get(code="vkp-journaling")
+    SupportedService.objects.create(system=epj, service=journaling, environment="prod")
+    client.force_login(vendor_user)
+    page = client.get(vendor_url(vendor)).content.decode()
+    box = f'id="support-{epj.pk}-{journaling.pk}-%s" aria-label="{journaling.name_nb}, %s"'
+    assert box % ("prod", "PROD") + " checked>" in page
+    assert box % ("test", "TEST") + ">" in page  # not supported in test
+
+
 def municipality_using(municipality, vendor, epj, vendor_user):
     """The municipality uses the vendor's EPJ (a multi-tenant client) with an active journaling order."""
     from members.models import SupportedService, VendorAssignment

@@ -50,6 +50,7 @@ from .forms import AuditFeedFilterForm
 from .models import AuditEvent, OutgoingMessage, WorkerHeartbeat
 
 RECENT_EVENTS = 10
+PEOPLE_ON_DASHBOARD = 10
 TENANTS_PER_PAGE = 50
 _ORG_NUMBER = re.compile(r"[0-9]{9}")
 _NUMBER_PLACEHOLDER = "000000000"
@@ -100,6 +101,12 @@ def _role_labels(roles) -> list[str]:
     return [Affiliation.Role(role).label for role in sorted(roles)]
 
 
+def _dashboard_people(organisation: Organisation) -> dict:
+    """The first people with access, for a dashboard (`more_people`: the people page has the rest)."""
+    people = list(organisation_people(organisation)[: PEOPLE_ON_DASHBOARD + 1])
+    return {"people": people[:PEOPLE_ON_DASHBOARD], "more_people": len(people) > PEOPLE_ON_DASHBOARD}
+
+
 def _recent_events(**filters):
     return AuditEvent.objects.filter(**filters).select_related("actor", "organisation")[:RECENT_EVENTS]
 
@@ -123,7 +130,7 @@ def member_dashboard(request, org_number):
         "awaiting_signature": (
             documents_awaiting_signature(organisation) if Affiliation.Role.SIGNATORY in roles else []
         ),
-        "people": organisation_people(organisation) if Affiliation.Role.ADMIN in roles else None,
+        **(_dashboard_people(organisation) if Affiliation.Role.ADMIN in roles else {"people": None}),
         "overview": service_overview(organisation),
         "assignments": assignments,
         "acting_clients": clients_acting_for(organisation, assignments=assignments),
@@ -204,7 +211,7 @@ def vendor_dashboard(request, org_number):
         ).get_page(request.GET.get("klientside")),
         "client_form": ClientCreateForm(vendor=organisation),
         "role_labels": _role_labels(roles),
-        "people": organisation_people(organisation),
+        **_dashboard_people(organisation),
         "events": _recent_events(organisation=organisation),
     }
     return render(request, "portal/vendor_dashboard.html", context)

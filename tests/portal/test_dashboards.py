@@ -155,6 +155,17 @@ def test_member_dashboard_queries_are_bounded(
         assert client.get(member_url(municipality)).status_code == 200
 
 
+def test_a_dashboard_lists_the_first_ten_people_and_links_to_everyone(client, municipal_admin, municipality):
+    for _ in range(11):
+        AffiliationFactory(organisation=municipality, role=Affiliation.Role.VIEWER)
+    client.force_login(municipal_admin)
+    response = client.get(member_url(municipality))
+    assert len(response.context["people"]) == 10  # twelve have access
+    page = response.content.decode()
+    people = reverse("organisation_people", args=[municipality.org_number])
+    assert f'De første 10 vises her. <a class="ds-link" href="{people}">Alle med tilgang</a>' in page
+
+
 @pytest.mark.parametrize("rows", [5, 500])
 def test_customer_centre_queries_are_bounded(client, nhn_staff, django_assert_max_num_queries, rows):
     for _ in range(rows):

@@ -187,22 +187,29 @@ def order_steps(order: Order, *, vendors: list[Organisation] | None = None) -> l
 
 
 def steps_for_vendor(
-    orders: list[Order], vendor: Organisation, *, registered_systems: frozenset[str] = frozenset()
+    orders: list[Order],
+    vendor: Organisation,
+    *,
+    registered_systems: frozenset[str] = frozenset(),
+    org_numbers: frozenset[str] | None = None,
 ) -> tuple[dict[int, list[ProvisioningTask]], dict[str, list[ProvisioningTask]]]:
     """Each order's provisioning steps that concern the vendor's own systems and clients, and (by the tenant's
     number) the grants still being made or failed because a tenant registered one of `registered_systems`:
-    no order links those (issue 16). Open registration steps only (the indexed state); the lifecycle page
-    has the done ones. One query for both."""
+    no order links those (issue 16). Open registration steps only (the indexed state), of the tenants
+    `org_numbers` when given (not every tenant's); the lifecycle page has the done ones. One query for both."""
     own_systems = {str(public_id) for public_id in vendor.vendor_systems.values_list("public_id", flat=True)}
     wanted = Q(order__in=[order.pk for order in orders])
     if registered_systems:
-        wanted |= Q(
+        registration_grants = Q(
             state__in=ProvisioningTask.OPEN,
             kind=ProvisioningTask.Kind.VKP_ACCESS,
             order__isnull=True,
             reason=ProvisioningTask.Reason.ASSIGNMENT_CREATED,
             payload__system__in=sorted(registered_systems & own_systems),
         )
+        if org_numbers is not None:
+            registration_grants &= Q(payload__org_number__in=sorted(org_numbers))
+        wanted |= registration_grants
     steps: dict[int, list[ProvisioningTask]] = {}
     registration: dict[str, list[ProvisioningTask]] = {}
     tasks = ProvisioningTask.objects.filter(wanted).select_related("client__system").order_by("created_at", "pk")
@@ -225,7 +232,8 @@ def attach_vendor_steps(tenants: list[dict], vendor: Organisation) -> bool:
     """
     orders = [order for tenant in tenants for order in tenant["orders"]]
     registered = frozenset(str(a.system.public_id) for tenant in tenants for a in tenant["assignments"])
-    steps, registration = steps_for_vendor(orders, vendor, registered_systems=registered)
+    numbers = frozenset(tenant["organisation"].org_number for tenant in tenants)
+    steps, registration = steps_for_vendor(orders, vendor, registered_systems=registered, org_numbers=numbers)
     for order in orders:
         order.vendor_steps = steps.get(order.pk, [])
     for tenant in tenants:

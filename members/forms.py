@@ -3,6 +3,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from portal.choices import Environment
+from portal.forms import OneQueryModelChoiceField
 
 from . import orgnr
 from .models import Membership, Organisation, SystemKind, TermsDocument, VendorSystem
@@ -132,7 +133,7 @@ class TermsPublishForm(forms.Form):
 
 
 class VendorAssignmentForm(forms.Form):
-    system = forms.ModelChoiceField(label=_("System"), queryset=VendorSystem.objects.none())
+    system = OneQueryModelChoiceField(label=_("System"), queryset=VendorSystem.objects.none())
     environment = forms.ChoiceField(label=_("Environment"), choices=Environment.choices)
     # <input type="date"> takes ISO dates only, whatever the page's language.
     starts_on = forms.DateField(

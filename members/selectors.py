@@ -19,6 +19,8 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
+from portal.choices import Environment
+
 from . import orgnr
 from .models import (
     Acceptance,
@@ -375,6 +377,135 @@ def _production_blockers(tenant: dict) -> list[str]:
             else:
                 blockers.append(_("%(service)s is not ordered for production.") % {"service": service.name})
     return blockers
+
+
+def vendor_tenant_rows(vendor: Organisation, *, organisations) -> list[dict]:
+    """The vendor dashboard's rows for these tenants (a page of `vendor_tenant_organisations`), in the list's order.
+
+    Each row: the organisation, the vendor's registrations (`assignments`, and `systems` as name and
+    environment), the live membership's state (`membership_state`, `_label`, `_colour`), how many live orders
+    are in each state (`order_counts`: "label: count", colour), whether one is being set up (`under_way`) and
+    what keeps it out of production. Two queries and no order objects, so a page costs the same however many
+    orders its tenants have; every order and step is on the tenant's lifecycle page. Labels are translated
+    once for the page (a `get_..._display` translates every choice of its field, each call).
+    """
+    from orders.models import Order, Service
+
+    live_membership = Membership.objects.live().filter(organisation_id=OuterRef("organisation_id"))
+    assignments = list(
+        VendorAssignment.objects.active()
+        .filter(system__vendor=vendor, organisation__in=organisations)
+        .select_related("organisation", "system")
+        .annotate(membership_state=Subquery(live_membership.order_by("-applied_at").values("state")[:1]))
+        .order_by("organisation__name", "organisation_id", "environment")
+    )
+    usage_signed = Acceptance.objects.filter(
+        organisation_id=OuterRef("organisation_id"),
+        document__kind=TermsDocument.Kind.USAGE,
+        document__service_code=OuterRef("service__code"),
+    )
+    counts: dict[int, dict[str, int]] = {}
+    ordered: dict[int, dict[str, set[int]]] = {}  # organisation → environment → services with a live order
+    signed: dict[int, set[int]] = {}  # organisation → ordered services whose usage terms it signed
+    services: dict[int, Service] = {}  # the few columns the row names them by
+    service_columns = ("service__code", "service__name_nb", "service__name_en", "service__sort_order")
+    for organisation_id, environment, state, is_signed, service_id, *service in (
+        Order.objects.live()
+        .exclude(state=Order.State.DRAFT)
+        .filter(organisation_id__in={a.organisation_id for a in assignments})
+        .annotate(usage_signed=Exists(usage_signed))
+        .values_list("organisation_id", "environment", "state", "usage_signed", "service_id", *service_columns)
+    ):
+        tenant_counts = counts.setdefault(organisation_id, {})
+        tenant_counts[state] = tenant_counts.get(state, 0) + 1
+        ordered.setdefault(organisation_id, {}).setdefault(environment, set()).add(service_id)
+        if is_signed:
+            signed.setdefault(organisation_id, set()).add(service_id)
+        if service_id not in services:
+            code, name_nb, name_en, sort_order = service
+            services[service_id] = Service(
+                pk=service_id, code=code, name_nb=name_nb, name_en=name_en, sort_order=sort_order
+            )
+
+    # Labels translated once for the page, not once a row.
+    order_labels = dict(Order.State.choices)
+    order_states = [(state, str(order_labels[state]), colour) for state, colour in _ROW_STATE_COLOURS.items()]
+    membership_labels = {state: str(label) for state, label in Membership.State.choices}
+    environment_labels = {environment: str(label) for environment, label in Environment.choices}
+    blockers = _ProductionBlockers(services.values())
+
+    tenants: dict[int, dict] = {}
+    for assignment in assignments:
+        tenant = tenants.get(assignment.organisation_id)
+        if tenant is None:
+            organisation = assignment.organisation
+            membership_state = assignment.membership_state
+            tenant_counts = counts.get(organisation.pk, {})
+            tenant = tenants[organisation.pk] = {
+                "organisation": organisation,
+                "assignments": [],
+                "systems": [],
+                "membership_state": membership_state,  # None: no live membership
+                "membership_label": membership_labels.get(membership_state, ""),
+                "membership_colour": _MEMBERSHIP_COLOURS.get(membership_state, "danger"),
+                "order_counts": [
+                    (f"{label}: {tenant_counts[state]}", colour)
+                    for state, label, colour in order_states
+                    if state in tenant_counts
+                ],
+                "under_way": bool(tenant_counts.keys() & _UNDER_WAY),
+                "production_blockers": blockers.of(
+                    organisation, membership_state, ordered.get(organisation.pk, {}), signed.get(organisation.pk, set())
+                ),
+            }
+        tenant["assignments"].append(assignment)
+        tenant["systems"].append((assignment.system.name, environment_labels.get(assignment.environment, "")))
+    return list(tenants.values())
+
+
+class _ProductionBlockers:
+    """What keeps a tenant out of production, one line a reason (services named together), for a page of rows:
+    the sentences are translated once, not once a row."""
+
+    def __init__(self, services):
+        from django.utils.translation import gettext as _
+
+        by_catalogue = sorted(services, key=lambda service: (service.sort_order, service.code))
+        self.service_ids = [service.pk for service in by_catalogue]
+        self.names = {service.pk: service.name for service in by_catalogue}
+        self.synthetic = _("A synthetic test organisation: test environment only.")
+        self.not_member = _("The municipality is not an active member yet.")
+        self.unsigned = _("Usage terms not signed by the municipality: %(services)s")
+        self.not_ordered = _("Not ordered for production: %(services)s")
+
+    def of(self, organisation, membership_state, ordered: dict[str, set[int]], signed: set[int]) -> list[str]:
+        """`ordered`: the services with a live order, by environment; `signed`: those whose usage terms are signed."""
+        blockers = []
+        if organisation.is_synthetic:
+            blockers.append(self.synthetic)
+        if membership_state != Membership.State.ACTIVE:
+            blockers.append(self.not_member)
+        test_only = ordered.get(Environment.TEST, set()) - ordered.get(Environment.PRODUCTION, set())
+        unsigned = [pk for pk in self.service_ids if pk in test_only and pk not in signed]
+        if unsigned:
+            blockers.append(self.unsigned % {"services": ", ".join(self.names[pk] for pk in unsigned)})
+        not_ordered = [pk for pk in self.service_ids if pk in test_only and pk in signed]
+        if not_ordered:
+            blockers.append(self.not_ordered % {"services": ", ".join(self.names[pk] for pk in not_ordered)})
+        return blockers
+
+
+# The order states a tenant row counts (the live ones a vendor sees), in the row's order (what needs
+# attention first), with the colour of their tag; Order.State values (members cannot import orders here).
+_ROW_STATE_COLOURS = {
+    "failed": "danger",
+    "submitted": "info",
+    "approved": "warning",
+    "provisioning": "warning",
+    "active": "success",
+}
+_UNDER_WAY = {"approved", "provisioning"}
+_MEMBERSHIP_COLOURS = {"active": "success", "applied": "info", "pending_approval": "info", "suspended": "warning"}
 
 
 # Who gets told: the recipient lists every notification uses.

@@ -5,12 +5,13 @@ from django.utils.translation import gettext_lazy
 
 from members import orgnr
 from members.models import Organisation, VendorAssignment, VendorSystem
+from portal.forms import OneQueryModelChoiceField
 
 from .models import Environment, HelseIdClient
 
 
 class ClientCreateForm(forms.Form):
-    system = forms.ModelChoiceField(label=gettext_lazy("System"), queryset=VendorSystem.objects.none())
+    system = OneQueryModelChoiceField(label=gettext_lazy("System"), queryset=VendorSystem.objects.none())
     environment = forms.ChoiceField(label=gettext_lazy("Environment"), choices=Environment.choices)
     tenancy = forms.ChoiceField(
         label=gettext_lazy("Tenancy"), choices=HelseIdClient.Tenancy.choices, widget=forms.RadioSelect,

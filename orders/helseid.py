@@ -467,15 +467,18 @@ def client_disable(*, client: HelseIdClient, by: User, request=None) -> HelseIdC
     return client
 
 
-def clients_acting_for(organisation: Organisation) -> list[tuple[HelseIdClient, list[str]]]:
+def clients_acting_for(organisation: Organisation, *, assignments=None) -> list[tuple[HelseIdClient, list[str]]]:
     """The vendor clients whose tenants include the organisation, with the scopes they hold for it.
 
     The rules of `client_tenants`, worked out for this one organisation only: four queries, whatever the
-    number of clients or of the vendors' other tenants.
+    number of clients or of the vendors' other tenants; three when the caller has the organisation's active
+    `assignments` already (the dashboard lists them).
     """
-    assigned = set(
-        VendorAssignment.objects.active().filter(organisation=organisation).values_list("system_id", "environment")
-    )
+    if assignments is None:
+        assignments = VendorAssignment.objects.active().filter(organisation=organisation)
+        assigned = set(assignments.values_list("system_id", "environment"))
+    else:
+        assigned = {(assignment.system_id, assignment.environment) for assignment in assignments}
     clients = [
         client
         for client in HelseIdClient.objects.exclude(state=HelseIdClient.State.DISABLED)

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core.paginator import Page, Paginator
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from members.models import Acceptance, Organisation, TermsDocument, VendorSystem
@@ -83,12 +83,13 @@ def service_overview(organisation: Organisation) -> list[ServiceStatus]:
     accepted = services.accepted_usage_terms(organisation)
     for order in latest.values():
         order.needs_usage_terms = order.environment == Environment.PRODUCTION and order.service.code not in accepted
+    # The listed services among those ordered, in the catalogue's order: from the orders, not another query.
+    ordered = {order.service_id: order.service for order in latest.values() if order.service.is_listed}
     return [
         ServiceStatus(
             service, latest.get((service.pk, Environment.TEST)), latest.get((service.pk, Environment.PRODUCTION))
         )
-        for service in listed_services()
-        if (service.pk, Environment.TEST) in latest or (service.pk, Environment.PRODUCTION) in latest
+        for service in sorted(ordered.values(), key=lambda service: (service.sort_order, service.code))
     ]
 
 
@@ -188,22 +189,29 @@ def order_steps(order: Order, *, vendors: list[Organisation] | None = None) -> l
 
 
 def steps_for_vendor(
-    orders: list[Order], vendor: Organisation, *, registered_systems: frozenset[str] = frozenset()
+    orders: list[Order],
+    vendor: Organisation,
+    *,
+    registered_systems: frozenset[str] = frozenset(),
+    org_numbers: frozenset[str] | None = None,
 ) -> tuple[dict[int, list[ProvisioningTask]], dict[str, list[ProvisioningTask]]]:
     """Each order's provisioning steps that concern the vendor's own systems and clients, and (by the tenant's
     number) the grants still being made or failed because a tenant registered one of `registered_systems`:
-    no order links those (issue 16). Open registration steps only (the indexed state); the lifecycle page
-    has the done ones. One query for both."""
+    no order links those (issue 16). Open registration steps only (the indexed state), of the tenants
+    `org_numbers` when given (not every tenant's); the lifecycle page has the done ones. One query for both."""
     own_systems = {str(public_id) for public_id in vendor.vendor_systems.values_list("public_id", flat=True)}
     wanted = Q(order__in=[order.pk for order in orders])
     if registered_systems:
-        wanted |= Q(
+        registration_grants = Q(
             state__in=ProvisioningTask.OPEN,
             kind=ProvisioningTask.Kind.VKP_ACCESS,
             order__isnull=True,
             reason=ProvisioningTask.Reason.ASSIGNMENT_CREATED,
             payload__system__in=sorted(registered_systems & own_systems),
         )
+        if org_numbers is not None:
+            registration_grants &= Q(payload__org_number__in=sorted(org_numbers))
+        wanted |= registration_grants
     steps: dict[int, list[ProvisioningTask]] = {}
     registration: dict[str, list[ProvisioningTask]] = {}
     tasks = (
@@ -230,7 +238,8 @@ def attach_vendor_steps(tenants: list[dict], vendor: Organisation) -> bool:
     """
     orders = [order for tenant in tenants for order in tenant["orders"]]
     registered = frozenset(str(a.system.public_id) for tenant in tenants for a in tenant["assignments"])
-    steps, registration = steps_for_vendor(orders, vendor, registered_systems=registered)
+    numbers = frozenset(tenant["organisation"].org_number for tenant in tenants)
+    steps, registration = steps_for_vendor(orders, vendor, registered_systems=registered, org_numbers=numbers)
     for order in orders:
         order.vendor_steps = steps.get(order.pk, [])
     for tenant in tenants:
@@ -238,6 +247,61 @@ def attach_vendor_steps(tenants: list[dict], vendor: Organisation) -> bool:
         tenant["changing"] = any(_under_way(order) for order in tenant["orders"]) or any(
             step.state == ProvisioningTask.State.PENDING for step in tenant["registration_steps"]
         )
+    return any(tenant["changing"] for tenant in tenants)
+
+
+# A tenant row shows this many of its open steps; the lifecycle page has them all.
+STEPS_PER_ROW = 3
+
+
+def attach_open_vendor_steps(tenants: list[dict], vendor: Organisation, *, systems=None) -> bool:
+    """Give each tenant row (from `vendor_tenant_rows`) the vendor's steps still open for it (`open_steps`, the
+    first few; `more_steps`, how many more): those of its live orders that concern the vendor's systems or
+    clients, and the grants its registration of the vendor's systems is making. True while any row is changing.
+
+    Each row also gets `changing`: True while an order is being set up or one of those steps is waiting, the
+    rows the dashboard's live status asks for again. One query over the open (indexed) steps of these rows,
+    and one for the vendor's systems unless the caller has them (`systems`).
+    """
+    if not tenants:
+        return False
+    by_organisation = {tenant["organisation"].pk: tenant for tenant in tenants}
+    by_number = {tenant["organisation"].org_number: tenant for tenant in tenants}
+    if systems is None:
+        own_systems = {str(public_id) for public_id in vendor.vendor_systems.values_list("public_id", flat=True)}
+    else:
+        own_systems = {str(system.public_id) for system in systems}
+    registered = sorted({str(a.system.public_id) for tenant in tenants for a in tenant["assignments"]} & own_systems)
+    wanted = Q(
+        order__organisation_id__in=list(by_organisation),
+        order__state__in=[state for state in Order.LIVE if state != Order.State.DRAFT],
+    ) & (Q(payload__system__in=sorted(own_systems)) | Q(client__system__vendor=vendor))
+    if registered:
+        wanted |= Q(
+            kind=ProvisioningTask.Kind.VKP_ACCESS,
+            order__isnull=True,
+            reason=ProvisioningTask.Reason.ASSIGNMENT_CREATED,
+            payload__system__in=registered,
+            payload__org_number__in=list(by_number),
+        )
+    for tenant in tenants:
+        tenant["open_steps"], tenant["more_steps"], tenant["changing"] = [], 0, tenant["under_way"]
+    steps = (
+        ProvisioningTask.objects.open()
+        .filter(wanted)
+        .annotate(tenant_id=F("order__organisation_id"))
+        .order_by("created_at", "pk")
+    )
+    for step in steps:
+        tenant = by_organisation.get(step.tenant_id) if step.order_id else by_number.get(step.payload.get("org_number"))
+        if tenant is None:
+            continue
+        if len(tenant["open_steps"]) < STEPS_PER_ROW:
+            tenant["open_steps"].append(step)
+        else:
+            tenant["more_steps"] += 1
+        if step.state == ProvisioningTask.State.PENDING:
+            tenant["changing"] = True
     return any(tenant["changing"] for tenant in tenants)
 
 

@@ -35,14 +35,14 @@ from members.selectors import (
     organisation_people,
     vendor_systems_of,
     vendor_tenant_organisations,
+    vendor_tenant_rows,
     vendor_tenant_summary,
-    vendor_tenants,
 )
 from orders import reconciliation
 from orders.forms import ClientCreateForm
 from orders.helseid import clients_acting_for
 from orders.models import HelseIdClient, Order, Service
-from orders.selectors import attach_vendor_steps, service_overview
+from orders.selectors import attach_open_vendor_steps, service_overview
 
 from . import email
 from .decisions import staff_decide
@@ -51,8 +51,10 @@ from .models import AuditEvent, OutgoingMessage, WorkerHeartbeat
 from .pagination import CappedCountPaginator
 
 RECENT_EVENTS = 10
+PEOPLE_ON_DASHBOARD = 10
 TENANTS_PER_PAGE = 50
 _ORG_NUMBER = re.compile(r"[0-9]{9}")
+_NUMBER_PLACEHOLDER = "000000000"
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,12 @@ def _role_labels(roles) -> list[str]:
     return [Affiliation.Role(role).label for role in sorted(roles)]
 
 
+def _dashboard_people(organisation: Organisation) -> dict:
+    """The first people with access, for a dashboard (`more_people`: the people page has the rest)."""
+    people = list(organisation_people(organisation)[: PEOPLE_ON_DASHBOARD + 1])
+    return {"people": people[:PEOPLE_ON_DASHBOARD], "more_people": len(people) > PEOPLE_ON_DASHBOARD}
+
+
 def _recent_events(**filters):
     return AuditEvent.objects.filter(**filters).select_related("actor", "organisation")[:RECENT_EVENTS]
 
@@ -110,6 +118,7 @@ def member_dashboard(request, org_number):
         return redirect(landing)
     organisation, roles = get_member_organisation_for_user(request, org_number)
     membership = current_membership(organisation)
+    assignments = list(active_assignments(organisation))
     context = {
         "organisation": organisation,
         "membership": membership,
@@ -122,10 +131,10 @@ def member_dashboard(request, org_number):
         "awaiting_signature": (
             documents_awaiting_signature(organisation) if Affiliation.Role.SIGNATORY in roles else []
         ),
-        "people": organisation_people(organisation) if Affiliation.Role.ADMIN in roles else None,
+        **(_dashboard_people(organisation) if Affiliation.Role.ADMIN in roles else {"people": None}),
         "overview": service_overview(organisation),
-        "assignments": active_assignments(organisation),
-        "acting_clients": clients_acting_for(organisation),
+        "assignments": assignments,
+        "acting_clients": clients_acting_for(organisation, assignments=assignments),
         "assignment_form": (
             VendorAssignmentForm(systems=assignable_systems()) if Affiliation.Role.ADMIN in roles else None
         ),
@@ -134,21 +143,27 @@ def member_dashboard(request, org_number):
     return render(request, "portal/member_dashboard.html", context)
 
 
-def _tenant_rows(vendor: Organisation, organisations) -> tuple[list[dict], list[dict]]:
+def _tenant_rows(vendor: Organisation, organisations, *, systems=None) -> tuple[list[dict], list[dict]]:
     """The tenant rows for these organisations, and those among them whose orders are still changing."""
-    tenants = vendor_tenants(vendor, organisations=organisations)
-    attach_vendor_steps(tenants, vendor)
+    tenants = vendor_tenant_rows(vendor, organisations=organisations)
+    attach_open_vendor_steps(tenants, vendor, systems=systems)
+    # A {% url %} costs about what the rest of a row does: reverse once, then put each tenant's number in.
+    lifecycle = reverse("organisation_lifecycle", args=[_NUMBER_PLACEHOLDER])
+    for tenant in tenants:
+        tenant["lifecycle_url"] = lifecycle.replace(_NUMBER_PLACEHOLDER, tenant["organisation"].org_number)
     return tenants, [tenant for tenant in tenants if tenant["changing"]]
 
 
-def _tenant_list(request, vendor: Organisation) -> dict:
-    """One page (50) of the vendor's tenants, searched by name or number: the cost of one page, whatever the total."""
+def _tenant_list(request, vendor: Organisation, *, systems=None) -> dict:
+    """One page (50) of the vendor's tenants, searched by name or number: the cost of one page, whatever the total.
+
+    `systems`: the vendor's systems, when the caller has read them already."""
     form = TenantSearchForm(request.GET)
     search = form.cleaned_data["q"].strip() if form.is_valid() else ""
     page = Paginator(vendor_tenant_organisations(vendor, search=search), TENANTS_PER_PAGE).get_page(
         request.GET.get("side")
     )
-    tenants, changing = _tenant_rows(vendor, list(page.object_list))
+    tenants, changing = _tenant_rows(vendor, list(page.object_list), systems=systems)
     return {
         "organisation": vendor,
         "search_form": form,
@@ -161,21 +176,31 @@ def _tenant_list(request, vendor: Organisation) -> dict:
     }
 
 
+def _attach_support_rows(systems, catalogue) -> None:
+    """Give each system `support_rows`: per listed service, each environment and whether the system supports
+    the service there; the form's table then looks nothing up in a loop inside a loop inside a loop."""
+    for system in systems:
+        supported = {(s.service_id, s.environment) for s in system.supported_services.all()}
+        system.support_rows = [
+            (service, [(environment, (service.pk, environment) in supported) for environment in ("test", "prod")])
+            for service in catalogue
+        ]
+
+
 @login_required
 def vendor_dashboard(request, org_number):
     if landing := staff_landing(request, org_number):
         return redirect(landing)
     organisation, roles = get_vendor_organisation_for_user(request, org_number)
-    tenant_list = _tenant_list(request, organisation)
     if request.htmx:
-        return render(request, "portal/_vendor_tenant_list.html", tenant_list)
+        return render(request, "portal/_vendor_tenant_list.html", _tenant_list(request, organisation))
+    systems = list(vendor_systems_of(organisation))  # the systems panel lists them; the tenant rows need them too
+    _attach_support_rows(systems, list(Service.objects.filter(is_listed=True)))
     context = {
-        **tenant_list,
+        **_tenant_list(request, organisation, systems=systems),
         "summary": vendor_tenant_summary(organisation),
         "agreement": current_membership(organisation),
-        "systems": vendor_systems_of(organisation),
-        "catalogue": Service.objects.filter(is_listed=True),
-        "environments": ["test", "prod"],
+        "systems": systems,
         "system_form": VendorSystemForm(),
         # A vendor of locally installed systems may hold one single-tenant client per tenant: paged too.
         "clients": Paginator(
@@ -187,7 +212,7 @@ def vendor_dashboard(request, org_number):
         ).get_page(request.GET.get("klientside")),
         "client_form": ClientCreateForm(vendor=organisation),
         "role_labels": _role_labels(roles),
-        "people": organisation_people(organisation),
+        **_dashboard_people(organisation),
         "events": _recent_events(organisation=organisation),
     }
     return render(request, "portal/vendor_dashboard.html", context)

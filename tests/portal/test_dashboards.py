@@ -155,6 +155,17 @@ def test_member_dashboard_queries_are_bounded(
         assert client.get(member_url(municipality)).status_code == 200
 
 
+def test_a_dashboard_lists_the_first_ten_people_and_links_to_everyone(client, municipal_admin, municipality):
+    for _ in range(11):
+        AffiliationFactory(organisation=municipality, role=Affiliation.Role.VIEWER)
+    client.force_login(municipal_admin)
+    response = client.get(member_url(municipality))
+    assert len(response.context["people"]) == 10  # twelve have access
+    page = response.content.decode()
+    people = reverse("organisation_people", args=[municipality.org_number])
+    assert f'De første 10 vises her. <a class="ds-link" href="{people}">Alle med tilgang</a>' in page
+
+
 @pytest.mark.parametrize("rows", [5, 500])
 def test_customer_centre_queries_are_bounded(client, nhn_staff, django_assert_max_num_queries, rows):
     for _ in range(rows):
@@ -325,6 +336,67 @@ def test_the_live_status_refuses_everyone_but_the_vendors_people(client, request
     client.force_login(request.getfixturevalue(persona))
     response = client.get(reverse("vendor_tenant_status", args=[vendor.org_number]), {"org": tenant.org_number})
     assert response.status_code == 404
+
+
+def test_a_tenant_row_sums_up_its_orders_and_names_what_blocks_production(client, vendor, vendor_user, epj):
+    """Counts of live orders per state, the blockers one line a reason, the first open steps and a link to the
+    rest: every order and step is on the tenant's lifecycle page (issue 15)."""
+    from members.models import Acceptance, Membership, TermsDocument
+    from orders.models import Order, ProvisioningTask, Service
+
+    (tenant,) = add_tenants(epj, 1, state="active", names=["Summerby kommune"])  # journaling in test
+    journaling, patient, careplan = (
+        Service.objects.get(code=code) for code in ("vkp-journaling", "vkp-patient", "vkp-careplan")
+    )
+    order = {"organisation": tenant, "created_by": vendor_user}
+    Order.objects.create(**order, service=patient, environment="test", state="failed")
+    Order.objects.create(**order, service=careplan, environment="test", state="submitted")
+    approved = Order.objects.create(**order, service=careplan, environment="prod", state="approved")
+    terms = TermsDocument.objects.create(
+        kind=TermsDocument.Kind.USAGE, service_code=patient.code, version="99.0", title="Bruksvilkår", body="Tekst."
+    )
+    Acceptance.objects.create(
+        organisation=tenant, document=terms, document_sha256=terms.sha256, signed_by=vendor_user,
+        signer_name="Kari Kommunedirektør", authority="register_role", authority_detail="DAGL",
+    )  # fmt: skip
+    Membership.objects.create(organisation=tenant, state="active", applied_by=vendor_user)
+    for number in range(5):
+        ProvisioningTask.objects.create(
+            kind="vkp.access", reason="order_approved", target=f"vkp:prod:{tenant.org_number}:{number}", order=approved,
+            payload={"system": str(epj.public_id), "system_name": epj.name, "organisation_name": tenant.name,
+                     "service_name": f"Tjeneste {number}"},
+        )  # fmt: skip
+    client.force_login(vendor_user)
+
+    response = client.get(vendor_url(vendor))
+    (row,) = response.context["tenants"]
+    assert row["order_counts"] == [
+        ("Oppsettet feilet: 1", "danger"), ("Venter på NHN: 1", "info"), ("Godkjent: 1", "warning"),
+        ("Aktiv: 1", "success"),
+    ]  # fmt: skip
+    blockers = row["production_blockers"]
+    assert f"Kommunen har ikke signert bruksvilkårene for: {journaling.name_nb}" in blockers
+    assert f"Ikke bestilt til produksjon: {patient.name_nb}" in blockers
+    assert not any(careplan.name_nb in line for line in blockers)  # ordered for production too
+    assert "Kommunen er ikke aktivt medlem ennå." not in " ".join(blockers)
+    page = response.content.decode()
+    assert "Tjeneste 2" in page and "Tjeneste 3" not in page  # the first three open steps
+    lifecycle = reverse("organisation_lifecycle", args=[tenant.org_number])
+    assert f'<a class="ds-link" href="{lifecycle}">2 steg til</a>' in page
+    assert f"org={tenant.org_number}" in page  # being set up: the row is asked for again
+
+
+def test_the_systems_panel_ticks_the_services_a_system_supports(client, vendor, vendor_user, epj):
+    from members.models import SupportedService
+    from orders.models import Service
+
+    journaling = Service.objects.get(code="vkp-journaling")
+    SupportedService.objects.create(system=epj, service=journaling, environment="prod")
+    client.force_login(vendor_user)
+    page = client.get(vendor_url(vendor)).content.decode()
+    box = f'id="support-{epj.pk}-{journaling.pk}-%s" aria-label="{journaling.name_nb}, %s"'
+    assert box % ("prod", "PROD") + " checked>" in page
+    assert box % ("test", "TEST") + ">" in page  # not supported in test
 
 
 def municipality_using(municipality, vendor, epj, vendor_user):

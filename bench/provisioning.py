@@ -1,6 +1,7 @@
 """Provisioning benchmark: approve N orders with two Celery workers against the simulator on loopback.
 
     .venv/bin/python bench/provisioning.py [--orders 1000] [--systems 10] [--failure-rate 0.1]
+                                           [--approve stream|backlog|both]
 
 Needs PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379), like `make test`. Uses its own
 database (`portal_bench`, dropped and made anew) and Redis database 13. Prints orders per second
@@ -11,6 +12,15 @@ First it measures the floor: how many no-op tasks per second the same workers ru
 Redis (`bench/floor.py`), and prints provisioning tasks per second as a share of it.
 `--systems 1` gives every order the same vendor system, so one multi-tenant client has as many
 tenants as there are orders (the case where coalescing client updates matters most).
+
+Two ways of approving (`--approve`, both by default):
+- `stream`: one approval after another from one process while the workers consume: the latency an
+  order sees when approvals arrive one at a time. Tasks per second are capped by how fast this one
+  process approves (about 11 orders/s), so they say little about the workers.
+- `backlog`: the workers stop consuming (Celery `cancel_consumer`), all N orders are approved, then
+  the workers consume again and drain the queue: tasks per second from that moment to the last
+  order active is the workers' capacity. Approval → active is measured from that moment too.
+Ends with one table of every run.
 """
 
 import argparse
@@ -42,6 +52,7 @@ def main() -> None:
     parser.add_argument("--failure-rate", type=float, default=0.1)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--floor-tasks", type=int, default=5000, help="no-op tasks for the floor")
+    parser.add_argument("--approve", choices=["stream", "backlog", "both"], default="both")
     args = parser.parse_args()
 
     port = free_port()
@@ -84,14 +95,12 @@ def main() -> None:
         print(f"{args.orders} orders, {args.systems} vendor systems, {args.workers} workers, simulator {simulator_url}")
         floor = measure_floor(args.floor_tasks)
         print(f"\nfloor: {args.floor_tasks} no-op tasks through the same Redis, {floor:.0f} tasks/s")
-        run("all calls succeed", args, simulator_url, failure_rate=0.0, floor=floor)
-        run(
-            f"{args.failure_rate:.0%} of calls answer 503",
-            args,
-            simulator_url,
-            failure_rate=args.failure_rate,
-            floor=floor,
-        )
+        modes = ["stream", "backlog"] if args.approve == "both" else [args.approve]
+        results = []
+        for mode in modes:
+            for failure_rate in (0.0, args.failure_rate):
+                results.append(run(args, simulator_url, mode=mode, failure_rate=failure_rate, floor=floor))
+        print_summary(results, floor)
     finally:
         for process in [*workers, simulator]:
             process.send_signal(signal.SIGTERM)
@@ -146,59 +155,128 @@ def measure_floor(count: int) -> float:
     return count / elapsed
 
 
-def run(label: str, args, simulator_url: str, *, failure_rate: float, floor: float) -> None:
+def run(args, simulator_url: str, *, mode: str, failure_rate: float, floor: float) -> dict:
     import httpx
+    from django.utils import timezone
 
+    from orders import services
     from orders.models import Order, ProvisioningTask
+    from portal.celery import app
 
+    label = f"{mode}, " + (f"{failure_rate:.0%} of calls answer 503" if failure_rate else "all calls succeed")
     control = httpx.Client(base_url=simulator_url)
     control.post("/_sim/reset")
     orders = make_orders(args.orders, args.systems)
     settle_outbox()  # the clients' own set-up is not part of the measurement
+    if mode == "backlog":
+        set_consuming(app, consuming=False, workers=args.workers)
     if failure_rate:
         control.post("/_sim/faults", json={"match": "", "rate": failure_rate, "status": 503})
-
-    from orders import services
-    from orders.models import Order as OrderModel
 
     staff = staff_user()
     started = time.monotonic()
     for order in orders:
         services.order_approve(order=order, by=staff)
     approving = time.monotonic() - started
+    drain_started = None
+    if mode == "backlog":
+        drain_started = timezone.now()
+        set_consuming(app, consuming=True, workers=args.workers)
     ids = [order.pk for order in orders]
-    while Order.objects.filter(pk__in=ids, state=OrderModel.State.ACTIVE).count() < len(ids):
-        failed = Order.objects.filter(pk__in=ids, state=OrderModel.State.FAILED).count()
+    while Order.objects.filter(pk__in=ids, state=Order.State.ACTIVE).count() < len(ids):
+        failed = Order.objects.filter(pk__in=ids, state=Order.State.FAILED).count()
         if failed:
             raise SystemExit(f"{failed} orders failed; raise PROVISIONING_MAX_ATTEMPTS")
         time.sleep(0.5)
     control.delete("/_sim/faults")
 
     rows = list(Order.objects.filter(pk__in=ids).values_list("decided_at", "activated_at"))
-    latencies = sorted((active - approved).total_seconds() for approved, active in rows)
-    first, last = min(a for a, _ in rows), max(b for _, b in rows)
-    retries = sum(
-        max(attempts - 1, 0)
-        for attempts in ProvisioningTask.objects.filter(order__in=ids).values_list("attempts", flat=True)
-    )
-    tasks = ProvisioningTask.objects.filter(order__in=ids).count()
-    replaced = ProvisioningTask.objects.filter(order__in=ids, state=ProvisioningTask.State.SUPERSEDED).count()
-    client_runs = ProvisioningTask.objects.filter(
-        order__in=ids, kind=ProvisioningTask.Kind.HELSEID_CLIENT, state=ProvisioningTask.State.SUCCEEDED
+    if drain_started is None:
+        latencies = sorted((active - approved).total_seconds() for approved, active in rows)
+        first = min(approved for approved, _ in rows)
+    else:
+        latencies = sorted((active - drain_started).total_seconds() for _, active in rows)
+        first = drain_started
+    last = max(active for _, active in rows)
+    tasks = ProvisioningTask.objects.filter(order__in=ids)
+    retries = sum(max(attempts - 1, 0) for attempts in tasks.values_list("attempts", flat=True))
+    replaced = tasks.filter(state=ProvisioningTask.State.SUPERSEDED).count()
+    client_runs = tasks.filter(
+        kind=ProvisioningTask.Kind.HELSEID_CLIENT, state=ProvisioningTask.State.SUCCEEDED
     ).count()
+    task_count = tasks.count()
     duration = (last - first).total_seconds()
-    # Every task row is one message a worker took, a replaced one too (it finds nothing to do).
-    tasks_per_second = (tasks + retries) / duration
+    # Every task row is one message a worker took, a replaced one too (it finds nothing to do), and every
+    # retry one more; "calls" counts only the messages that went to a backing service.
+    messages_per_second = (task_count + retries) / duration
+    result = {
+        "label": label,
+        "orders": len(ids),
+        "tasks": task_count,
+        "replaced": replaced,
+        "client_runs": client_runs,
+        "retries": retries,
+        "approving": approving,
+        "orders_per_second": len(ids) / duration,
+        "tasks_per_second": messages_per_second,
+        "calls_per_second": (task_count - replaced + retries) / duration,
+        "median": statistics.median(latencies),
+        "p95": latencies[int(0.95 * (len(latencies) - 1))],
+        "max": latencies[-1],
+    }
+    since = "approval" if mode == "stream" else "the moment the workers start consuming"
+    start_point = "first approval" if mode == "stream" else "workers start"
+    share = messages_per_second / floor
     print(
         f"\n{label}:\n"
-        f"  {len(ids)} orders, {tasks} tasks ({replaced} replaced by a newer one, {client_runs} client updates run), "
-        f"{retries} retries; approving took {approving:.1f} s\n"
-        f"  throughput {len(ids) / duration:.1f} orders/s (first approval to last active)\n"
-        f"  provisioning {tasks_per_second:.0f} tasks/s incl. retries = {tasks_per_second / floor:.1%} of the floor "
-        f"({floor:.0f} tasks/s)\n"
-        f"  approval → active: median {statistics.median(latencies):.2f} s, "
-        f"p95 {latencies[int(0.95 * (len(latencies) - 1))]:.2f} s, max {latencies[-1]:.2f} s"
+        f"  {len(ids)} orders, {task_count} tasks ({replaced} replaced by a newer one, {client_runs} client updates "
+        f"run), {retries} retries; approving took {approving:.1f} s"
+        + (", with the workers not consuming" if mode == "backlog" else "")
+        + f"\n  throughput {result['orders_per_second']:.1f} orders/s ({start_point} to last active)\n"
+        f"  provisioning {messages_per_second:.0f} tasks/s incl. replaced and retries = {share:.1%} of the floor "
+        f"({floor:.0f} tasks/s); {result['calls_per_second']:.0f}/s that called a backing service\n"
+        f"  {since} → active: median {result['median']:.2f} s, p95 {result['p95']:.2f} s, max {result['max']:.2f} s"
     )
+    return result
+
+
+def set_consuming(app, *, consuming: bool, workers: int) -> None:
+    """Stop or resume every worker's consuming from the portal queue, and wait until each one says it did."""
+    from django.conf import settings
+
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    command = app.control.add_consumer if consuming else app.control.cancel_consumer
+    replies = command(queue, reply=True, timeout=10)
+    if len(replies) < workers:
+        raise SystemExit(f"only {len(replies)} of {workers} workers answered {command.__name__}: {replies}")
+
+
+def print_summary(results: list[dict], floor: float) -> None:
+    print(
+        "\nstream: approval → active, approvals one at a time while the workers consume; backlog: all approved first,"
+        "\ntimes and tasks/s from the moment the workers start consuming. tasks/s counts every message a worker took"
+        f"\n(replaced tasks and retries too); floor {floor:.0f} no-op tasks/s.\n"
+    )
+    header = ("run", "orders/s", "tasks/s", "of floor", "calls/s", "median", "p95", "max", "retries", "replaced")
+    lines = [
+        (
+            result["label"],
+            f"{result['orders_per_second']:.1f}",
+            f"{result['tasks_per_second']:.0f}",
+            f"{result['tasks_per_second'] / floor:.1%}",
+            f"{result['calls_per_second']:.0f}",
+            f"{result['median']:.2f} s",
+            f"{result['p95']:.2f} s",
+            f"{result['max']:.2f} s",
+            str(result["retries"]),
+            f"{result['replaced']}/{result['tasks']}",
+        )
+        for result in results
+    ]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for line in lines:
+        print("| " + " | ".join(line) + " |")
 
 
 def staff_user():

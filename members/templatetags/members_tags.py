@@ -14,6 +14,20 @@ def membership_state_label(code: str) -> str:
         return code
 
 
+_MEMBERSHIP_COLORS = {
+    Membership.State.ACTIVE: "success",
+    Membership.State.PENDING_APPROVAL: "info",
+    Membership.State.APPLIED: "info",
+    Membership.State.SUSPENDED: "warning",
+}
+
+
+@register.filter
+def membership_state_color(code: str) -> str:
+    """The tag colour of a membership state (rejected and ended: danger), one lookup per row of a list."""
+    return _MEMBERSHIP_COLORS.get(code, "danger")
+
+
 @register.simple_tag
 def federated_providers() -> list[tuple[str, str]]:
     """(name, label) of the identity providers configured on this installation."""

@@ -107,19 +107,29 @@ def lifecycle_summary(organisation: Organisation, viewer: LifecycleViewer) -> Su
     from orders.models import Order, ProvisioningTask
 
     membership = current_membership(organisation)
-    in_force = TermsDocument.objects.in_force(Membership.terms_kind_for(organisation))
-    orders: dict[str, list] = {environment: [] for environment in Environment.values}
-    for order in (
+    # The summary and its list of terms to sign share the versions, signatures and orders they read.
+    agreement = TermsDocument.objects.standing_per_service(Membership.terms_kind_for(organisation))
+    in_force = agreement[""].in_force if "" in agreement else None
+    live_orders = list(
         Order.objects.live().filter(organisation=organisation).select_related("service").order_by("service__sort_order")
-    ):
+    )
+    orders: dict[str, list] = {environment: [] for environment in Environment.values}
+    for order in live_orders:
         orders[order.environment].append(order)
+    acceptances = list(
+        Acceptance.objects.filter(organisation=organisation).select_related("document", "signed_by", "cosigned_by")
+    )
     assignments = list(
         VendorAssignment.objects.active()
         .filter(organisation=organisation)
         .select_related("system", "system__vendor")
         .order_by("environment", "system__name")
     )
-    clients = clients_acting_for(organisation) if organisation.is_member_kind else []
+    clients = (
+        clients_acting_for(organisation, assignments=assignments, live_orders=live_orders)
+        if organisation.is_member_kind
+        else []
+    )
     if viewer.is_vendor:
         assignments = [a for a in assignments if a.system.vendor_id in viewer.vendor_ids]
         clients = [(client, scopes) for client, scopes in clients if client.system.vendor_id in viewer.vendor_ids]
@@ -132,10 +142,10 @@ def lifecycle_summary(organisation: Organisation, viewer: LifecycleViewer) -> Su
     summary = Summary(
         membership=membership,
         needs_new_terms=membership is not None and membership.needs_new_terms(in_force),
-        acceptances=list(
-            Acceptance.objects.filter(organisation=organisation).select_related("document", "signed_by", "cosigned_by")
+        acceptances=acceptances,
+        awaiting=documents_awaiting_signature(
+            organisation, acceptances=acceptances, live_orders=live_orders, agreement=agreement
         ),
-        awaiting=documents_awaiting_signature(organisation),
         orders=orders,
         assignments=assignments,
         clients=clients,

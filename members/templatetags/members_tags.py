@@ -1,6 +1,7 @@
 from django import template
 
 from members.models import Membership
+from portal.labels import choice_labels
 
 register = template.Library()
 
@@ -8,10 +9,7 @@ register = template.Library()
 @register.filter
 def membership_state_label(code: str) -> str:
     """The state's label in the language active when the template renders (e-mails carry codes)."""
-    try:
-        return Membership.State(code).label
-    except ValueError:
-        return code
+    return choice_labels(Membership._meta.get_field("state")).get(code, code)
 
 
 _MEMBERSHIP_COLORS = {

@@ -2,7 +2,8 @@ import json
 
 from django import template
 
-from orders.models import Environment, Order
+from orders.models import Order
+from portal.labels import choice_labels
 
 register = template.Library()
 
@@ -10,7 +11,7 @@ register = template.Library()
 @register.filter
 def order_state_label(code: str) -> str:
     """Label in the language active when the template renders (e-mails carry codes, not labels)."""
-    return Order.State(code).label if code in Order.State.values else code
+    return choice_labels(Order._meta.get_field("state")).get(code, code)
 
 
 # The tag colour of each order state, looked up once per row instead of an if-chain in the template.
@@ -30,7 +31,7 @@ def order_state_color(code: str) -> str:
 
 @register.filter
 def environment_label(code: str) -> str:
-    return Environment(code).label if code in Environment.values else code
+    return choice_labels(Order._meta.get_field("environment")).get(code, code)
 
 
 @register.filter

@@ -29,6 +29,15 @@ def order_state_color(code: str) -> str:
     return _STATE_COLORS.get(code, "info")
 
 
+_STEP_COLORS = {"succeeded": "success", "failed": "danger", "cancelled": "neutral"}
+
+
+@register.filter
+def step_state_color(step) -> str:
+    """A provisioning step's tag colour: a waiting step that has failed an attempt is a warning."""
+    return _STEP_COLORS.get(step.state) or ("warning" if step.attempts else "info")
+
+
 @register.filter
 def environment_label(code: str) -> str:
     return choice_labels(Order._meta.get_field("environment")).get(code, code)

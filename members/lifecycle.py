@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from portal.choices import Environment
+from portal.labels import choice_label
 from portal.models import AuditEvent
 
 from .models import Acceptance, Membership, Organisation, TermsDocument, VendorAssignment
@@ -107,19 +108,29 @@ def lifecycle_summary(organisation: Organisation, viewer: LifecycleViewer) -> Su
     from orders.models import Order, ProvisioningTask
 
     membership = current_membership(organisation)
-    in_force = TermsDocument.objects.in_force(Membership.terms_kind_for(organisation))
-    orders: dict[str, list] = {environment: [] for environment in Environment.values}
-    for order in (
+    # The summary and its list of terms to sign share the versions, signatures and orders they read.
+    agreement = TermsDocument.objects.standing_per_service(Membership.terms_kind_for(organisation))
+    in_force = agreement[""].in_force if "" in agreement else None
+    live_orders = list(
         Order.objects.live().filter(organisation=organisation).select_related("service").order_by("service__sort_order")
-    ):
+    )
+    orders: dict[str, list] = {environment: [] for environment in Environment.values}
+    for order in live_orders:
         orders[order.environment].append(order)
+    acceptances = list(
+        Acceptance.objects.filter(organisation=organisation).select_related("document", "signed_by", "cosigned_by")
+    )
     assignments = list(
         VendorAssignment.objects.active()
         .filter(organisation=organisation)
         .select_related("system", "system__vendor")
         .order_by("environment", "system__name")
     )
-    clients = clients_acting_for(organisation) if organisation.is_member_kind else []
+    clients = (
+        clients_acting_for(organisation, assignments=assignments, live_orders=live_orders)
+        if organisation.is_member_kind
+        else []
+    )
     if viewer.is_vendor:
         assignments = [a for a in assignments if a.system.vendor_id in viewer.vendor_ids]
         clients = [(client, scopes) for client, scopes in clients if client.system.vendor_id in viewer.vendor_ids]
@@ -132,10 +143,10 @@ def lifecycle_summary(organisation: Organisation, viewer: LifecycleViewer) -> Su
     summary = Summary(
         membership=membership,
         needs_new_terms=membership is not None and membership.needs_new_terms(in_force),
-        acceptances=list(
-            Acceptance.objects.filter(organisation=organisation).select_related("document", "signed_by", "cosigned_by")
+        acceptances=acceptances,
+        awaiting=documents_awaiting_signature(
+            organisation, acceptances=acceptances, live_orders=live_orders, agreement=agreement
         ),
-        awaiting=documents_awaiting_signature(organisation),
         orders=orders,
         assignments=assignments,
         clients=clients,
@@ -265,17 +276,25 @@ def timeline_entries(rows, viewer: LifecycleViewer) -> list[TimelineEntry]:
         else {}
     )
     order_pks = {int(e.object_id) for e in events.values() if e.object_type == "orders.order" and e.object_id.isdigit()}
-    orders = {order.pk: order.public_id for order in Order.objects.filter(pk__in=order_pks)} if order_pks else {}
+    # Many events point at the same few orders: each order's link is reversed once.
+    order_urls = (
+        {
+            pk: reverse("order_detail", args=[public_id])
+            for pk, public_id in Order.objects.filter(pk__in=order_pks).values_list("pk", "public_id")
+        }
+        if order_pks
+        else {}
+    )
     entries = []
     for _at, source, pk in rows:
         if source == "e" and pk in events:
-            entries.append(_event_entry(events[pk], viewer, orders, reverse))
+            entries.append(_event_entry(events[pk], viewer, order_urls))
         elif source == "t" and pk in tasks:
             entries.append(_task_entry(tasks[pk], viewer, reverse))
     return entries
 
 
-def _event_entry(event: AuditEvent, viewer: LifecycleViewer, orders: dict, reverse) -> TimelineEntry:
+def _event_entry(event: AuditEvent, viewer: LifecycleViewer, order_urls: dict) -> TimelineEntry:
     after = event.after or {}
     kind = _kind_of_action(event.action)
     entry = TimelineEntry(
@@ -293,11 +312,8 @@ def _event_entry(event: AuditEvent, viewer: LifecycleViewer, orders: dict, rever
         entry.detail = _("A set-up step failed. NHN has been told and is fixing it.")
     elif reason and event.action.startswith(REASONS_FOR_THE_ORGANISATION) and not viewer.is_vendor:
         entry.detail = reason
-    public_id = (
-        orders.get(int(event.object_id)) if event.object_type == "orders.order" and event.object_id.isdigit() else None
-    )
-    if public_id:
-        entry.url = reverse("order_detail", args=[public_id])
+    if event.object_type == "orders.order" and event.object_id.isdigit():
+        entry.url = order_urls.get(int(event.object_id), "")
     return entry
 
 
@@ -308,14 +324,14 @@ def _task_entry(task, viewer: LifecycleViewer, reverse) -> TimelineEntry:
     elif task.reason == "assignment_ended":
         title = _("Access removed when the registration of %(system)s ended") % {"system": system}
     else:
-        title = f"{task.get_kind_display()}: {task.get_reason_display()}"
+        title = f"{choice_label(task, 'kind')}: {choice_label(task, 'reason')}"
     entry = TimelineEntry(
         at=task.completed_at or task.created_at,
         kind="provisjonering",
         title=title,
         object_repr=task.describe(),
         outcome=task.state,
-        outcome_label=task.get_state_display(),
+        outcome_label=choice_label(task, "state"),
         step=task,
     )
     if task.state == task.State.FAILED or (task.state == task.State.PENDING and task.attempts):

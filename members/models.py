@@ -1,5 +1,6 @@
 import hashlib
 import uuid
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
@@ -249,16 +250,34 @@ class TermsDocumentQuerySet(models.QuerySet):
 
     def valid_per_service(self, kind: str) -> dict[str, set[int]]:
         """For each service code, the pks of the versions whose signature counts now, in one query."""
+        return {code: set(standing.valid) for code, standing in self.standing_per_service(kind).items()}
+
+    def standing_per_service(self, kind: str) -> dict[str, "TermsStanding"]:
+        """For each service code of a kind: ``current``, ``in_force`` and ``valid_for`` at once, in one query
+        (a page that needs more than one of them reads the versions once)."""
         now = timezone.now()
         by_service: dict[str, list[TermsDocument]] = {}
         for document in self.published().filter(kind=kind).order_by("published_at", "pk"):
             by_service.setdefault(document.service_code, []).append(document)
-        valid = {}
+        standing = {}
         for code, versions in by_service.items():
             in_force = [i for i, document in enumerate(versions) if document.effective_from <= now]
             start = in_force[-1] if in_force else 0
-            valid[code] = {document.pk for document in versions[start:]}
-        return valid
+            standing[code] = TermsStanding(
+                current=versions[-1],
+                in_force=versions[in_force[-1]] if in_force else None,
+                valid=frozenset(document.pk for document in versions[start:]),
+            )
+        return standing
+
+
+@dataclass(frozen=True)
+class TermsStanding:
+    """Where one kind (and service) of terms stands now; see ``TermsDocumentQuerySet.standing_per_service``."""
+
+    current: "TermsDocument"  # the newest published version: the one to sign now
+    in_force: "TermsDocument | None"  # the newest whose effective date has passed
+    valid: frozenset[int]  # the versions whose signature counts now
 
 
 class TermsDocument(models.Model):

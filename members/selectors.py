@@ -91,49 +91,61 @@ class AwaitingSignature:
         return self.signed is not None
 
 
-def documents_awaiting_signature(organisation: Organisation) -> list[AwaitingSignature]:
+def documents_awaiting_signature(
+    organisation: Organisation,
+    *,
+    acceptances: list[Acceptance] | None = None,
+    live_orders: list | None = None,
+    agreement: dict | None = None,
+) -> list[AwaitingSignature]:
     """Every version of the terms the organisation must sign or re-sign, with its effective date.
 
     Its agreement (membership terms for members, vendor terms for vendors and partners) and, for members,
     the usage terms of every service with a live production order (a draft included): the signatory's
     dashboard card and the lifecycle page list these. A fixed number of queries, whatever the number of
-    services.
+    services. A page that has read them already passes its `acceptances` (with their documents), its
+    `live_orders` (with their services, in the services' order) and its `agreement`
+    (``TermsDocument.objects.standing_per_service`` of its agreement's kind): they are not read twice.
     """
     from orders.models import Environment, Order
 
     kind = Membership.terms_kind_for(organisation)
+    if acceptances is None:
+        acceptances = Acceptance.objects.filter(organisation=organisation).select_related("document")
     signed: dict[tuple[str, str], list[Acceptance]] = {}
-    for acceptance in Acceptance.objects.filter(organisation=organisation).select_related("document"):
+    for acceptance in acceptances:
         key = (acceptance.document.kind, acceptance.document.service_code)
         signed.setdefault(key, []).append(acceptance)
     wanted: list[tuple[str, str, object]] = [(kind, "", None)]
     if organisation.is_member_kind:
-        ordered = (
-            Order.objects.live()
-            .filter(organisation=organisation, environment=Environment.PRODUCTION)
-            .select_related("service")
-            .order_by("service__sort_order")
-        )
+        if live_orders is None:
+            ordered = (
+                Order.objects.live()
+                .filter(organisation=organisation, environment=Environment.PRODUCTION)
+                .select_related("service")
+                .order_by("service__sort_order")
+            )
+        else:
+            ordered = [order for order in live_orders if order.environment == Environment.PRODUCTION]
         seen = set()
         for order in ordered:
             if order.service.code not in seen:
                 seen.add(order.service.code)
                 wanted.append((TermsDocument.Kind.USAGE, order.service.code, order.service))
-    current = {kind: TermsDocument.objects.current_per_service(kind)}
-    valid = {kind: TermsDocument.objects.valid_per_service(kind)}
+    standing = {kind: agreement if agreement is not None else TermsDocument.objects.standing_per_service(kind)}
     if len(wanted) > 1:
-        current[TermsDocument.Kind.USAGE] = TermsDocument.objects.current_per_service(TermsDocument.Kind.USAGE)
-        valid[TermsDocument.Kind.USAGE] = TermsDocument.objects.valid_per_service(TermsDocument.Kind.USAGE)
+        standing[TermsDocument.Kind.USAGE] = TermsDocument.objects.standing_per_service(TermsDocument.Kind.USAGE)
     waiting = []
     for terms_kind, code, service in wanted:
-        document = current[terms_kind].get(code)
-        if document is None:
+        terms = standing[terms_kind].get(code)
+        if terms is None:
             continue
+        document = terms.current
         acceptances = signed.get((terms_kind, code), [])
         if any(a.document_id == document.pk for a in acceptances):
             continue
         older = max(acceptances, key=lambda a: a.document.published_at, default=None)
-        still_counts = older is not None and older.document_id in valid[terms_kind].get(code, set())
+        still_counts = older is not None and older.document_id in terms.valid
         waiting.append(
             AwaitingSignature(
                 document=document,

@@ -467,16 +467,19 @@ def client_disable(*, client: HelseIdClient, by: User, request=None) -> HelseIdC
     return client
 
 
-def clients_acting_for(organisation: Organisation, *, assignments=None) -> list[tuple[HelseIdClient, list[str]]]:
+def clients_acting_for(
+    organisation: Organisation, *, assignments: list | None = None, live_orders: list | None = None
+) -> list[tuple[HelseIdClient, list[str]]]:
     """The vendor clients whose tenants include the organisation, with the scopes they hold for it.
 
     The rules of `client_tenants`, worked out for this one organisation only: four queries, whatever the
-    number of clients or of the vendors' other tenants; three when the caller has the organisation's active
-    `assignments` already (the dashboard lists them).
+    number of clients or of the vendors' other tenants; two when the caller has read the organisation's
+    active `assignments` and its `live_orders` (with their services) already.
     """
     if assignments is None:
-        assignments = VendorAssignment.objects.active().filter(organisation=organisation)
-        assigned = set(assignments.values_list("system_id", "environment"))
+        assigned = set(
+            VendorAssignment.objects.active().filter(organisation=organisation).values_list("system_id", "environment")
+        )
     else:
         assigned = {(assignment.system_id, assignment.environment) for assignment in assignments}
     clients = [
@@ -496,9 +499,12 @@ def clients_acting_for(organisation: Organisation, *, assignments=None) -> list[
             "system_id", "environment", "service_id"
         )
     )
-    active_orders = list(
-        Order.objects.filter(organisation=organisation, state=Order.State.ACTIVE).select_related("service")
-    )
+    if live_orders is None:
+        active_orders = list(
+            Order.objects.filter(organisation=organisation, state=Order.State.ACTIVE).select_related("service")
+        )
+    else:
+        active_orders = [order for order in live_orders if order.state == Order.State.ACTIVE]
     result = []
     for client in clients:
         scopes: set[str] = set()

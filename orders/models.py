@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from members.models import Acceptance, Organisation
 from portal.choices import Environment
+from portal.labels import choice_label
 from portal.transitions import GuardedStateMixin
 
 
@@ -189,7 +190,7 @@ class Order(GuardedStateMixin, models.Model):
         ]
 
     def __str__(self):
-        return f"{self.service.name} ({self.get_environment_display()}) – {self.organisation.name}"
+        return f"{self.service.name} ({choice_label(self, 'environment')}) – {self.organisation.name}"
 
     def clean(self):
         if self.environment not in Environment.values:
@@ -413,7 +414,7 @@ class HelseIdClient(GuardedStateMixin, models.Model):
 
     def __str__(self):
         suffix = f" – {self.tenant.name}" if self.tenant_id else ""
-        return f"{self.system.name} ({self.get_environment_display()}){suffix}"
+        return f"{self.system.name} ({choice_label(self, 'environment')}){suffix}"
 
     @property
     def authority(self) -> str:
@@ -576,7 +577,7 @@ class ProvisioningTask(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_kind_display()}: {self.describe()}"
+        return f"{choice_label(self, 'kind')}: {self.describe()}"
 
     @property
     def serving(self) -> "ProvisioningTask":
@@ -764,7 +765,7 @@ class ReconciliationFinding(GuardedStateMixin, models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_kind_display()}: {self.target}"
+        return f"{choice_label(self, 'kind')}: {self.target}"
 
     def describe(self) -> str:
         """One line a person understands: which system has what where."""

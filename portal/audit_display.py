@@ -8,6 +8,7 @@ shown as stored.
 """
 
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist
@@ -15,8 +16,10 @@ from django.db import models
 from django.utils import formats, timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.text import capfirst
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
+
+from .labels import choice_labels
 
 # Keys that carry no meaning for a person (internal ids); the object itself is linked elsewhere.
 HIDDEN_KEYS = {"task", "message", "sha256"}
@@ -106,7 +109,7 @@ class RenderedEvent:
     actor_name: str
     actor_email: str
 
-    @property
+    @cached_property
     def public_changes(self) -> tuple[Change, ...]:
         """What the organisation's own people and vendors may read."""
         return tuple(change for change in self.changes if not change.staff_only)
@@ -143,16 +146,23 @@ def actor_of(event) -> tuple[str, str]:
 def _changes(object_type: str, before, after):
     before = before if isinstance(before, dict) else {}
     after = after if isinstance(after, dict) else {}
-    model = _model(object_type)
+    language = get_language()
     keys = list(after) + [key for key in before if key not in after]
     for key in keys:
         if key in HIDDEN_KEYS:
             continue
-        field = _field(model, object_type, key)
-        name = capfirst(str(field.verbose_name)) if field is not None else _key_label(key)
+        field, name = _field_and_name(object_type, key, language)
         old = _value(key, field, before[key]) if key in before else None
         new = _value(key, field, after[key]) if key in after else "–"
         yield Change(name, old, new, staff_only=key in STAFF_ONLY_KEYS)
+
+
+@lru_cache(maxsize=2048)
+def _field_and_name(object_type: str, key: str, language: str | None):
+    """The model field a key names (None if it names none) and the key's name in `language`, the active one:
+    looked up once per object type, key and language, not once per change of every entry on the page."""
+    field = _field(_model(object_type), object_type, key)
+    return field, (capfirst(str(field.verbose_name)) if field is not None else _key_label(key))
 
 
 def _model(object_type: str):
@@ -210,17 +220,23 @@ def _value(key: str, field, value) -> str:
     return str(value)
 
 
-def _choices(key: str, field) -> dict:
+def _choices(key: str, field) -> dict[str, str]:
+    return _choice_labels(key, field, get_language())
+
+
+@lru_cache(maxsize=1024)
+def _choice_labels(key: str, field, language: str | None) -> dict[str, str]:
+    """{stored value: label in `language`, the active one}, built once per field (or key) and language."""
     if field is not None and field.choices:
-        return {str(code): label for code, label in field.flatchoices}
+        return choice_labels(field)
     if key == "environment":
         from .choices import Environment
 
-        return dict(Environment.choices)
+        return {code: str(label) for code, label in Environment.choices}
     if key == "role":
         from members.models import Affiliation
 
-        return dict(Affiliation.Role.choices)
+        return {code: str(label) for code, label in Affiliation.Role.choices}
     return {}
 
 

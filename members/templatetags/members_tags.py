@@ -1,6 +1,7 @@
 from django import template
 
 from members.models import Membership
+from portal.labels import choice_labels
 
 register = template.Library()
 
@@ -8,10 +9,21 @@ register = template.Library()
 @register.filter
 def membership_state_label(code: str) -> str:
     """The state's label in the language active when the template renders (e-mails carry codes)."""
-    try:
-        return Membership.State(code).label
-    except ValueError:
-        return code
+    return choice_labels(Membership._meta.get_field("state")).get(code, code)
+
+
+_MEMBERSHIP_COLORS = {
+    Membership.State.ACTIVE: "success",
+    Membership.State.PENDING_APPROVAL: "info",
+    Membership.State.APPLIED: "info",
+    Membership.State.SUSPENDED: "warning",
+}
+
+
+@register.filter
+def membership_state_color(code: str) -> str:
+    """The tag colour of a membership state (rejected and ended: danger), one lookup per row of a list."""
+    return _MEMBERSHIP_COLORS.get(code, "danger")
 
 
 @register.simple_tag

@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils import formats, timezone
 
 from members.models import Affiliation
+from portal.labels import choice_label
 
 register = template.Library()
 
@@ -19,6 +20,13 @@ def organisation_home(context, organisation) -> str:
         return ""
     view = "vendor_dashboard" if organisation.is_vendor_kind else "member_dashboard"
     return reverse(view, args=[organisation.org_number])
+
+
+@register.filter
+def display(obj, field_name: str) -> str:
+    """``{{ task|display:"kind" }}``: the label of a choice field, as ``get_kind_display`` gives it but read
+    once per field and language (``get_FOO_display`` rebuilds every label on each call: slow in lists)."""
+    return choice_label(obj, field_name)
 
 
 @register.filter

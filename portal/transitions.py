@@ -25,4 +25,6 @@ class GuardedStateMixin:
                 self.invalid_transition_message
                 % {"state": self.get_state_display(), "target": self.State(to_state).label}
             )
-        self.refresh_from_db()
+        # Only what the UPDATE wrote: a full refresh also dropped the loaded related rows (organisation,
+        # service ...), which the audit event and notices after a transition then fetched again one by one.
+        self.refresh_from_db(fields=["state", *fields])

@@ -47,6 +47,8 @@ EARLY_TOLERANCE = timedelta(seconds=1)
 
 Kind, Reason, TaskState = ProvisioningTask.Kind, ProvisioningTask.Reason, ProvisioningTask.State
 Finding, FindingState = ReconciliationFinding, ReconciliationFinding.State
+# Only client updates are coalesced: a newer task replaces the waiting ones (`superseded_by`).
+SUPERSEDABLE_KINDS = (Kind.HELSEID_CLIENT,)
 VKP_PAYLOAD_KEYS = (
     "environment",
     "org_number",
@@ -71,19 +73,45 @@ def access_for(system: VendorSystem, service: Service) -> tuple[str, ...]:
     return tuple(access)
 
 
-def desired_grants(environment: str, *, organisation: Organisation | None = None) -> dict[tuple, AccessGrant]:
-    """Every grant the VKP access registry should hold: an order with access, and a system in use that supports it."""
+def desired_grants(
+    environment: str,
+    *,
+    organisation: Organisation | None = None,
+    org_number: str | None = None,
+    service_code: str | None = None,
+    system_public_id: str | None = None,
+) -> dict[tuple, AccessGrant]:
+    """Every grant the VKP access registry should hold: an order with access, and a system in use that supports it.
+
+    The keyword filters narrow it to one organisation, service or system (one task's target) in the
+    same three queries, without first loading the organisation, service or system by itself.
+    """
     orders = Order.objects.filter(environment=environment, state__in=ORDER_STATES_WITH_ACCESS)
     assignments = VendorAssignment.objects.active().filter(environment=environment)
     if organisation is not None:
         orders = orders.filter(organisation=organisation)
         assignments = assignments.filter(organisation=organisation)
+    if org_number is not None:
+        orders = orders.filter(organisation__org_number=org_number)
+        assignments = assignments.filter(organisation__org_number=org_number)
+    if service_code is not None:
+        orders = orders.filter(service__code=service_code)
+    if system_public_id is not None:
+        assignments = assignments.filter(system__public_id=system_public_id)
     ordered: dict[int, list[Service]] = {}
-    for order in orders.select_related("organisation", "service"):
+    for order in orders.select_related("service"):
         ordered.setdefault(order.organisation_id, []).append(order.service)
-    supported = set(SupportedService.objects.filter(environment=environment).values_list("system_id", "service_id"))
+    if not ordered:
+        return {}  # no order with access: nothing to grant, whatever the assignments
+    assignments = list(assignments.select_related("organisation", "system"))
+    # Only the pairs of the systems in use here: the whole environment's list grows with every vendor.
+    supported = set(
+        SupportedService.objects.filter(
+            environment=environment, system_id__in={assignment.system_id for assignment in assignments}
+        ).values_list("system_id", "service_id")
+    )
     grants = {}
-    for assignment in assignments.select_related("organisation", "system"):
+    for assignment in assignments:
         for service in ordered.get(assignment.organisation_id, []):
             access = access_for(assignment.system, service)
             if (assignment.system_id, service.pk) in supported and access:
@@ -141,12 +169,12 @@ def _supersede_waiting_client_tasks(created: list[ProvisioningTask]) -> None:
     skipped here: it may have read the database before this change, so the new one must run too.
     Holding the older rows' locks until commit makes a worker that picks one up meanwhile skip it.
     """
-    newest = {task.target: task for task in created if task.kind == Kind.HELSEID_CLIENT}
+    newest = {task.target: task for task in created if task.kind in SUPERSEDABLE_KINDS}
     if not newest:
         return
     waiting = list(
         ProvisioningTask.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(kind=Kind.HELSEID_CLIENT, target__in=newest, state=TaskState.PENDING)
+        .filter(kind__in=SUPERSEDABLE_KINDS, target__in=newest, state=TaskState.PENDING)
         .exclude(pk__in=[task.pk for task in newest.values()])
         .select_related("order__organisation", "client__system__vendor")
         .order_by("pk")
@@ -331,10 +359,19 @@ def dispatch(task_ids: list[int], *, countdown: float | None = None) -> None:
 
 def _perform_vkp(task: ProvisioningTask) -> dict:
     payload = task.payload
-    organisation = Organisation.objects.filter(org_number=payload["org_number"]).first()
     target = (payload["environment"], payload["org_number"], payload["service"], payload["system"])
-    # An organisation the portal does not know (a grant made outside it, removed by NHN staff) should hold nothing.
-    grant = desired_grants(payload["environment"], organisation=organisation).get(target) if organisation else None
+    # An organisation, service or system the portal does not know (a grant made outside it, removed by
+    # NHN staff) matches no order or assignment, so it should hold nothing.
+    grant = (
+        desired_grants(
+            payload["environment"],
+            org_number=payload["org_number"],
+            service_code=payload["service"],
+            system_public_id=payload["system"],
+        ).get(target)
+        if _is_uuid(payload["system"])
+        else None
+    )
     registry = vkp_registry()
     key_base = str(task.idempotency_key)
     if grant is None:
@@ -363,6 +400,8 @@ def _perform_helseid(task: ProvisioningTask) -> dict:
 
 
 PERFORMERS = {Kind.VKP_ACCESS: _perform_vkp, Kind.HELSEID_CLIENT: _perform_helseid}
+# What a run changes on its task row; the rest (payload, target, ...) was written when it was queued.
+RUN_FIELDS = ("attempts", "result", "last_error", "next_attempt_at", "state", "completed_at")
 
 
 def task_run(task_id: int, *, allow_early: bool = False) -> str | None:
@@ -388,11 +427,11 @@ def task_run(task_id: int, *, allow_early: bool = False) -> str | None:
                     task.attempts, base=settings.PROVISIONING_BACKOFF_BASE, cap=settings.PROVISIONING_BACKOFF_CAP
                 )
                 task.next_attempt_at = now + timedelta(seconds=delay)
-                task.save()
+                task.save(update_fields=RUN_FIELDS)
                 transaction.on_commit(lambda: dispatch([task.pk], countdown=delay))
                 return task.state
             task.state = TaskState.FAILED
-            task.save()
+            task.save(update_fields=RUN_FIELDS)
             audit(
                 action="provisioning.task_failed",
                 obj=task.order or task.client or task,
@@ -401,7 +440,7 @@ def task_run(task_id: int, *, allow_early: bool = False) -> str | None:
             )
         else:
             task.state, task.completed_at, task.last_error = TaskState.SUCCEEDED, now, ""
-            task.save()
+            task.save(update_fields=RUN_FIELDS)
     _settle(task)
     return task.state
 
@@ -416,6 +455,9 @@ def _organisation_of(task: ProvisioningTask):
 
 def orders_waiting_on(task: ProvisioningTask) -> list[int]:
     """The orders whose set-up this task's run serves: its own, and those of the tasks it replaced."""
+    if task.kind not in SUPERSEDABLE_KINDS:
+        # Nothing ever replaces a task of this kind (`_supersede_waiting_client_tasks`): its own order alone.
+        return [task.order_id] if task.order_id else []
     return sorted(
         set(
             ProvisioningTask.objects.filter(Q(pk=task.pk) | Q(superseded_by=task.pk))

@@ -25,4 +25,9 @@ class GuardedStateMixin:
                 self.invalid_transition_message
                 % {"state": self.get_state_display(), "target": self.State(to_state).label}
             )
-        self.refresh_from_db()
+        # The row now holds what the UPDATE wrote: set the same values here rather than read them back.
+        # A full refresh also dropped the loaded related rows (organisation, service ...), which the
+        # audit event and notices after a transition then fetched again one by one.
+        self.state = self.State(to_state).value
+        for name, value in fields.items():
+            setattr(self, name, value)

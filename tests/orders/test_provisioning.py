@@ -145,6 +145,46 @@ def test_running_a_task_twice_has_one_effect(submitted, client_config, staff, si
     assert refreshed(grant_task).attempts == 1
 
 
+def test_a_grant_task_that_leaves_its_order_waiting_takes_eleven_queries(
+    submitted, client_config, staff, simulator, django_assert_num_queries
+):
+    services.order_approve(order=submitted, by=staff)
+    grant_task = ProvisioningTask.objects.get(order=submitted, kind="vkp.access")
+
+    # Run first, so the order still waits for its client update. The two savepoints of each
+    # transaction (BEGIN/COMMIT outside tests) count too:
+    # task_run: savepoint; the task FOR UPDATE SKIP LOCKED; the organisation's orders for the
+    #   service; its active assignments of the system; those systems' supported services; the
+    #   task's UPDATE; release.
+    # settle_order (the task's own order; a grant is never replaced, so no lookup of replaced
+    #   tasks): savepoint; the order FOR UPDATE; its tasks with their replacements; release.
+    with django_assert_num_queries(11):
+        assert provisioning.task_run(grant_task.pk, allow_early=True) == "succeeded"
+
+    assert refreshed(submitted).state == "provisioning"
+    assert [grant["access"] for grant in simulator.grants()] == [["write"]]
+
+
+def test_the_grant_task_that_finishes_its_order_takes_fourteen_queries(
+    submitted, client_config, staff, simulator, django_assert_num_queries
+):
+    services.order_approve(order=submitted, by=staff)
+    grant_task = ProvisioningTask.objects.get(order=submitted, kind="vkp.access")
+    for task_id in (
+        ProvisioningTask.objects.filter(state="pending").exclude(pk=grant_task.pk).values_list("pk", flat=True)
+    ):
+        provisioning.task_run(task_id, allow_early=True)
+
+    # The eleven above, and once every step is done: the guarded UPDATE of the order (nothing read
+    # back: the organisation and service loaded with the order stay loaded); the audit event; the
+    # organisation's e-mail addresses for the notice.
+    with django_assert_num_queries(14):
+        assert provisioning.task_run(grant_task.pk, allow_early=True) == "succeeded"
+
+    assert refreshed(submitted).state == "active"
+    assert AuditEvent.objects.filter(action="order.activated", object_id=str(submitted.pk)).count() == 1
+
+
 # The HTTP backends against the simulator -------------------------------------------------------------
 
 

@@ -230,24 +230,19 @@ def steps_for_vendor(
 
 
 def attach_vendor_steps(tenants: list[dict], vendor: Organisation) -> bool:
-    """Give each tenant order (from `vendor_tenants`) its steps for the vendor, and each tenant the grants its
-    registration of the vendor's systems is making (`registration_steps`); True while any is under way.
-
-    Each tenant also gets `changing`: True while one of its orders, the vendor's steps for it or its
-    registration grants are under way, the rows the dashboard's live status asks for again.
-    """
+    """Give each tenant order (from `vendor_tenants`) all its steps for the vendor (`vendor_steps`), for the
+    API's full view of a tenant; True while an order, one of those steps or a grant the tenant's
+    registration of the vendor's systems is making is under way. (The dashboard's rows, a summary, come
+    from `attach_open_vendor_steps`.)"""
     orders = [order for tenant in tenants for order in tenant["orders"]]
     registered = frozenset(str(a.system.public_id) for tenant in tenants for a in tenant["assignments"])
     numbers = frozenset(tenant["organisation"].org_number for tenant in tenants)
     steps, registration = steps_for_vendor(orders, vendor, registered_systems=registered, org_numbers=numbers)
     for order in orders:
         order.vendor_steps = steps.get(order.pk, [])
-    for tenant in tenants:
-        tenant["registration_steps"] = registration.get(tenant["organisation"].org_number, [])
-        tenant["changing"] = any(_under_way(order) for order in tenant["orders"]) or any(
-            step.state == ProvisioningTask.State.PENDING for step in tenant["registration_steps"]
-        )
-    return any(tenant["changing"] for tenant in tenants)
+    return any(_under_way(order) for order in orders) or any(
+        step.state == ProvisioningTask.State.PENDING for found in registration.values() for step in found
+    )
 
 
 # A tenant row shows this many of its open steps; the lifecycle page has them all.

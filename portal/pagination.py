@@ -9,9 +9,7 @@ class CappedCountPaginator(Paginator):
     millions of entries costs the same as one of a log with thousands. Past the cap the page says so
     ("page 1 of more than 200") and a filter narrows it down."""
 
-    def __init__(self, object_list, per_page, *, cap: int = 10_000, **kwargs):
-        super().__init__(object_list, per_page, **kwargs)
-        self.cap = cap
+    cap = 10_000
 
     @cached_property
     def _counted(self) -> int:

@@ -90,7 +90,8 @@ def client_tenant_scopes(client: HelseIdClient, *, order_states=(Order.State.ACT
     assignments = _tenant_assignments(client)
     org_numbers = dict(assignments.values_list("organisation_id", "organisation__org_number"))
     orders = _scoped_orders(client, assignments, order_states)
-    pairs = set(orders.values_list("organisation_id", "service_id").distinct())
+    # order_by(): the orders' default ordering would join the DISTINCT and sort 20,000 rows for nothing.
+    pairs = set(orders.order_by().values_list("organisation_id", "service_id").distinct())
     service_scopes = {
         service.pk: service.scopes_for(client.system.kind)
         for service in Service.objects.filter(pk__in={service_id for _organisation_id, service_id in pairs})
@@ -167,21 +168,34 @@ def tenant_scopes(client: HelseIdClient, organisations, *, order_states=(Order.S
 
     Set-based: one query for the services the system supports, one for the (organisation, service)
     pairs of the orders; a scope needs both the tenant's order and the system's declared support.
+    Thousands of tenants share a handful of service sets: each set's scopes are sorted once, and
+    tenants with the same set share that list (read it, don't change it).
     """
     supported = Service.objects.filter(
         pk__in=client.system.supported_services.filter(environment=client.environment).values("service_id")
     )
     scopes_of_service = {service.pk: service.scopes_for(client.system.kind) for service in supported}
-    pairs = Order.objects.filter(
-        organisation_id__in=organisations,
-        environment=client.environment,
-        state__in=order_states,
-        service_id__in=list(scopes_of_service),
-    ).values_list("organisation_id", "service_id")
-    scopes: dict[int, set[str]] = {}
+    pairs = (
+        Order.objects.filter(
+            organisation_id__in=organisations,
+            environment=client.environment,
+            state__in=order_states,
+            service_id__in=list(scopes_of_service),
+        )
+        .order_by()
+        .values_list("organisation_id", "service_id")
+    )  # unsorted: the orders' own ordering costs a sort
+    services: dict[int, set[int]] = {}
     for organisation_id, service_id in pairs:
-        scopes.setdefault(organisation_id, set()).update(scopes_of_service[service_id])
-    return {organisation_id: sorted(found) for organisation_id, found in scopes.items()}
+        services.setdefault(organisation_id, set()).add(service_id)
+    scopes_of_set: dict[frozenset[int], list[str]] = {}
+    scopes = {}
+    for organisation_id, service_ids in services.items():
+        key = frozenset(service_ids)
+        if key not in scopes_of_set:
+            scopes_of_set[key] = sorted({scope for service_id in key for scope in scopes_of_service[service_id]})
+        scopes[organisation_id] = scopes_of_set[key]
+    return scopes
 
 
 def token_endpoint(client: HelseIdClient) -> str:
@@ -199,24 +213,24 @@ def configuration_notes(client: HelseIdClient) -> dict[str, str]:
     }
 
 
-def _tenant_entry(organisation: Organisation, scopes: list[str], units: list[Organisation], *, multi: bool) -> dict:
-    """One tenant in the configuration file: its scopes per API and how a token names it and its units."""
-    parent = organisation.org_number
+def _tenant_entry(org_number: str, name: str, scopes: list[str], units, *, multi: bool, apis=None) -> dict:
+    """One tenant in the configuration file: its scopes per API and how a token names it and its units
+    (``units``: (organisation number, name) pairs)."""
     entry = {
-        "organizationNumber": parent,
-        "name": organisation.name,
+        "organizationNumber": org_number,
+        "name": name,
         "scopes": scopes,
-        "apis": scopes_by_api(scopes),
+        "apis": scopes_by_api(scopes) if apis is None else apis,
     }
     if multi:
-        entry["assertionDetails"] = assertion_details(parent)
+        entry["assertionDetails"] = assertion_details(org_number)
     entry["childOrganizations"] = [
         {
-            "organizationNumber": unit.org_number,
-            "name": unit.name,
-            "assertionDetails": assertion_details(parent, unit.org_number),
+            "organizationNumber": unit_number,
+            "name": unit_name,
+            "assertionDetails": assertion_details(org_number, unit_number),
         }
-        for unit in units
+        for unit_number, unit_name in units
     ]
     return entry
 
@@ -270,14 +284,24 @@ def configuration(client: HelseIdClient) -> dict:
     """
     organisations = client_tenant_organisations(client)
     scopes = tenant_scopes(client, organisations)
-    units: dict[int, list[Organisation]] = {}
-    for unit in Organisation.objects.filter(parent_id__in=organisations.values("pk")).order_by("name", "pk"):
-        units.setdefault(unit.parent_id, []).append(unit)
+    units: dict[int, list[tuple[str, str]]] = {}
+    for parent_id, org_number, name in (
+        Organisation.objects.filter(parent_id__in=organisations.values("pk"))
+        .order_by("name", "pk")
+        .values_list("parent_id", "org_number", "name")
+    ):
+        units.setdefault(parent_id, []).append((org_number, name))
     multi = client.tenancy == HelseIdClient.Tenancy.MULTI
-    entries = [
-        _tenant_entry(organisation, scopes.get(organisation.pk, []), units.get(organisation.pk, []), multi=multi)
-        for organisation in organisations
-    ]
+    # Tuples, not models, and one API grouping per scope list (tenants share them): the file may
+    # hold thousands of tenants, and building their entries is what it costs.
+    apis_of: dict[tuple[str, ...], list[dict]] = {}
+    entries = []
+    for pk, org_number, name in organisations.values_list("pk", "org_number", "name"):
+        found = scopes.get(pk, [])
+        key = tuple(found)
+        if key not in apis_of:
+            apis_of[key] = scopes_by_api(found)
+        entries.append(_tenant_entry(org_number, name, found, units.get(pk, ()), multi=multi, apis=apis_of[key]))
     every_scope = sorted({scope for found in scopes.values() for scope in found})
     return _configuration(client, scopes=every_scope, tenants=entries)
 
@@ -312,7 +336,8 @@ def configuration_summary(client: HelseIdClient) -> ConfigurationSummary:
         unit = Organisation.objects.filter(parent=first).order_by("name", "pk").first()
         scopes = tenant_scopes(client, [first.pk]).get(first.pk, [])
         multi = client.tenancy == HelseIdClient.Tenancy.MULTI
-        example = _tenant_entry(first, scopes, [unit] if unit else [], multi=multi)
+        units = [(unit.org_number, unit.name)] if unit else []
+        example = _tenant_entry(first.org_number, first.name, scopes, units, multi=multi)
     return ConfigurationSummary(
         configuration=_configuration(client, scopes=client_scopes(client), tenants=None),
         tenant_count=organisations.count(),

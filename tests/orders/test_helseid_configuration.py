@@ -86,6 +86,31 @@ def test_a_multi_tenant_configuration_has_assertion_details_and_scopes_per_api(s
     assert config["clientAssertion"]["uniqueJti"] is True
 
 
+def test_tenants_sharing_a_service_set_each_get_that_set_and_the_download_says_the_same(client, system, vendor_user):
+    # The file is built with one scope list per service set, shared by the tenants that have it.
+    first = using(system, "Aust kommune", "320000025")
+    second = using(system, "Berg kommune", "320000033")
+    third = using(system, "Dal kommune", "320000041")
+    without = using(system, "Elv kommune", "320000068")
+    active(first, "vkp-journaling", "vkp-patient")
+    active(second, "vkp-journaling")
+    active(third, "vkp-patient", "vkp-journaling")
+    helseid_client = helseid.client_create(
+        system=system, environment="test", tenancy="multi-tenant", tenant=None, by=vendor_user
+    )
+    client.force_login(vendor_user)
+
+    response = client.get(reverse("client_configuration", args=[helseid_client.public_id]))
+
+    by_number = {t["organizationNumber"]: t for t in json.loads(response.content)["tenants"]}
+    both = ["nhn:jft/api", "nhn:pit/api.read"]
+    assert by_number[first.org_number]["scopes"] == by_number[third.org_number]["scopes"] == both
+    assert by_number[second.org_number]["scopes"] == ["nhn:jft/api"]
+    assert by_number[second.org_number]["apis"] == [{"audience": "nhn:jft", "scopes": ["nhn:jft/api"]}]
+    assert by_number[without.org_number]["scopes"] == [] and by_number[without.org_number]["apis"] == []
+    assert [t["name"] for t in by_number.values()] == ["Aust kommune", "Berg kommune", "Dal kommune", "Elv kommune"]
+
+
 def test_a_single_tenant_configuration_names_its_units_and_not_its_parent(system, vendor_user):
     nordvik = using(system, "Testkommune Nordvik", "313231593")
     OrganisationFactory(name="Nordvik sjukeheim", org_number="320000122", parent=nordvik)

@@ -187,6 +187,13 @@ class Order(GuardedStateMixin, models.Model):
             # The staff queue walks one state in submission order (issue 15: without it the walk discarded
             # ~148,000 rows at national scale).
             models.Index(fields=["state", "submitted_at", "created_at"], name="order_queue_state_submitted"),
+            # A name search finds the organisations first, then their orders: with what the queue sorts
+            # and filters on in the index, that walk never reads the table (127 ms → 7 ms for "vik").
+            models.Index(
+                fields=["organisation"],
+                include=["state", "submitted_at", "created_at", "id"],
+                name="order_by_org_queue",
+            ),
         ]
 
     def __str__(self):

@@ -242,8 +242,7 @@ def staff_order_queue(request):
         search=filters.get("q", "").strip(),
         older_than_days=filters.get("older_than_days"),
     )
-    page = Paginator(selectors.with_membership_state(orders), 50).get_page(request.GET.get("side"))
-    page.object_list = selectors.attach_usage_terms_state(list(page.object_list))
+    page = selectors.order_queue_page(orders, request.GET.get("side"))
     if request.htmx:
         return render(request, "orders/staff/_order_table.html", {"form": form, "page": page})
     context = {"form": form, "page": page, "bulk_jobs": bulk_approval.recent_jobs(5)}

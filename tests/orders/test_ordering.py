@@ -371,6 +371,34 @@ def test_forged_staff_decisions_by_a_member_are_refused(client, submitted, nordv
     assert Order.objects.get().state == Order.State.SUBMITTED
 
 
+def test_a_name_search_pages_through_its_matches_oldest_first(client, nhn_staff, journaling):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    creator, start = UserFactory(), timezone.now() - timedelta(days=30)
+    Order.objects.bulk_create(
+        Order(
+            organisation=OrganisationFactory(name=f"Sørvik {number:02d}" if number % 2 else f"Berg {number:02d}"),
+            service=journaling,
+            environment=TEST,
+            state="submitted",
+            submitted_at=start + timedelta(hours=number),
+            created_by=creator,
+        )
+        for number in range(120)
+    )
+    client.force_login(nhn_staff)
+
+    first = client.get(reverse("staff_order_queue"), {"state": "", "q": "vik"}).context["page"]
+    second = client.get(reverse("staff_order_queue"), {"state": "", "q": "vik", "side": 2}).context["page"]
+
+    names = [order.organisation.name for order in [*first.object_list, *second.object_list]]
+    assert names == [f"Sørvik {number:02d}" for number in range(1, 120, 2)]  # 60 matches, 50 + 10, in order
+    assert first.paginator.count == 60 and not first.paginator.more_than_counted
+    assert all(order.membership_state is None and order.usage_terms_state is not None for order in first)
+
+
 @pytest.mark.parametrize("rows", [5, 500])
 def test_order_queue_queries_are_bounded(client, nhn_staff, journaling, rows, django_assert_max_num_queries):
     creator = UserFactory()

@@ -4,6 +4,11 @@ from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 
 
+def capped_count(queryset, cap: int) -> int:
+    """How many rows, counting no further than ``cap + 1``: more than ``cap`` means "more than cap"."""
+    return queryset.order_by()[: cap + 1].count()
+
+
 class CappedCountPaginator(Paginator):
     """Counts at most ``cap`` rows (``SELECT COUNT(*) FROM (… LIMIT cap + 1)``), so a page of a log with
     millions of entries costs the same as one of a log with thousands. Past the cap the page says so
@@ -13,7 +18,7 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def _counted(self) -> int:
-        return self.object_list[: self.cap + 1].count()
+        return capped_count(self.object_list, self.cap)
 
     @cached_property
     def count(self) -> int:

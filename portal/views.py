@@ -48,7 +48,7 @@ from . import email
 from .decisions import staff_decide
 from .forms import AuditFeedFilterForm
 from .models import AuditEvent, OutgoingMessage, WorkerHeartbeat
-from .pagination import CappedCountPaginator
+from .pagination import CappedCountPaginator, capped_count
 
 RECENT_EVENTS = 10
 PEOPLE_ON_DASHBOARD = 10
@@ -231,18 +231,22 @@ def vendor_tenant_status(request, org_number):
 
 @nhn_staff_required
 def staff_dashboard(request):
-    kind_labels = dict(Organisation.Kind.choices)
-    counts = Organisation.objects.values("kind").annotate(total=Count("id")).order_by("kind")
+    # Each kind counted up to the cap, not every organisation: one GROUP BY read all 60,000 (15 ms) at
+    # national scale, eight capped counts read at most 10,001 index entries each.
+    cap = CappedCountPaginator.cap
+    counts = [
+        (kind, label, min(total, cap), total > cap)
+        for kind, label in Organisation.Kind.choices
+        if (total := capped_count(Organisation.objects.filter(kind=kind), cap))
+    ]
     # The WHERE lets the state index pick the few open orders; without it every order is read (bench/pages.py).
     orders = Order.objects.filter(state__in=(Order.State.SUBMITTED, Order.State.FAILED)).aggregate(
         waiting=Count("id", filter=Q(state=Order.State.SUBMITTED)),
         failed=Count("id", filter=Q(state=Order.State.FAILED)),
     )
     context = {
-        # (kind, label, count): each count links to the directory filtered by that kind.
-        "organisation_counts": [
-            (row["kind"], kind_labels.get(row["kind"], row["kind"]), row["total"]) for row in counts
-        ],
+        # (kind, label, count, more than the count): each count links to the directory filtered by that kind.
+        "organisation_counts": counts,
         "user_count": User.objects.filter(is_active=True).count(),
         "memberships_waiting": Membership.objects.filter(state=Membership.State.PENDING_APPROVAL).count(),
         "claims_waiting": OrganisationClaim.objects.pending().count(),

@@ -241,6 +241,25 @@ def test_the_dashboard_counts_link_to_the_directory_by_kind(staff_client):
     assert f'href="{URL}?needs_nhn=on"' in page
 
 
+def test_the_dashboard_counts_each_kind_up_to_the_cap_and_says_more_than(staff_client, monkeypatch):
+    from portal.pagination import CappedCountPaginator
+
+    monkeypatch.setattr(CappedCountPaginator, "cap", 3)
+    vendors_before = Organisation.objects.filter(kind="vendor").count()
+    municipalities = Organisation.objects.filter(kind="municipality").count()
+    for _ in range(4 - min(municipalities, 4)):
+        OrganisationFactory()
+    for _ in range(max(0, 2 - vendors_before)):
+        VendorFactory()
+
+    response = staff_client.get(reverse("staff_dashboard"))
+
+    counts = {kind: (total, more) for kind, _label, total, more in response.context["organisation_counts"]}
+    assert counts["municipality"] == (3, True)
+    assert counts["vendor"] == (min(max(vendors_before, 2), 3), max(vendors_before, 2) > 3)
+    assert "more than 3" in response.content.decode()  # this staff member reads English
+
+
 # The order queue's columns about the organisation ------------------------------------------------------
 
 QUEUE = "/kundesenter/bestillinger/"

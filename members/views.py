@@ -20,6 +20,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from portal.confirm import confirm_page
 from portal.decisions import staff_decide
 from portal.models import AuditEvent
+from portal.pagination import CappedCountPaginator
 from portal.pdf import render_pdf
 from portal.transitions import InvalidTransition
 
@@ -539,7 +540,9 @@ def staff_membership_queue(request):
     elif not request.GET:
         state = Membership.State.PENDING_APPROVAL
         form = MembershipQueueFilterForm(initial={"state": state})
-    page = Paginator(selectors.membership_queue(state=state, search=search), 50).get_page(request.GET.get("side"))
+    page = CappedCountPaginator(selectors.membership_queue(state=state, search=search), 50).get_page(
+        request.GET.get("side")
+    )
     template = "members/staff/_queue_table.html" if request.htmx else "members/staff/membership_queue.html"
     return render(request, template, {"form": form, "page": page})
 
@@ -557,7 +560,8 @@ def staff_organisation_directory(request):
         environment=filters.get("environment", ""),
         needs_nhn=filters.get("needs_nhn", False),
     )
-    page = Paginator(organisations, 50).get_page(request.GET.get("side"))
+    # Counted up to the cap: 60,000 organisations at national scale are "more than 10 000", not a full count.
+    page = CappedCountPaginator(organisations, 50).get_page(request.GET.get("side"))
     template = "members/staff/_organisation_table.html" if request.htmx else "members/staff/organisation_directory.html"
     return render(request, template, {"form": form, "page": page})
 

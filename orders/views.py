@@ -21,6 +21,7 @@ from members.selectors import current_membership
 from portal.confirm import confirm_page
 from portal.decisions import staff_decide
 from portal.models import AuditEvent
+from portal.pagination import CappedCountPaginator
 from portal.pdf import render_pdf
 
 from . import bulk_approval, helseid, provisioning, reconciliation, selectors, services
@@ -552,7 +553,7 @@ def client_sheet(request, client_id):
 
 @nhn_staff_required
 def staff_provisioning_failures(request):
-    page = Paginator(selectors.provisioning_failures(), 50).get_page(request.GET.get("side"))
+    page = CappedCountPaginator(selectors.provisioning_failures(), 50).get_page(request.GET.get("side"))
     return render(request, "orders/staff/provisioning_failures.html", {"page": page})
 
 

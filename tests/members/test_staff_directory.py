@@ -260,6 +260,19 @@ def test_the_dashboard_counts_each_kind_up_to_the_cap_and_says_more_than(staff_c
     assert "more than 3" in response.content.decode()  # this staff member reads English
 
 
+def test_the_directory_counts_up_to_the_cap(staff_client, monkeypatch):
+    from portal.pagination import CappedCountPaginator
+
+    for _ in range(3):
+        OrganisationFactory()
+    monkeypatch.setattr(CappedCountPaginator, "cap", 2)
+
+    response = staff_client.get(URL)
+
+    assert response.context["page"].paginator.more_than_counted
+    assert "More than 2 organisations" in response.content.decode()
+
+
 # The order queue's columns about the organisation ------------------------------------------------------
 
 QUEUE = "/kundesenter/bestillinger/"

@@ -71,6 +71,30 @@ def _filler(view_name: str, shape: tuple, current_app) -> list[str] | None:
     return parts
 
 
+def row_reverse(view_name: str, *args) -> str:
+    """``reverse(view_name, args=args)`` for code that builds many rows: the same short way as the tag.
+
+    UUIDs and strings of digits fill in; any other argument is taken as a constant of the call site
+    (a decision's slug), part of the shape. Values that fill in nothing go through ``reverse()``.
+    """
+    shape = []
+    for value in args:
+        if isinstance(value, uuid.UUID):
+            shape.append(("uuid",))
+        elif isinstance(value, str) and value.isascii() and value.isdigit():
+            shape.append(("digits", len(value)))
+        else:
+            shape.append(("literal", value))
+    key = (view_name, tuple(shape), get_script_prefix(), get_urlconf(), None)
+    if key not in _FILLERS:
+        _FILLERS[key] = _filler(view_name, key[1], None)
+    parts = _FILLERS[key]
+    if parts is None:
+        return reverse(view_name, args=args)
+    filled = [str(value) for kind, value in zip(shape, args, strict=True) if kind[0] != "literal"]
+    return parts[0] + "".join(value + part for value, part in zip(filled, parts[1:], strict=True))
+
+
 class RowUrlNode(URLNode):
     def render(self, context):
         if self.kwargs:

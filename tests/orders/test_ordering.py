@@ -371,6 +371,47 @@ def test_forged_staff_decisions_by_a_member_are_refused(client, submitted, nordv
     assert Order.objects.get().state == Order.State.SUBMITTED
 
 
+def test_the_queue_rows_escape_what_they_show_and_carry_a_token_in_every_form(client, nhn_staff, journaling):
+    # The rows are built in Python (orders_tags.order_queue_rows): nothing a municipality typed may
+    # become markup, and each form posts on its own.
+    import re
+
+    creator = UserFactory()
+    hostile = OrganisationFactory(name='Ås & <b onmouseover="x">vik</b>')
+    waiting = Order.objects.create(
+        organisation=hostile, service=journaling, environment=TEST, state="submitted", created_by=creator
+    )
+    failed = Order.objects.create(
+        organisation=OrganisationFactory(name="Berg"),
+        service=journaling,
+        environment=PROD,
+        state="failed",
+        last_error="HelseID said <no>",
+        created_by=creator,
+    )
+    client.force_login(nhn_staff)
+
+    page = client.get(reverse("staff_order_queue"), {"state": ""}).content.decode()
+
+    assert "<b onmouseover" not in page and "&lt;no&gt;" in page
+    assert "Ås &amp; &lt;b onmouseover=&quot;x&quot;&gt;vik&lt;/b&gt;" in page
+    row = page[page.index(f'<tr id="order-{waiting.public_id}">') :]
+    row = row[: row.index("</tr>")]
+    assert f'value="{waiting.public_id}" form="bulk-form"' in row  # a waiting test order can be chosen
+    assert f'href="/virksomhet/{hostile.org_number}/"' in row
+    assert f'href="/bestillinger/ordre/{waiting.public_id}/"' in row
+    forms = re.findall(r"<form .*?</form>", row, re.S)
+    assert [re.search(r'action="([^"]+)"', form)[1] for form in forms] == [
+        f"/kundesenter/bestillinger/{waiting.public_id}/godkjenn/",
+        f"/kundesenter/bestillinger/{waiting.public_id}/avvis/",
+    ]
+    assert all('name="csrfmiddlewaretoken"' in form for form in forms)
+    retry = page[page.index(f'<tr id="order-{failed.public_id}">') :]
+    retry = retry[: retry.index("</tr>")]
+    assert f"/kundesenter/bestillinger/{failed.public_id}/prov-igjen/" in retry
+    assert 'form="bulk-form"' not in retry  # production, and not waiting
+
+
 def test_a_name_search_pages_through_its_matches_oldest_first(client, nhn_staff, journaling):
     from datetime import timedelta
 

@@ -68,3 +68,17 @@ def test_the_short_way_is_taken_for_ids_and_organisation_numbers():
     shapes = {key[:2]: parts for key, parts in row_urls._FILLERS.items()}
     assert shapes[("order_detail", (("uuid",),))] == ["/bestillinger/ordre/", "/"]
     assert shapes[("organisation_lifecycle", (("digits", 9),))] == ["/virksomhet/", "/"]
+
+
+def test_row_reverse_gives_what_reverse_gives():
+    from django.urls import reverse
+
+    id_ = uuid.uuid4()
+    assert row_urls.row_reverse("order_detail", id_) == reverse("order_detail", args=[id_])
+    assert row_urls.row_reverse("staff_order_decide", id_, "avvis") == reverse(
+        "staff_order_decide", args=[id_, "avvis"]
+    )
+    assert row_urls.row_reverse("organisation_lifecycle", "313231593") == "/virksomhet/313231593/"
+    assert row_urls.row_reverse("staff_service_edit", "vkp-patient") == reverse(
+        "staff_service_edit", args=["vkp-patient"]
+    )

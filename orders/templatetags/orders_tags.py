@@ -1,12 +1,12 @@
 import json
 
 from django import template
-from django.template.defaulttags import CsrfTokenNode
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext, gettext_lazy
 
 from orders.models import Order
+from portal import rows
 from portal.labels import choice_labels
 
 register = template.Library()
@@ -83,31 +83,12 @@ _ORDER_ROW = (
     "  </td>\n"
     "</tr>\n"
 )
-_DECISION_FORM = (
-    '<form method="post" action="{url}" hx-post="{url}" hx-target="closest tr" hx-swap="outerHTML">'
-    '{csrf}<input type="hidden" name="from" value="queue">'
-    '<button type="submit" class="ds-button" data-variant="primary" data-size="sm">{label}{hidden}</button>'
-    "</form>"
-)
-_REJECT_FORM = (
-    '<details class="ds-details reject"><summary>{reject}{hidden}</summary>'
-    '<form method="post" action="{url}" hx-post="{url}" hx-target="closest tr" hx-swap="outerHTML" class="stack">'
-    '{csrf}<input type="hidden" name="from" value="queue">'
-    '<label class="ds-label" for="reason-{public_id}">{reason}</label>'
-    '<textarea class="ds-input" id="reason-{public_id}" name="reason" rows="2" required></textarea>'
-    '<button type="submit" class="ds-button" data-variant="secondary" data-size="sm">{reject_order}</button>'
-    "</form></details>"
-)
 _USAGE_TERMS_TAGS = {
     # usage_terms_state → (label, colour in test, colour in production)
     "signed": (gettext_lazy("Signed"), "success", "success"),
     "lapsed": (gettext_lazy("Must be accepted again"), "warning", "danger"),
     "not_signed": (gettext_lazy("Not signed"), "neutral", "warning"),
 }
-
-
-def _csrf_input(context) -> str:
-    return CsrfTokenNode().render(context)  # what {% csrf_token %} gives, once for all the rows' forms
 
 
 def _order_row(order, csrf: str, *, error=None, done=None) -> SafeString:
@@ -129,52 +110,32 @@ def _order_row(order, csrf: str, *, error=None, done=None) -> SafeString:
             label,
         )
     if order.membership_state:
-        membership = format_html(
-            '<span class="ds-tag" data-color="{}">{}</span>',
-            membership_state_color(order.membership_state),
-            membership_state_label(order.membership_state),
+        membership = rows.tag(
+            membership_state_color(order.membership_state), membership_state_label(order.membership_state)
         )
     else:
         membership = gettext("No membership")
     terms = _USAGE_TERMS_TAGS.get(order.usage_terms_state)
-    usage_terms = (
-        format_html(
-            '<span class="ds-tag" data-color="{}">{}</span>', terms[2 if order.environment == "prod" else 1], terms[0]
-        )
-        if terms
-        else "–"
-    )
+    usage_terms = rows.tag(terms[2 if order.environment == "prod" else 1], terms[0]) if terms else "–"
     actions = ""
     if order.state == Order.State.SUBMITTED:
-        actions = format_html(
-            _DECISION_FORM,
-            url=row_reverse("staff_order_decide", public_id, "godkjenn"),
-            csrf=csrf,
-            label=gettext("Approve"),
+        approve = rows.decision_form(
+            row_reverse("staff_order_decide", public_id, "godkjenn"), csrf, gettext("Approve"), hidden
+        )
+        reject = rows.reason_form(
+            row_reverse("staff_order_decide", public_id, "avvis"),
+            csrf,
+            summary=gettext("Reject"),
             hidden=hidden,
-        ) + format_html(
-            _REJECT_FORM,
-            url=row_reverse("staff_order_decide", public_id, "avvis"),
-            csrf=csrf,
-            reject=gettext("Reject"),
-            hidden=hidden,
-            public_id=public_id,
+            field_id=public_id,
             reason=gettext("Reason"),
-            reject_order=gettext("Reject order"),
+            submit=gettext("Reject order"),
         )
+        actions = approve + reject
     elif order.state == Order.State.FAILED:
-        actions = format_html(
-            _DECISION_FORM,
-            url=row_reverse("staff_order_decide", public_id, "prov-igjen"),
-            csrf=csrf,
-            label=gettext("Retry set-up"),
-            hidden="",
+        actions = rows.decision_form(
+            row_reverse("staff_order_decide", public_id, "prov-igjen"), csrf, gettext("Retry set-up")
         )
-    message = format_html(
-        "{}{}",
-        format_html('<p class="ds-validation-message" data-field="validation">{}</p>', error) if error else "",
-        format_html('<p class="ds-paragraph">{}</p>', done) if done else "",
-    )
     return format_html(
         _ORDER_ROW,
         public_id=public_id,
@@ -191,7 +152,7 @@ def _order_row(order, csrf: str, *, error=None, done=None) -> SafeString:
         state=order_state_label(order.state),
         last_error=format_html('<br><span class="field-help">{}</span>', order.last_error) if order.last_error else "",
         submitted=local_date(order.submitted_at, "SHORT_DATETIME_FORMAT") if order.submitted_at else "–",
-        message=message,
+        message=rows.status_message(error, done),
         actions=actions,
     )
 
@@ -199,11 +160,11 @@ def _order_row(order, csrf: str, *, error=None, done=None) -> SafeString:
 @register.simple_tag(takes_context=True)
 def order_queue_rows(context, orders) -> SafeString:
     """The staff order queue's rows (orders from `selectors.order_queue_page`)."""
-    csrf = _csrf_input(context)
+    csrf = rows.csrf_input(context)
     return format_html_join("", "{}", ((_order_row(order, csrf),) for order in orders))
 
 
 @register.simple_tag(takes_context=True)
 def order_queue_row(context, order, error=None, done=None) -> SafeString:
     """One row, as the queue shows it, after a decision on it (with its error or confirmation)."""
-    return _order_row(order, _csrf_input(context), error=error, done=done)
+    return _order_row(order, rows.csrf_input(context), error=error, done=done)

@@ -273,6 +273,27 @@ def test_the_directory_counts_up_to_the_cap(staff_client, monkeypatch):
     assert "More than 2 organisations" in response.content.decode()
 
 
+def test_the_directory_and_the_membership_queue_escape_what_they_show(staff_client):
+    # Both tables' rows are built in Python (members_tags): a name is text, never markup.
+    hostile = OrganisationFactory(name='Ås & <img src=x onerror="y">')
+    membership = Membership.objects.create(
+        organisation=hostile, applied_by=UserFactory(), state=Membership.State.PENDING_APPROVAL
+    )
+
+    directory = staff_client.get(URL, {"q": "Ås"}).content.decode()
+    queue = staff_client.get(reverse("staff_membership_queue")).content.decode()
+
+    shown = "Ås &amp; &lt;img src=x onerror=&quot;y&quot;&gt;"
+    assert shown in directory and shown in queue
+    assert "<img src=x" not in directory and "<img src=x" not in queue
+    assert f'href="/virksomhet/{hostile.org_number}/"' in directory
+    assert "Membership waits for approval" in directory
+    row = queue[queue.index(f'<tr id="membership-{membership.public_id}">') :]
+    row = row[: row.index("</tr>")]
+    assert row.count('name="csrfmiddlewaretoken"') == 2  # approve and reject, each its own form
+    assert f"/kundesenter/medlemskap/{membership.public_id}/godkjenn/" in row
+
+
 # The order queue's columns about the organisation ------------------------------------------------------
 
 QUEUE = "/kundesenter/bestillinger/"

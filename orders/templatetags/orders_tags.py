@@ -3,7 +3,7 @@ import json
 from django import template
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from orders.models import Order
 from portal import rows
@@ -168,3 +168,108 @@ def order_queue_rows(context, orders) -> SafeString:
 def order_queue_row(context, order, error=None, done=None) -> SafeString:
     """One row, as the queue shows it, after a decision on it (with its error or confirmation)."""
     return _order_row(order, rows.csrf_input(context), error=error, done=done)
+
+
+# A provisioning step's state, and the staff failures queue's rows --------------------------------------
+
+
+@register.simple_tag
+def step_state(step) -> SafeString:
+    """A step's state as a tag; a replaced step shows how its replacement, whose run does its work, is doing."""
+    from portal.labels import choice_label
+
+    step = step.serving
+    if step.state == "pending" and step.attempts:
+        label = ngettext("Retrying after %(n)s attempt", "Retrying after %(n)s attempts", step.attempts) % {
+            "n": step.attempts
+        }
+    else:
+        label = choice_label(step, "state")
+    return rows.tag(step_state_color(step), label)
+
+
+_TASK_ROW = (
+    '<tr id="task-{public_id}">\n'
+    '  <td>{kind}<br><span class="field-help">{describe} · {reason}</span></td>\n'
+    "  <td>{subject}{lifecycle}</td>\n"
+    "  <td>{state}</td>\n"
+    "  <td>{last_error}</td>\n"
+    "  <td>\n"
+    '    <div role="status">{message}</div>\n'
+    "    {actions}\n"
+    "  </td>\n"
+    "</tr>\n"
+)
+
+
+def _task_row(task, csrf: str, *, error=None, done=None) -> SafeString:
+    from portal.labels import choice_label
+    from portal.templatetags.row_urls import row_reverse
+
+    public_id, describe, order = task.public_id, task.describe(), task.order
+    if order:
+        subject = format_html(
+            '<a class="ds-link" href="{}">{}</a>', row_reverse("order_detail", order.public_id), order
+        )
+    elif task.client:
+        subject = format_html(
+            '<a class="ds-link" href="{}">{}</a>', row_reverse("client_detail", task.client.public_id), task.client
+        )
+    else:
+        subject = "–"
+    org_number = (order.organisation.org_number if order else "") or task.payload.get("org_number", "")
+    lifecycle = (
+        format_html(
+            '<br><a class="ds-link" href="{}">{}</a>',
+            row_reverse("organisation_lifecycle", org_number),
+            gettext("Where the organisation stands"),
+        )
+        if org_number
+        else ""
+    )
+    actions = ""
+    if task.state in ("failed", "pending"):
+        hidden = format_html('<span class="ds-sr-only"> {}</span>', describe)
+        retry = (
+            rows.decision_form(
+                row_reverse("staff_task_decide", public_id, "prov-igjen"), csrf, gettext("Retry"), hidden
+            )
+            if task.state == "failed"
+            else ""
+        )
+        cancel = rows.reason_form(
+            row_reverse("staff_task_decide", public_id, "avbryt"),
+            csrf,
+            summary=gettext("Cancel"),
+            hidden=hidden,
+            field_id=public_id,
+            reason=gettext("Reason"),
+            submit=gettext("Cancel the step"),
+        )
+        actions = format_html('<div class="row-actions">{}{}</div>', retry, cancel)
+    return format_html(
+        _TASK_ROW,
+        public_id=public_id,
+        kind=choice_label(task, "kind"),
+        describe=describe,
+        reason=choice_label(task, "reason"),
+        subject=subject,
+        lifecycle=lifecycle,
+        state=step_state(task),
+        last_error=task.last_error or "–",
+        message=rows.status_message(error, done),
+        actions=actions,
+    )
+
+
+@register.simple_tag(takes_context=True)
+def task_queue_rows(context, tasks) -> SafeString:
+    """The provisioning failures queue's rows (tasks from `selectors.provisioning_failures`)."""
+    csrf = rows.csrf_input(context)
+    return format_html_join("", "{}", ((_task_row(task, csrf),) for task in tasks))
+
+
+@register.simple_tag(takes_context=True)
+def task_queue_row(context, task, error=None, done=None) -> SafeString:
+    """One row, as the queue shows it, after a decision on it (with its error or confirmation)."""
+    return _task_row(task, rows.csrf_input(context), error=error, done=done)

@@ -35,7 +35,9 @@ def test_an_objects_history_is_found_by_index():
 
 
 def test_a_name_search_uses_the_trigram_index():
-    found = Organisation.objects.filter(name__icontains="vidda")
+    # Unordered: with more rows in the test database the planner may rather walk the name index
+    # (organisation_by_name) for the ordering and filter; the search itself is the trigram index's.
+    found = Organisation.objects.filter(name__icontains="vidda").order_by()
     assert "members_organisation_name_trgm" in plan(found)
 
 

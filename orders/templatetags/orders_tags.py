@@ -273,3 +273,24 @@ def task_queue_rows(context, tasks) -> SafeString:
 def task_queue_row(context, task, error=None, done=None) -> SafeString:
     """One row, as the queue shows it, after a decision on it (with its error or confirmation)."""
     return _task_row(task, rows.csrf_input(context), error=error, done=done)
+
+
+@register.simple_tag
+def client_tenant_rows(tenants) -> SafeString:
+    """A HelseID client's page of tenants, each with its scopes (`selectors.client_tenants_page`)."""
+    none_yet = format_html('<span class="field-help">{}</span>', gettext("None yet: no active orders."))
+    line_break = format_html("<br>")  # safe: format_html_join escapes a plain separator
+    return format_html_join(
+        "",
+        '<tr><td>{}<br><span class="field-help">{}</span></td><td>{}</td></tr>',
+        (
+            (
+                tenant.organisation.name,
+                tenant.organisation.formatted_org_number,
+                format_html_join(line_break, '<code class="hash">{}</code>', ((scope,) for scope in tenant.scopes))
+                if tenant.scopes
+                else none_yet,
+            )
+            for tenant in tenants
+        ),
+    )

@@ -226,6 +226,18 @@ def test_the_tenant_list_pages_through_every_tenant(client, system, multi_client
     assert scopes["Kommune 0001"] == ["nhn:jft/api"]
 
 
+def test_the_tenant_rows_show_each_scope_on_its_line_and_escape_names(client, system, multi_client, vendor_user):
+    # The rows are built in Python (orders_tags.client_tenant_rows): names stay text, scopes one per line.
+    [organisation] = tenants_using(system, 1, prefix="Ås & <i>vik</i>")
+    client.force_login(vendor_user)
+
+    page = client.get(detail_url(multi_client)).content.decode()
+
+    assert "Ås &amp; &lt;i&gt;vik&lt;/i&gt; 0000" in page and "<i>vik</i>" not in page
+    assert '<code class="hash">nhn:jft/api</code><br><code class="hash">nhn:pit/api.read</code>' in page
+    assert organisation.formatted_org_number in page
+
+
 def test_the_tenant_list_searches_by_name_and_organisation_number(client, system, multi_client, vendor_user):
     organisations = tenants_using(system, 60)
     client.force_login(vendor_user)

@@ -235,6 +235,21 @@ def test_the_feed_filters_by_kind_and_hides_logins(client, nhn_staff, logbook, q
     assert actions_in(client.get(FEED, query)) == expected
 
 
+def test_the_feed_rows_escape_names_and_values_and_show_the_time_and_organisation(client, nhn_staff, municipality):
+    # The rows are built in Python (audit_tags.audit_event_rows): what people typed stays text.
+    hostile = UserFactory(first_name="<b>Eve</b>", last_name="&", email="eve@example.com")
+    audit(action="membership.applied", obj=municipality, actor=hostile, after={"state": "<i>applied</i>"})
+    client.force_login(nhn_staff)
+
+    page = client.get(FEED).content.decode()
+
+    assert "<b>Eve</b>" not in page and "&lt;b&gt;Eve&lt;/b&gt; &amp;" in page
+    assert '<span title="eve@example.com">' in page and '<span class="audit-secondary wrap-anywhere">eve@' in page
+    assert "<i>applied</i>" not in page
+    assert f"<td>{municipality.name}</td>" in page  # the feed names the organisation
+    assert '<time datetime="20' in page
+
+
 def test_the_feed_filters_by_organisation_number(client, nhn_staff, logbook, other_municipality):
     spaced = f"{other_municipality.org_number[:3]} {other_municipality.org_number[3:]}"
     assert actions_in(client.get(FEED, {"org_number": spaced})) == ["order.submitted"]

@@ -183,7 +183,9 @@ class Order(GuardedStateMixin, models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["state", "environment"], name="order_state_env"),
+            # With the organisation: the vendor dashboard's summary (tenants in production, orders being set
+            # up) reads the orders of a state off the index alone (issue 15: ~18 ms → ~10 ms at national scale).
+            models.Index(fields=["state", "environment"], include=["organisation"], name="order_state_env_org"),
             # The staff queue walks one state in submission order (issue 15: without it the walk discarded
             # ~148,000 rows at national scale).
             models.Index(fields=["state", "submitted_at", "created_at"], name="order_queue_state_submitted"),

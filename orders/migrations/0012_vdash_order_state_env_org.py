@@ -1,0 +1,15 @@
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("orders", "0011_i15_prov_superseded_tasks"),
+    ]
+
+    operations = [
+        migrations.AddIndex(
+            model_name="order",
+            index=models.Index(fields=["state", "environment"], include=["organisation"], name="order_state_env_org"),
+        ),
+        migrations.RemoveIndex(model_name="order", name="order_state_env"),
+    ]

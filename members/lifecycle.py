@@ -16,8 +16,8 @@ from datetime import datetime
 
 from django.db.models import CharField, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
-from django.utils import timezone
-from django.utils.formats import date_format
+from django.utils import dateformat, timezone
+from django.utils.formats import date_format, get_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -74,12 +74,9 @@ def organisation_tasks(organisation: Organisation, viewer: LifecycleViewer) -> Q
         mine |= Q(target__startswith=f"vkp:{environment}:{number}:")
     tasks = ProvisioningTask.objects.filter(mine)
     if viewer.is_vendor:
-        from .models import VendorSystem
-
-        own_systems = [
-            str(pk) for pk in VendorSystem.objects.filter(vendor__in=viewer.vendors).values_list("public_id", flat=True)
-        ]
-        tasks = tasks.filter(Q(payload__system__in=own_systems) | Q(client__system__vendor__in=viewer.vendors))
+        tasks = tasks.filter(
+            Q(payload__system__in=viewer.own_system_ids) | Q(client__system__vendor__in=viewer.vendors)
+        )
     return tasks
 
 
@@ -258,6 +255,9 @@ class TimelineEntry:
     internal: bool = False  # the detail is NHN's internal text
     url: str = ""
     step: object = None
+    # `at` as the page shows it (local time): the <time> element's ISO value and its short text.
+    at_iso: str = ""
+    at_text: str = ""
 
 
 def timeline_entries(rows, viewer: LifecycleViewer) -> list[TimelineEntry]:
@@ -291,6 +291,11 @@ def timeline_entries(rows, viewer: LifecycleViewer) -> list[TimelineEntry]:
             entries.append(_event_entry(events[pk], viewer, order_urls))
         elif source == "t" and pk in tasks:
             entries.append(_task_entry(tasks[pk], viewer, reverse))
+    # What `|date:"c"` and `|date:"SHORT_DATETIME_FORMAT"` give, with the format looked up once for the page.
+    short = get_format("SHORT_DATETIME_FORMAT")
+    for entry in entries:
+        local = timezone.localtime(entry.at)
+        entry.at_iso, entry.at_text = dateformat.format(local, "c"), dateformat.format(local, short)
     return entries
 
 

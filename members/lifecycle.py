@@ -14,6 +14,8 @@ A fixed number of queries whatever the number of events.
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.core.paginator import Page, Paginator
+from django.db import connection
 from django.db.models import CharField, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import dateformat, timezone
@@ -203,6 +205,38 @@ def _kind_of_action(action: str) -> str:
 
 def timeline(organisation: Organisation, viewer: LifecycleViewer, kind: str = "") -> QuerySet:
     """(at, source, pk) rows, newest first: audit events ("e") and provisioning steps ("t") in one union."""
+    return _timeline_rows(organisation, viewer, kind).order_by("-at", "-source", "-pk")
+
+
+def timeline_page(organisation: Organisation, viewer: LifecycleViewer, kind: str = "", number=None) -> Page:
+    """One page (PAGE_SIZE) of `timeline` as Django's paginator gives it, with the rows and their total read in
+    one query (`COUNT(*) OVER ()`): the union is read once, not once to count it and again for the page
+    (issue 15). A page past the end, or an empty timeline, is left to the paginator (it counts, and answers
+    with the last page)."""
+    paginator = Paginator(timeline(organisation, viewer, kind), PAGE_SIZE)
+    try:
+        if isinstance(number, float) and not number.is_integer():
+            raise ValueError
+        wanted = 1 if number is None else int(number)
+    except (TypeError, ValueError):
+        wanted = 1  # as get_page does with what is not a page number
+    if wanted >= 1:
+        rows_sql, params = _timeline_rows(organisation, viewer, kind).query.sql_with_params()
+        # Django's own SQL for the union, its values as parameters: nothing from the request is in the text.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'SELECT "at", "source", "pk", COUNT(*) OVER () FROM ({rows_sql}) AS "timeline" '  # noqa: S608
+                'ORDER BY "at" DESC, "source" DESC, "pk" DESC LIMIT %s OFFSET %s',
+                (*params, PAGE_SIZE, (wanted - 1) * PAGE_SIZE),
+            )
+            rows = cursor.fetchall()
+        if rows:
+            paginator.count = rows[0][3]
+            return paginator._get_page([row[:3] for row in rows], wanted, paginator)
+    return paginator.get_page(number)
+
+
+def _timeline_rows(organisation: Organisation, viewer: LifecycleViewer, kind: str) -> QuerySet:
     events = AuditEvent.objects.for_organisation(organisation)
     if viewer.is_vendor:
         own = VendorAssignment.objects.filter(organisation=organisation, system__vendor__in=viewer.vendors)
@@ -230,7 +264,7 @@ def timeline(organisation: Organisation, viewer: LifecycleViewer, kind: str = ""
         .annotate(at=Coalesce("completed_at", "created_at"), source=Value("t", output_field=CharField()))
         .values_list("at", "source", "pk")
     )
-    return event_rows.union(task_rows, all=True).order_by("-at", "-source", "-pk")
+    return event_rows.union(task_rows, all=True)
 
 
 def _prefix_filter(prefixes) -> Q:

@@ -319,6 +319,25 @@ def test_the_page_takes_a_bounded_number_of_queries(
         assert client.get(reverse("organisation_lifecycle", args=[vidda.org_number]), {"side": "3"}).status_code == 200
 
 
+def test_the_timeline_page_and_its_total_in_one_query_match_the_paginator(vidda, vidda_admin, failed_setup, nhn_staff):
+    """`timeline_page` reads a page and the total together; it answers what Django's paginator would, past
+    the end and for what is not a page number too."""
+    from django.core.paginator import Paginator
+
+    from members import lifecycle
+    from members.permissions import LifecycleViewer
+
+    for n in range(120):
+        audit(action="order.submitted" if n % 2 else "invitation.sent", actor=vidda_admin, obj=failed_setup)
+    for viewer in (LifecycleViewer(is_staff=True), LifecycleViewer(roles=frozenset({"admin"}))):
+        for kind in ("", "bestillinger", "personer"):
+            for number in (None, "1", "2", "3", "4", "99", "0", "-1", "x", "2.0", 2.0):
+                expected = Paginator(lifecycle.timeline(vidda, viewer, kind), lifecycle.PAGE_SIZE).get_page(number)
+                got = lifecycle.timeline_page(vidda, viewer, kind, number)
+                assert [tuple(row) for row in got.object_list] == [tuple(row) for row in expected.object_list]
+                assert (got.number, got.paginator.count) == (expected.number, expected.paginator.count)
+
+
 # Where it is linked from --------------------------------------------------------------------------------
 
 

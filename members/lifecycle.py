@@ -16,8 +16,20 @@ from datetime import datetime
 
 from django.core.paginator import Page, Paginator
 from django.db import connection
-from django.db.models import CharField, F, Q, QuerySet, Value
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    CharField,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    UUIDField,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce
 from django.utils import dateformat, timezone
 from django.utils.formats import date_format, get_format
 from django.utils.translation import gettext as _
@@ -295,7 +307,7 @@ class TimelineEntry:
 
 
 def timeline_entries(rows, viewer: LifecycleViewer) -> list[TimelineEntry]:
-    """The page's rows as lines: three queries (events, steps, the orders they point at)."""
+    """The page's rows as lines: two queries (events with the orders they point at, steps)."""
     from django.urls import reverse
 
     from orders.models import Order, ProvisioningTask
@@ -303,22 +315,29 @@ def timeline_entries(rows, viewer: LifecycleViewer) -> list[TimelineEntry]:
     rows = list(rows)
     event_ids = [pk for _at, source, pk in rows if source == "e"]
     task_ids = [pk for _at, source, pk in rows if source == "t"]
-    events = AuditEvent.objects.in_bulk(event_ids) if event_ids else {}
+    # An order's event links to the order: its public id comes with the event (the CASE casts only an order's id).
+    order_public_id = Case(
+        When(
+            object_type="orders.order",
+            object_id__regex=r"^[0-9]{1,18}$",
+            then=Subquery(
+                Order.objects.filter(pk=Cast(OuterRef("object_id"), BigIntegerField())).values("public_id")[:1]
+            ),
+        ),
+        default=None,
+        output_field=UUIDField(),
+    )
+    events = AuditEvent.objects.annotate(order_public_id=order_public_id).in_bulk(event_ids) if event_ids else {}
     tasks = (
         ProvisioningTask.objects.select_related("order", "order__service", "client", "client__system").in_bulk(task_ids)
         if task_ids
         else {}
     )
-    order_pks = {int(e.object_id) for e in events.values() if e.object_type == "orders.order" and e.object_id.isdigit()}
     # Many events point at the same few orders: each order's link is reversed once.
-    order_urls = (
-        {
-            pk: reverse("order_detail", args=[public_id])
-            for pk, public_id in Order.objects.filter(pk__in=order_pks).values_list("pk", "public_id")
-        }
-        if order_pks
-        else {}
-    )
+    order_urls = {}
+    for event in events.values():
+        if event.order_public_id and event.order_public_id not in order_urls:
+            order_urls[event.order_public_id] = reverse("order_detail", args=[event.order_public_id])
     entries = []
     for _at, source, pk in rows:
         if source == "e" and pk in events:
@@ -351,8 +370,8 @@ def _event_entry(event: AuditEvent, viewer: LifecycleViewer, order_urls: dict) -
         entry.detail = _("A set-up step failed. NHN has been told and is fixing it.")
     elif reason and event.action.startswith(REASONS_FOR_THE_ORGANISATION) and not viewer.is_vendor:
         entry.detail = reason
-    if event.object_type == "orders.order" and event.object_id.isdigit():
-        entry.url = order_urls.get(int(event.object_id), "")
+    if event.order_public_id:
+        entry.url = order_urls[event.order_public_id]
     return entry
 
 

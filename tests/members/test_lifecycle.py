@@ -319,6 +319,19 @@ def test_the_page_takes_a_bounded_number_of_queries(
         assert client.get(reverse("organisation_lifecycle", args=[vidda.org_number]), {"side": "3"}).status_code == 200
 
 
+def test_an_orders_events_link_to_the_order_on_the_timeline(client, vidda, vidda_admin, submitted):
+    from portal.models import AuditEvent
+
+    audit(action="order.submitted", actor=vidda_admin, obj=submitted)
+    AuditEvent.objects.create(action="order.submitted", organisation=vidda, object_type="orders.order", object_id="x1")
+    client.force_login(vidda_admin)
+    timeline = client.get(reverse("organisation_lifecycle", args=[vidda.org_number]), HTTP_HX_REQUEST="true")
+    text = timeline.content.decode()
+    url = reverse("order_detail", args=[submitted.public_id])
+    assert text.count(f'<a class="ds-link" href="{url}">') == 1  # the event with a real order id, not the other
+    assert [bool(entry.url) for entry in timeline.context["entries"] if entry.kind == "bestillinger"] == [False, True]
+
+
 def test_the_timeline_page_and_its_total_in_one_query_match_the_paginator(vidda, vidda_admin, failed_setup, nhn_staff):
     """`timeline_page` reads a page and the total together; it answers what Django's paginator would, past
     the end and for what is not a page number too."""

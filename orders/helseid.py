@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -472,9 +473,10 @@ def clients_acting_for(
 ) -> list[tuple[HelseIdClient, list[str]]]:
     """The vendor clients whose tenants include the organisation, with the scopes they hold for it.
 
-    The rules of `client_tenants`, worked out for this one organisation only: four queries, whatever the
-    number of clients or of the vendors' other tenants; two when the caller has read the organisation's
-    active `assignments` and its `live_orders` (with their services) already.
+    The rules of `client_tenants`, worked out for this one organisation only: three queries, whatever the
+    number of clients or of the vendors' other tenants; one when the caller has read the organisation's
+    active `assignments` and its `live_orders` (with their services) already. Each client brings the
+    services its system supports in its environment (an array subquery), not a query of their own.
     """
     if assignments is None:
         assigned = set(
@@ -482,23 +484,22 @@ def clients_acting_for(
         )
     else:
         assigned = {(assignment.system_id, assignment.environment) for assignment in assignments}
+    supported = SupportedService.objects.filter(
+        system_id=OuterRef("system_id"), environment=OuterRef("environment")
+    ).values("service_id")
     clients = [
         client
         for client in HelseIdClient.objects.exclude(state=HelseIdClient.State.DISABLED)
         .filter(system_id__in={system_id for system_id, _environment in assigned})
         .filter(Q(tenancy=HelseIdClient.Tenancy.MULTI) | Q(tenant=organisation))
         .select_related("system", "system__vendor")
+        .annotate(supported_service_ids=ArraySubquery(supported))
         .order_by("system__name", "environment", "pk")
         # A tenant is one that uses the client's system in the client's environment.
         if (client.system_id, client.environment) in assigned
     ]
     if not clients:
         return []
-    supported = set(
-        SupportedService.objects.filter(system_id__in={client.system_id for client in clients}).values_list(
-            "system_id", "environment", "service_id"
-        )
-    )
     if live_orders is None:
         active_orders = list(
             Order.objects.filter(organisation=organisation, state=Order.State.ACTIVE).select_related("service")
@@ -510,9 +511,7 @@ def clients_acting_for(
         scopes: set[str] = set()
         for order in active_orders:
             # A scope needs both: the organisation's active order and the system's declared support for the service.
-            if order.environment == client.environment and (
-                (client.system_id, client.environment, order.service_id) in supported
-            ):
+            if order.environment == client.environment and order.service_id in client.supported_service_ids:
                 scopes.update(order.service.scopes_for(client.system.kind))
         result.append((client, sorted(scopes)))
     return result

@@ -1,11 +1,11 @@
+import html
 from datetime import date, datetime
 
 from django import template
 from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import formats, timezone
-from django.utils.html import conditional_escape, format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
 from members.models import Affiliation
@@ -47,62 +47,50 @@ def local_date(value, kind: str = "DATE_FORMAT") -> str:
     return formats.date_format(value, kind) if isinstance(value, date) else str(value)
 
 
-_TENANT_ROW = (
-    '<tr id="tenant-{}"{}>\n'
-    '  <th scope="row"><a class="ds-link" href="{}">{}</a><br><span class="field-help">{}</span></th>\n'
-    "  <td>{}</td>\n"
-    "  <td>{}</td>\n"
-    '  <td aria-live="polite">{}</td>\n'
-    "  <td>{}</td>\n"
-    "</tr>"
-)
+def _e(value) -> str:
+    return html.escape(str(value))  # what the template engine does to text that is not marked safe
 
 
 @register.simple_tag
 def tenant_rows(tenants, oob=False) -> SafeString:
     """The vendor dashboard's tenant rows (from `vendor_tenant_rows` and `attach_open_vendor_steps`), built in
-    Python: the markup a template loop gave, at a fraction of its cost for a page of 50 rows (issue 15). The few
-    rows with open steps render those with `portal/_vendor_tenant_steps.html`. `oob` (the live status): each row
-    in a <template>, swapped out of band by its id."""
-    in_production = conditional_escape(gettext("Nothing: in production."))
-    swap = format_html(' hx-swap-oob="{}"', "true") if oob else ""
+    Python: the markup a template loop gave, at a fraction of its cost for a page of 50 rows (issue 15: ~12 ms
+    through the template engine, ~3 ms with format_html, under 1 ms so). Every value is escaped with `_e`;
+    the few rows with open steps render those with `portal/_vendor_tenant_steps.html` (safe markup).
+    `oob` (the live status): each row in a <template>, swapped out of band by its id."""
+    in_production = _e(gettext("Nothing: in production."))
+    swap = ' hx-swap-oob="true"' if oob else ""
     steps_template = None
-    rows = []
+    parts = []
     for tenant in tenants:
         organisation = tenant["organisation"]
-        membership = (
-            format_html(
-                '<span class="ds-tag" data-color="{}">{}</span>',
-                tenant["membership_colour"],
-                tenant["membership_label"],
-            )
-            if tenant["membership_state"]
-            else "–"
-        )
-        orders = format_html_join(
-            "",
-            '<span class="ds-tag" data-color="{}">{}</span> ',
-            ((colour, count) for count, colour in tenant["order_counts"]),
+        systems = "<br>".join(f"{_e(name)} ({_e(environment)})" for name, environment in tenant["systems"])
+        if tenant["membership_state"]:
+            colour, label = _e(tenant["membership_colour"]), _e(tenant["membership_label"])
+            membership = f'<span class="ds-tag" data-color="{colour}">{label}</span>'
+        else:
+            membership = "–"
+        orders = "".join(
+            f'<span class="ds-tag" data-color="{_e(colour)}">{_e(count)}</span> '
+            for count, colour in tenant["order_counts"]
         )
         if tenant.get("open_steps"):
             steps_template = steps_template or get_template("portal/_vendor_tenant_steps.html")
-            orders += steps_template.render({"tenant": tenant})  # safe markup, kept safe by +
+            orders += steps_template.render({"tenant": tenant})
         elif not orders:
             orders = "–"
-        blockers = tenant["production_blockers"]
-        row = format_html(
-            _TENANT_ROW,
-            organisation.org_number,
-            swap,
-            tenant["lifecycle_url"],
-            organisation.name,
-            organisation.formatted_org_number,
-            format_html_join("<br>", "{} ({})", tenant["systems"]),
-            membership,
-            orders,
-            format_html('<ul class="ds-list">{}</ul>', format_html_join("", "<li>{}</li>", ((b,) for b in blockers)))
-            if blockers
-            else in_production,
+        blockers = "".join(f"<li>{_e(blocker)}</li>" for blocker in tenant["production_blockers"])
+        blocked = f'<ul class="ds-list">{blockers}</ul>' if blockers else in_production
+        url = _e(tenant["lifecycle_url"])
+        row = (
+            f'<tr id="tenant-{_e(organisation.org_number)}"{swap}>\n'
+            f'  <th scope="row"><a class="ds-link" href="{url}">{_e(organisation.name)}</a>'
+            f'<br><span class="field-help">{_e(organisation.formatted_org_number)}</span></th>\n'
+            f"  <td>{systems}</td>\n"
+            f"  <td>{membership}</td>\n"
+            f'  <td aria-live="polite">{orders}</td>\n'
+            f"  <td>{blocked}</td>\n"
+            "</tr>"
         )
-        rows.append(format_html("<template>{}</template>\n", row) if oob else format_html("{}\n", row))
-    return format_html_join("", "{}", ((row,) for row in rows))
+        parts.append(f"<template>{row}</template>\n" if oob else f"{row}\n")
+    return mark_safe("".join(parts))  # noqa: S308 - every value in it went through _e (or is rendered markup)

@@ -332,6 +332,21 @@ def test_an_orders_events_link_to_the_order_on_the_timeline(client, vidda, vidda
     assert [bool(entry.url) for entry in timeline.context["entries"] if entry.kind == "bestillinger"] == [False, True]
 
 
+def test_the_timeline_marks_nhns_own_details_and_escapes_them(client, vidda, vidda_admin, failed_setup, nhn_staff):
+    """The entries are built in Python (members_tags.timeline_items): still escaped, NHN's notes still marked."""
+    from portal.models import AuditEvent
+
+    AuditEvent.objects.create(
+        action="order.rejected", organisation=vidda, object_repr="<i>x</i>", after={"reason": "<b>no</b>"}
+    )
+    staff = page(client, nhn_staff, vidda, type="bestillinger").content.decode()
+    assert '<p class="ds-paragraph timeline__detail internal"><span class="ds-tag" data-color="neutral">' in staff
+    assert "&lt;b&gt;no&lt;/b&gt;</p>" in staff and '<span lang="nb">&lt;i&gt;x&lt;/i&gt;</span>' in staff
+    assert "<b>no</b>" not in staff and "<i>x</i>" not in staff
+    own = page(client, vidda_admin, vidda, type="bestillinger").content.decode()
+    assert '<p class="ds-paragraph timeline__detail">&lt;b&gt;no&lt;/b&gt;</p>' in own  # the reason, for it
+
+
 def test_the_timeline_page_and_its_total_in_one_query_match_the_paginator(vidda, vidda_admin, failed_setup, nhn_staff):
     """`timeline_page` reads a page and the total together; it answers what Django's paginator would, past
     the end and for what is not a page number too."""

@@ -14,10 +14,24 @@ A fixed number of queries whatever the number of events.
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import CharField, F, Q, QuerySet, Value
-from django.db.models.functions import Coalesce
-from django.utils import timezone
-from django.utils.formats import date_format
+from django.core.paginator import Page, Paginator
+from django.db import connection
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    CharField,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    UUIDField,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce
+from django.utils import dateformat, timezone
+from django.utils.formats import date_format, get_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -74,12 +88,9 @@ def organisation_tasks(organisation: Organisation, viewer: LifecycleViewer) -> Q
         mine |= Q(target__startswith=f"vkp:{environment}:{number}:")
     tasks = ProvisioningTask.objects.filter(mine)
     if viewer.is_vendor:
-        from .models import VendorSystem
-
-        own_systems = [
-            str(pk) for pk in VendorSystem.objects.filter(vendor__in=viewer.vendors).values_list("public_id", flat=True)
-        ]
-        tasks = tasks.filter(Q(payload__system__in=own_systems) | Q(client__system__vendor__in=viewer.vendors))
+        tasks = tasks.filter(
+            Q(payload__system__in=viewer.own_system_ids) | Q(client__system__vendor__in=viewer.vendors)
+        )
     return tasks
 
 
@@ -206,6 +217,38 @@ def _kind_of_action(action: str) -> str:
 
 def timeline(organisation: Organisation, viewer: LifecycleViewer, kind: str = "") -> QuerySet:
     """(at, source, pk) rows, newest first: audit events ("e") and provisioning steps ("t") in one union."""
+    return _timeline_rows(organisation, viewer, kind).order_by("-at", "-source", "-pk")
+
+
+def timeline_page(organisation: Organisation, viewer: LifecycleViewer, kind: str = "", number=None) -> Page:
+    """One page (PAGE_SIZE) of `timeline` as Django's paginator gives it, with the rows and their total read in
+    one query (`COUNT(*) OVER ()`): the union is read once, not once to count it and again for the page
+    (issue 15). A page past the end, or an empty timeline, is left to the paginator (it counts, and answers
+    with the last page)."""
+    paginator = Paginator(timeline(organisation, viewer, kind), PAGE_SIZE)
+    try:
+        if isinstance(number, float) and not number.is_integer():
+            raise ValueError
+        wanted = 1 if number is None else int(number)
+    except (TypeError, ValueError):
+        wanted = 1  # as get_page does with what is not a page number
+    if wanted >= 1:
+        rows_sql, params = _timeline_rows(organisation, viewer, kind).query.sql_with_params()
+        # Django's own SQL for the union, its values as parameters: nothing from the request is in the text.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'SELECT "at", "source", "pk", COUNT(*) OVER () FROM ({rows_sql}) AS "timeline" '  # noqa: S608
+                'ORDER BY "at" DESC, "source" DESC, "pk" DESC LIMIT %s OFFSET %s',
+                (*params, PAGE_SIZE, (wanted - 1) * PAGE_SIZE),
+            )
+            rows = cursor.fetchall()
+        if rows:
+            paginator.count = rows[0][3]
+            return paginator._get_page([row[:3] for row in rows], wanted, paginator)
+    return paginator.get_page(number)
+
+
+def _timeline_rows(organisation: Organisation, viewer: LifecycleViewer, kind: str) -> QuerySet:
     events = AuditEvent.objects.for_organisation(organisation)
     if viewer.is_vendor:
         own = VendorAssignment.objects.filter(organisation=organisation, system__vendor__in=viewer.vendors)
@@ -233,7 +276,7 @@ def timeline(organisation: Organisation, viewer: LifecycleViewer, kind: str = ""
         .annotate(at=Coalesce("completed_at", "created_at"), source=Value("t", output_field=CharField()))
         .values_list("at", "source", "pk")
     )
-    return event_rows.union(task_rows, all=True).order_by("-at", "-source", "-pk")
+    return event_rows.union(task_rows, all=True)
 
 
 def _prefix_filter(prefixes) -> Q:
@@ -258,10 +301,13 @@ class TimelineEntry:
     internal: bool = False  # the detail is NHN's internal text
     url: str = ""
     step: object = None
+    # `at` as the page shows it (local time): the <time> element's ISO value and its short text.
+    at_iso: str = ""
+    at_text: str = ""
 
 
 def timeline_entries(rows, viewer: LifecycleViewer) -> list[TimelineEntry]:
-    """The page's rows as lines: three queries (events, steps, the orders they point at)."""
+    """The page's rows as lines: two queries (events with the orders they point at, steps)."""
     from django.urls import reverse
 
     from orders.models import Order, ProvisioningTask
@@ -269,28 +315,40 @@ def timeline_entries(rows, viewer: LifecycleViewer) -> list[TimelineEntry]:
     rows = list(rows)
     event_ids = [pk for _at, source, pk in rows if source == "e"]
     task_ids = [pk for _at, source, pk in rows if source == "t"]
-    events = AuditEvent.objects.in_bulk(event_ids) if event_ids else {}
+    # An order's event links to the order: its public id comes with the event (the CASE casts only an order's id).
+    order_public_id = Case(
+        When(
+            object_type="orders.order",
+            object_id__regex=r"^[0-9]{1,18}$",
+            then=Subquery(
+                Order.objects.filter(pk=Cast(OuterRef("object_id"), BigIntegerField())).values("public_id")[:1]
+            ),
+        ),
+        default=None,
+        output_field=UUIDField(),
+    )
+    events = AuditEvent.objects.annotate(order_public_id=order_public_id).in_bulk(event_ids) if event_ids else {}
     tasks = (
         ProvisioningTask.objects.select_related("order", "order__service", "client", "client__system").in_bulk(task_ids)
         if task_ids
         else {}
     )
-    order_pks = {int(e.object_id) for e in events.values() if e.object_type == "orders.order" and e.object_id.isdigit()}
     # Many events point at the same few orders: each order's link is reversed once.
-    order_urls = (
-        {
-            pk: reverse("order_detail", args=[public_id])
-            for pk, public_id in Order.objects.filter(pk__in=order_pks).values_list("pk", "public_id")
-        }
-        if order_pks
-        else {}
-    )
+    order_urls = {}
+    for event in events.values():
+        if event.order_public_id and event.order_public_id not in order_urls:
+            order_urls[event.order_public_id] = reverse("order_detail", args=[event.order_public_id])
     entries = []
     for _at, source, pk in rows:
         if source == "e" and pk in events:
             entries.append(_event_entry(events[pk], viewer, order_urls))
         elif source == "t" and pk in tasks:
             entries.append(_task_entry(tasks[pk], viewer, reverse))
+    # What `|date:"c"` and `|date:"SHORT_DATETIME_FORMAT"` give, with the format looked up once for the page.
+    short = get_format("SHORT_DATETIME_FORMAT")
+    for entry in entries:
+        local = timezone.localtime(entry.at)
+        entry.at_iso, entry.at_text = dateformat.format(local, "c"), dateformat.format(local, short)
     return entries
 
 
@@ -312,8 +370,8 @@ def _event_entry(event: AuditEvent, viewer: LifecycleViewer, order_urls: dict) -
         entry.detail = _("A set-up step failed. NHN has been told and is fixing it.")
     elif reason and event.action.startswith(REASONS_FOR_THE_ORGANISATION) and not viewer.is_vendor:
         entry.detail = reason
-    if event.object_type == "orders.order" and event.object_id.isdigit():
-        entry.url = order_urls.get(int(event.object_id), "")
+    if event.order_public_id:
+        entry.url = order_urls[event.order_public_id]
     return entry
 
 

@@ -8,6 +8,7 @@ from functools import wraps
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 
 from .models import Acceptance, Affiliation, Membership, Organisation
@@ -136,6 +137,15 @@ class LifecycleViewer:
     @property
     def vendor_ids(self) -> set[int]:
         return {vendor.pk for vendor in self.vendors}
+
+    @cached_property
+    def own_system_ids(self) -> list[str]:
+        """The public ids of the vendors' systems (as provisioning steps name them): read once for the page."""
+        from .models import VendorSystem
+
+        return [
+            str(pk) for pk in VendorSystem.objects.filter(vendor__in=self.vendors).values_list("public_id", flat=True)
+        ]
 
 
 def get_lifecycle_organisation_for_user(request, org_number: str) -> tuple[Organisation, LifecycleViewer]:

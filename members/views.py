@@ -511,9 +511,7 @@ def organisation_lifecycle(request, org_number):
     """
     organisation, viewer = get_lifecycle_organisation_for_user(request, org_number)
     kind = lifecycle.clean_kind(request.GET.get("type", ""), viewer)
-    page = Paginator(lifecycle.timeline(organisation, viewer, kind), lifecycle.PAGE_SIZE).get_page(
-        request.GET.get("side")
-    )
+    page = lifecycle.timeline_page(organisation, viewer, kind, request.GET.get("side"))
     context = {
         "organisation": organisation,
         "viewer": viewer,

@@ -28,7 +28,8 @@ class ClientCreateForm(forms.Form):
     def __init__(self, *args, vendor, **kwargs):
         super().__init__(*args, **kwargs)
         self.vendor = vendor
-        self.fields["system"].queryset = VendorSystem.objects.filter(vendor=vendor)
+        # Each option is named "system (vendor)": the vendor comes with the systems, not a query per option.
+        self.fields["system"].queryset = VendorSystem.objects.filter(vendor=vendor).select_related("vendor")
 
     def clean_tenant(self) -> Organisation | None:
         number = orgnr.normalise(self.cleaned_data["tenant"])

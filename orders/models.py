@@ -184,15 +184,21 @@ class Order(GuardedStateMixin, models.Model):
         ]
         indexes = [
             models.Index(fields=["state", "environment"], name="order_state_env"),
+            # The vendor dashboard's summary (tenants in production, orders being set up) reads the organisations
+            # of those orders off this index alone (issue 15: ~18 ms → ~10 ms for 3,000 tenants at national
+            # scale). Partial, so that it never competes with the queue's index for the other states.
+            models.Index(
+                fields=["state", "environment", "organisation"],
+                condition=models.Q(state__in=["approved", "provisioning", "active"]),
+                name="order_live_state_env_org",
+            ),
             # The staff queue walks one state in submission order (issue 15: without it the walk discarded
             # ~148,000 rows at national scale).
             models.Index(fields=["state", "submitted_at", "created_at"], name="order_queue_state_submitted"),
             # A name search finds the organisations first, then their orders: with what the queue sorts
             # and filters on in the index, that walk never reads the table (127 ms → 7 ms for "vik").
             models.Index(
-                fields=["organisation"],
-                include=["state", "submitted_at", "created_at", "id"],
-                name="order_by_org_queue",
+                fields=["organisation", "state", "submitted_at", "created_at", "id"], name="order_by_org_queue"
             ),
         ]
 

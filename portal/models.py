@@ -74,7 +74,13 @@ class AuditEvent(models.Model):
         verbose_name_plural = _("audit events")
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["organisation", "-created_at"], name="audit_org_recent"),
+            # An organisation's events newest first (its dashboard, its lifecycle page's timeline), with the
+            # columns the lifecycle page filters on: the timeline's page and its count read only the index
+            # (issue 15: a bitmap heap scan of a municipality's ~4,000 events cost ~15 ms per query).
+            models.Index(
+                fields=["organisation", "-created_at", "-id", "action", "object_type", "object_id"],
+                name="audit_org_timeline",
+            ),
             # An object's history (order detail, client page) without scanning every event.
             models.Index(fields=["object_type", "object_id", "-created_at"], name="audit_object_recent"),
             # NHN's feed and the customer centre's recent activity: newest first across everything, in the

@@ -154,16 +154,19 @@ def _tenant_rows(vendor: Organisation, organisations, *, systems=None) -> tuple[
     return tenants, [tenant for tenant in tenants if tenant["changing"]]
 
 
-def _tenant_list(request, vendor: Organisation, *, systems=None) -> dict:
+def _tenant_list(request, vendor: Organisation, *, systems=None, total=None) -> dict:
     """One page (50) of the vendor's tenants, searched by name or number: the cost of one page, whatever the total.
 
-    `systems`: the vendor's systems, when the caller has read them already."""
+    `systems`: the vendor's systems, when the caller has read them already; `total`: how many tenants the
+    vendor has (the summary counted them), so that the list, unless searched, does not count them again."""
     form = TenantSearchForm(request.GET)
     search = form.cleaned_data["q"].strip() if form.is_valid() else ""
-    page = Paginator(vendor_tenant_organisations(vendor, search=search), TENANTS_PER_PAGE).get_page(
-        request.GET.get("side")
-    )
-    tenants, changing = _tenant_rows(vendor, list(page.object_list), systems=systems)
+    paginator = Paginator(vendor_tenant_organisations(vendor, search=search), TENANTS_PER_PAGE)
+    if total is not None and not search:
+        paginator.count = total
+    page = paginator.get_page(request.GET.get("side"))
+    # The page's organisations as a subquery of the rows' query (LIMIT/OFFSET inside it), not a query of their own.
+    tenants, changing = _tenant_rows(vendor, page.object_list, systems=systems)
     return {
         "organisation": vendor,
         "search_form": form,
@@ -196,9 +199,10 @@ def vendor_dashboard(request, org_number):
         return render(request, "portal/_vendor_tenant_list.html", _tenant_list(request, organisation))
     systems = list(vendor_systems_of(organisation))  # the systems panel lists them; the tenant rows need them too
     _attach_support_rows(systems, list(Service.objects.filter(is_listed=True)))
+    summary = vendor_tenant_summary(organisation)
     context = {
-        **_tenant_list(request, organisation, systems=systems),
-        "summary": vendor_tenant_summary(organisation),
+        **_tenant_list(request, organisation, systems=systems, total=summary["total"]),
+        "summary": summary,
         "agreement": current_membership(organisation),
         "systems": systems,
         "system_form": VendorSystemForm(),

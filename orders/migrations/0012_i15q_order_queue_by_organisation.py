@@ -15,8 +15,7 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="order",
             index=models.Index(
-                fields=["organisation"],
-                include=("state", "submitted_at", "created_at", "id"),
+                fields=["organisation", "state", "submitted_at", "created_at", "id"],
                 name="order_by_org_queue",
             ),
         ),

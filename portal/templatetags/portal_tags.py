@@ -1,8 +1,12 @@
+import html
 from datetime import date, datetime
 
 from django import template
+from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 
 from members.models import Affiliation
 from portal.labels import choice_label
@@ -41,3 +45,52 @@ def local_date(value, kind: str = "DATE_FORMAT") -> str:
     if isinstance(value, datetime) and timezone.is_aware(value):
         value = timezone.localtime(value)
     return formats.date_format(value, kind) if isinstance(value, date) else str(value)
+
+
+def _e(value) -> str:
+    return html.escape(str(value))  # what the template engine does to text that is not marked safe
+
+
+@register.simple_tag
+def tenant_rows(tenants, oob=False) -> SafeString:
+    """The vendor dashboard's tenant rows (from `vendor_tenant_rows` and `attach_open_vendor_steps`), built in
+    Python: the markup a template loop gave, at a fraction of its cost for a page of 50 rows (issue 15: ~12 ms
+    through the template engine, ~3 ms with format_html, under 1 ms so). Every value is escaped with `_e`;
+    the few rows with open steps render those with `portal/_vendor_tenant_steps.html` (safe markup).
+    `oob` (the live status): each row in a <template>, swapped out of band by its id."""
+    in_production = _e(gettext("Nothing: in production."))
+    swap = ' hx-swap-oob="true"' if oob else ""
+    steps_template = None
+    parts = []
+    for tenant in tenants:
+        organisation = tenant["organisation"]
+        systems = "<br>".join(f"{_e(name)} ({_e(environment)})" for name, environment in tenant["systems"])
+        if tenant["membership_state"]:
+            colour, label = _e(tenant["membership_colour"]), _e(tenant["membership_label"])
+            membership = f'<span class="ds-tag" data-color="{colour}">{label}</span>'
+        else:
+            membership = "–"
+        orders = "".join(
+            f'<span class="ds-tag" data-color="{_e(colour)}">{_e(count)}</span> '
+            for count, colour in tenant["order_counts"]
+        )
+        if tenant.get("open_steps"):
+            steps_template = steps_template or get_template("portal/_vendor_tenant_steps.html")
+            orders += steps_template.render({"tenant": tenant})
+        elif not orders:
+            orders = "–"
+        blockers = "".join(f"<li>{_e(blocker)}</li>" for blocker in tenant["production_blockers"])
+        blocked = f'<ul class="ds-list">{blockers}</ul>' if blockers else in_production
+        url = _e(tenant["lifecycle_url"])
+        row = (
+            f'<tr id="tenant-{_e(organisation.org_number)}"{swap}>\n'
+            f'  <th scope="row"><a class="ds-link" href="{url}">{_e(organisation.name)}</a>'
+            f'<br><span class="field-help">{_e(organisation.formatted_org_number)}</span></th>\n'
+            f"  <td>{systems}</td>\n"
+            f"  <td>{membership}</td>\n"
+            f'  <td aria-live="polite">{orders}</td>\n'
+            f"  <td>{blocked}</td>\n"
+            "</tr>"
+        )
+        parts.append(f"<template>{row}</template>\n" if oob else f"{row}\n")
+    return mark_safe("".join(parts))  # noqa: S308 - every value in it went through _e (or is rendered markup)

@@ -319,6 +319,53 @@ def test_the_page_takes_a_bounded_number_of_queries(
         assert client.get(reverse("organisation_lifecycle", args=[vidda.org_number]), {"side": "3"}).status_code == 200
 
 
+def test_an_orders_events_link_to_the_order_on_the_timeline(client, vidda, vidda_admin, submitted):
+    from portal.models import AuditEvent
+
+    audit(action="order.submitted", actor=vidda_admin, obj=submitted)
+    AuditEvent.objects.create(action="order.submitted", organisation=vidda, object_type="orders.order", object_id="x1")
+    client.force_login(vidda_admin)
+    timeline = client.get(reverse("organisation_lifecycle", args=[vidda.org_number]), HTTP_HX_REQUEST="true")
+    text = timeline.content.decode()
+    url = reverse("order_detail", args=[submitted.public_id])
+    assert text.count(f'<a class="ds-link" href="{url}">') == 1  # the event with a real order id, not the other
+    assert [bool(entry.url) for entry in timeline.context["entries"] if entry.kind == "bestillinger"] == [False, True]
+
+
+def test_the_timeline_marks_nhns_own_details_and_escapes_them(client, vidda, vidda_admin, failed_setup, nhn_staff):
+    """The entries are built in Python (members_tags.timeline_items): still escaped, NHN's notes still marked."""
+    from portal.models import AuditEvent
+
+    AuditEvent.objects.create(
+        action="order.rejected", organisation=vidda, object_repr="<i>x</i>", after={"reason": "<b>no</b>"}
+    )
+    staff = page(client, nhn_staff, vidda, type="bestillinger").content.decode()
+    assert '<p class="ds-paragraph timeline__detail internal"><span class="ds-tag" data-color="neutral">' in staff
+    assert "&lt;b&gt;no&lt;/b&gt;</p>" in staff and '<span lang="nb">&lt;i&gt;x&lt;/i&gt;</span>' in staff
+    assert "<b>no</b>" not in staff and "<i>x</i>" not in staff
+    own = page(client, vidda_admin, vidda, type="bestillinger").content.decode()
+    assert '<p class="ds-paragraph timeline__detail">&lt;b&gt;no&lt;/b&gt;</p>' in own  # the reason, for it
+
+
+def test_the_timeline_page_and_its_total_in_one_query_match_the_paginator(vidda, vidda_admin, failed_setup, nhn_staff):
+    """`timeline_page` reads a page and the total together; it answers what Django's paginator would, past
+    the end and for what is not a page number too."""
+    from django.core.paginator import Paginator
+
+    from members import lifecycle
+    from members.permissions import LifecycleViewer
+
+    for n in range(120):
+        audit(action="order.submitted" if n % 2 else "invitation.sent", actor=vidda_admin, obj=failed_setup)
+    for viewer in (LifecycleViewer(is_staff=True), LifecycleViewer(roles=frozenset({"admin"}))):
+        for kind in ("", "bestillinger", "personer"):
+            for number in (None, "1", "2", "3", "4", "99", "0", "-1", "x", "2.0", 2.0):
+                expected = Paginator(lifecycle.timeline(vidda, viewer, kind), lifecycle.PAGE_SIZE).get_page(number)
+                got = lifecycle.timeline_page(vidda, viewer, kind, number)
+                assert [tuple(row) for row in got.object_list] == [tuple(row) for row in expected.object_list]
+                assert (got.number, got.paginator.count) == (expected.number, expected.paginator.count)
+
+
 # Where it is linked from --------------------------------------------------------------------------------
 
 

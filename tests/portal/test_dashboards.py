@@ -264,6 +264,23 @@ def test_the_tenant_list_shows_fifty_a_page_with_links_that_work_without_javascr
     assert "autofocus" not in page
 
 
+def test_the_tenant_rows_escape_what_they_show(client, vendor, vendor_user, epj):
+    """The rows are built in Python (portal_tags.tenant_rows), not by the template engine: still escaped."""
+    (tenant,) = add_tenants(epj, 1, names=['<img src=x onerror="alert(1)"> kommune'])
+    epj.name = "<b>EPJ</b>"
+    epj.save()
+    client.force_login(vendor_user)
+    page = client.get(vendor_url(vendor)).content.decode()
+    assert '<img src=x onerror="alert(1)">' not in page and "<b>EPJ</b>" not in page
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; kommune</a>" in page
+    assert "&lt;b&gt;EPJ&lt;/b&gt; (Test)" in page
+    status = client.get(
+        reverse("vendor_tenant_status", args=[vendor.org_number]), {"org": tenant.org_number}
+    ).content.decode()
+    assert f'<template><tr id="tenant-{tenant.org_number}" hx-swap-oob="true">' in status
+    assert "&lt;img src=x" in status and "<img" not in status
+
+
 def test_the_tenant_search_finds_by_name_and_by_number_among_the_vendors_own_tenants(client, vendor, vendor_user, epj):
     from members.models import VendorSystem
 

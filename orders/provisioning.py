@@ -30,7 +30,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.models import Organisation, SupportedService, User, VendorAssignment, VendorSystem
-from portal.audit import audit
+from portal.audit import audit, audit_many
 from portal.choices import Environment
 from portal.clients import BackingServiceError, backoff_delay
 from portal.queueing import enqueue
@@ -474,8 +474,7 @@ def failed_steps(order: Order) -> list[ProvisioningTask]:
 
 
 def _settle(task: ProvisioningTask) -> None:
-    for order_id in orders_waiting_on(task):
-        settle_order(order_id)
+    settle_orders(orders_waiting_on(task))
     if task.client_id and task.state == TaskState.SUCCEEDED:
         with transaction.atomic():
             registered = HelseIdClient.objects.filter(pk=task.client_id, state=HelseIdClient.State.PENDING).update(
@@ -491,32 +490,72 @@ def _settle(task: ProvisioningTask) -> None:
                 )
 
 
-@transaction.atomic
 def settle_order(order_id: int) -> Order:
-    """Move a provisioning order on once its tasks say so: all done → active; one failed → failed.
+    """`settle_orders` for one order; returns the order as it is now."""
+    settled = settle_orders([order_id])
+    return settled[0] if settled else Order.objects.get(pk=order_id)
 
-    The order row lock makes two tasks finishing at once agree: the second sees the first's commit.
-    Only the order's row: locking the joined organisation and service rows too made every settle in the
-    country wait for one another on the service's row, and deadlock with an approval whose replaced
-    steps' audit events reference (key-share lock) another order's organisation.
+
+def settle_orders(order_ids) -> list[Order]:
+    """Move provisioning orders on once their tasks say so: all done → active; one failed → failed.
+
+    All the orders one task serves (a client update serves every order whose waiting update it
+    replaced) in one transaction and a fixed number of statements, whatever their number: their row
+    locks, their tasks, one guarded UPDATE per outcome, one INSERT of the audit events, the notices
+    in one INSERT. Returns the orders that were provisioning (now moved on, or still waiting);
+    orders in any other state are left alone.
+
+    The order row locks make two tasks finishing at once agree: the second sees the first's commit.
+    Taken in primary-key order, so two batches that share orders never deadlock. Only the orders'
+    rows: locking the joined organisation and service rows too made every settle in the country
+    wait for one another on the service's row, and deadlock with an approval whose replaced steps'
+    audit events reference (key-share lock) another order's organisation.
     """
-    from .services import notify_organisation, notify_staff_of_failure
+    from .services import notify_organisations, notify_staff_of_failures
 
-    order = Order.objects.select_for_update(of=("self",)).select_related("organisation", "service").get(pk=order_id)
-    if order.state != Order.State.PROVISIONING:
-        return order
-    # A replaced task waits on its replacement: that one's outcome is this one's.
-    tasks = [task.serving for task in order.provisioning_tasks.select_related("superseded_by")]
-    failed = [task for task in tasks if task.state == TaskState.FAILED]
-    if failed:
-        order.fail(error=failed[0].last_error)
-        audit(action="order.failed", obj=order, after={"state": order.state, "error": order.last_error})
-        notify_staff_of_failure(order)
-    elif all(task.state in ProvisioningTask.DONE for task in tasks):
-        order.activate()
-        audit(action="order.activated", obj=order, after={"state": order.state, "steps": len(tasks)})
-        notify_organisation(order)
-    return order
+    order_ids = sorted(set(order_ids))
+    if not order_ids:
+        return []
+    with transaction.atomic():
+        orders = list(
+            Order.objects.select_for_update(of=("self",))
+            .filter(pk__in=order_ids, state=Order.State.PROVISIONING)
+            .select_related("organisation", "service")
+            .order_by("pk")
+        )
+        if not orders:
+            return []
+        tasks_of: dict[int, list[ProvisioningTask]] = {order.pk: [] for order in orders}
+        # A replaced task waits on its replacement: that one's outcome is this one's.
+        for task in ProvisioningTask.objects.filter(order__in=orders).select_related("superseded_by"):
+            tasks_of[task.order_id].append(task.serving)
+        failing: dict[str, list[Order]] = {}  # by error: one UPDATE for the orders that share it
+        activating: list[Order] = []
+        for order in orders:
+            tasks = tasks_of[order.pk]
+            failed = [task for task in tasks if task.state == TaskState.FAILED]
+            if failed:
+                failing.setdefault(failed[0].last_error, []).append(order)
+            elif all(task.state in ProvisioningTask.DONE for task in tasks):
+                activating.append(order)
+        for error, group in failing.items():
+            Order.fail_many(group, error=error)
+        Order.activate_many(activating)
+        events = []
+        for order in orders:
+            if order.state == Order.State.FAILED:
+                events.append(
+                    {"action": "order.failed", "obj": order, "after": {"state": order.state, "error": order.last_error}}
+                )
+            elif order.state == Order.State.ACTIVE:
+                steps = len(tasks_of[order.pk])
+                events.append(
+                    {"action": "order.activated", "obj": order, "after": {"state": order.state, "steps": steps}}
+                )
+        audit_many(events)
+        notify_staff_of_failures([order for order in orders if order.state == Order.State.FAILED])
+        notify_organisations(activating)
+    return orders
 
 
 # NHN staff: retry or cancel a failed task ----------------------------------------------------------
@@ -564,9 +603,10 @@ def task_cancel(*, task: ProvisioningTask, by: User, reason: str, request=None) 
         after={"task": str(task.public_id), "step": task.step_params(), "reason": reason},
         request=request,
     )
-    for order_id in orders_waiting_on(task):
+    waiting = orders_waiting_on(task)
+    for order_id in waiting:
         _resume_order(order_id, by=by, request=request)
-        settle_order(order_id)
+    settle_orders(waiting)
     return task
 
 

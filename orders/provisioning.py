@@ -25,7 +25,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -124,6 +124,39 @@ def desired_grants(
                 )
                 grants[grant.target] = grant
     return grants
+
+
+def desired_grant(environment: str, org_number: str, service_code: str, system_public_id: str) -> AccessGrant | None:
+    """`desired_grants(…)` narrowed to one target, in one query: the grant it should hold, or None.
+
+    The system's support for the service in the environment, provided the organisation uses the
+    system there (an active assignment) and has an order with access for the service: what one VKP
+    task brings its target to. One statement instead of three (orders, assignments, supported pairs).
+    """
+    assignments = VendorAssignment.objects.active().filter(
+        environment=environment, organisation__org_number=org_number, system=OuterRef("system")
+    )
+    orders = Order.objects.filter(
+        environment=environment,
+        state__in=ORDER_STATES_WITH_ACCESS,
+        organisation__org_number=org_number,
+        service=OuterRef("service"),
+    )
+    supported = (
+        SupportedService.objects.filter(
+            environment=environment, service__code=service_code, system__public_id=system_public_id
+        )
+        .filter(Exists(assignments), Exists(orders))
+        .select_related("system", "service")
+        .first()
+    )
+    if supported is None:
+        return None
+    access = access_for(supported.system, supported.service)
+    grant = AccessGrant(environment, org_number, service_code, str(supported.system.public_id), access)
+    # As `desired_grants(…).get(target)`: the target exactly as the portal names it, with some access.
+    target = (environment, org_number, service_code, system_public_id)
+    return grant if access and grant.target == target else None
 
 
 def client_name(client: HelseIdClient) -> str:
@@ -362,16 +395,7 @@ def _perform_vkp(task: ProvisioningTask) -> dict:
     target = (payload["environment"], payload["org_number"], payload["service"], payload["system"])
     # An organisation, service or system the portal does not know (a grant made outside it, removed by
     # NHN staff) matches no order or assignment, so it should hold nothing.
-    grant = (
-        desired_grants(
-            payload["environment"],
-            org_number=payload["org_number"],
-            service_code=payload["service"],
-            system_public_id=payload["system"],
-        ).get(target)
-        if _is_uuid(payload["system"])
-        else None
-    )
+    grant = desired_grant(*target) if _is_uuid(payload["system"]) else None
     registry = vkp_registry()
     key_base = str(task.idempotency_key)
     if grant is None:
@@ -383,6 +407,7 @@ def _perform_vkp(task: ProvisioningTask) -> dict:
 
 def _perform_helseid(task: ProvisioningTask) -> dict:
     client = HelseIdClient.objects.select_related("system", "system__vendor", "tenant").get(pk=task.client_id)
+    task.client = client  # kept for what follows the run: the registration, the failure's audit event
     desired = desired_client(client)
     registry = helseid_registry()
     key_base = str(task.idempotency_key)
@@ -441,7 +466,11 @@ def task_run(task_id: int, *, allow_early: bool = False) -> str | None:
         else:
             task.state, task.completed_at, task.last_error = TaskState.SUCCEEDED, now, ""
             task.save(update_fields=RUN_FIELDS)
-    _settle(task)
+        # In the same transaction: the orders' outcome commits with the task's, so an order never sits
+        # waiting on a task already done (a settle that failed after the task committed left it so), and
+        # one BEGIN/COMMIT less per task. The task's lock is taken before the orders' locks here and
+        # nowhere after them, so this adds no deadlock (approvals skip locked tasks).
+        _settle(task)
     return task.state
 
 
@@ -475,19 +504,21 @@ def failed_steps(order: Order) -> list[ProvisioningTask]:
 
 def _settle(task: ProvisioningTask) -> None:
     settle_orders(orders_waiting_on(task))
-    if task.client_id and task.state == TaskState.SUCCEEDED:
-        with transaction.atomic():
-            registered = HelseIdClient.objects.filter(pk=task.client_id, state=HelseIdClient.State.PENDING).update(
-                state=HelseIdClient.State.ACTIVE
+    # Only a client still pending becomes active (registered); `_perform_helseid` loaded it in this
+    # transaction, and no client ever goes back to pending, so one that was not needs no UPDATE.
+    if task.client_id and task.state == TaskState.SUCCEEDED and task.client.state == HelseIdClient.State.PENDING:
+        registered = HelseIdClient.objects.filter(pk=task.client_id, state=HelseIdClient.State.PENDING).update(
+            state=HelseIdClient.State.ACTIVE
+        )
+        if registered:
+            client = task.client
+            client.state = HelseIdClient.State.ACTIVE
+            audit(
+                action="helseid_client.registered",
+                obj=client,
+                organisation=client.system.vendor,
+                after={"state": client.state},
             )
-            if registered:
-                client = HelseIdClient.objects.select_related("system__vendor").get(pk=task.client_id)
-                audit(
-                    action="helseid_client.registered",
-                    obj=client,
-                    organisation=client.system.vendor,
-                    after={"state": client.state},
-                )
 
 
 def settle_order(order_id: int) -> Order:
@@ -516,7 +547,8 @@ def settle_orders(order_ids) -> list[Order]:
     order_ids = sorted(set(order_ids))
     if not order_ids:
         return []
-    with transaction.atomic():
+    # Inside a task's run or an approval, their transaction (no savepoint: an error here fails them too).
+    with transaction.atomic(savepoint=False):
         orders = list(
             Order.objects.select_for_update(of=("self",))
             .filter(pk__in=order_ids, state=Order.State.PROVISIONING)

@@ -145,27 +145,26 @@ def test_running_a_task_twice_has_one_effect(submitted, client_config, staff, si
     assert refreshed(grant_task).attempts == 1
 
 
-def test_a_grant_task_that_leaves_its_order_waiting_takes_eleven_queries(
+def test_a_grant_task_that_leaves_its_order_waiting_takes_seven_queries(
     submitted, client_config, staff, simulator, django_assert_num_queries
 ):
     services.order_approve(order=submitted, by=staff)
     grant_task = ProvisioningTask.objects.get(order=submitted, kind="vkp.access")
 
-    # Run first, so the order still waits for its client update. The two savepoints of each
-    # transaction (BEGIN/COMMIT outside tests) count too:
-    # task_run: savepoint; the task FOR UPDATE SKIP LOCKED; the organisation's orders for the
-    #   service; its active assignments of the system; those systems' supported services; the
-    #   task's UPDATE; release.
-    # settle_order (the task's own order; a grant is never replaced, so no lookup of replaced
-    #   tasks): savepoint; the order FOR UPDATE; its tasks with their replacements; release.
-    with django_assert_num_queries(11):
+    # Run first, so the order still waits for its client update. One transaction (its savepoint and
+    # release here, BEGIN/COMMIT outside tests): the task FOR UPDATE SKIP LOCKED; the grant the target
+    # should hold (the system's support for the service, if the organisation uses the system and has
+    # an order with access: one query); the task's UPDATE; and settling its order in the same
+    # transaction (a grant is never replaced, so no lookup of replaced tasks): the order FOR UPDATE,
+    # its tasks with their replacements.
+    with django_assert_num_queries(7):
         assert provisioning.task_run(grant_task.pk, allow_early=True) == "succeeded"
 
     assert refreshed(submitted).state == "provisioning"
     assert [grant["access"] for grant in simulator.grants()] == [["write"]]
 
 
-def test_the_grant_task_that_finishes_its_order_takes_fourteen_queries(
+def test_the_grant_task_that_finishes_its_order_takes_ten_queries(
     submitted, client_config, staff, simulator, django_assert_num_queries
 ):
     services.order_approve(order=submitted, by=staff)
@@ -175,14 +174,29 @@ def test_the_grant_task_that_finishes_its_order_takes_fourteen_queries(
     ):
         provisioning.task_run(task_id, allow_early=True)
 
-    # The eleven above, and once every step is done: the guarded UPDATE of the order (nothing read
+    # The seven above, and once every step is done: the guarded UPDATE of the order (nothing read
     # back: the organisation and service loaded with the order stay loaded); the audit event; the
     # organisation's e-mail addresses for the notice.
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(10):
         assert provisioning.task_run(grant_task.pk, allow_early=True) == "succeeded"
 
     assert refreshed(submitted).state == "active"
     assert AuditEvent.objects.filter(action="order.activated", object_id=str(submitted.pk)).count() == 1
+
+
+def test_one_targets_grant_is_what_the_whole_list_says_for_it(submitted, alarm, client_config, staff, admin):
+    def both():
+        target = ("test", "313231593", "vkp-journaling", str(alarm.public_id))
+        return provisioning.desired_grant(*target), provisioning.desired_grants("test").get(target)
+
+    assert both() == (None, None)  # submitted: no access yet
+    services.order_approve(order=submitted, by=staff)
+    one, listed = both()
+    assert one == listed and one.access == ("write",)
+    assert provisioning.desired_grant("test", "313231593", "vkp-journaling", str(alarm.public_id).upper()) is None
+    assert provisioning.desired_grant("prod", "313231593", "vkp-journaling", str(alarm.public_id)) is None
+    VendorAssignment.objects.filter(system=alarm).update(ended_at=provisioning.timezone.now())
+    assert both() == (None, None)  # no longer uses the system
 
 
 # The HTTP backends against the simulator -------------------------------------------------------------
@@ -516,16 +530,16 @@ def test_a_client_update_serving_many_orders_activates_them_all_in_the_same_few_
 ):
     from portal.models import OutgoingMessage
 
-    ProvisioningTask.objects.filter(state="pending").update(
-        state="succeeded"
-    )  # the client's own creation and first key
+    # The client's own creation and first key, done.
+    ProvisioningTask.objects.filter(state="pending").update(state="succeeded")
     orders, update = orders_served_by_one_client_update(client_config.system, client_config, count)
 
-    # task_run (lock, the client, its keys, tenants, their orders, scopes, the task's UPDATE), the
-    # orders it serves, and settling them all at once: their locks, their tasks, one UPDATE, one INSERT
-    # of audit events, the administrators' addresses and languages, one INSERT of e-mails; the
-    # client's registration; and the savepoints of each transaction (BEGIN/COMMIT outside tests).
-    with django_capture_on_commit_callbacks(execute=False) as callbacks, django_assert_max_num_queries(24):
+    # One transaction (its savepoint and release; BEGIN/COMMIT outside tests): the task FOR UPDATE, the
+    # client, its keys, tenants, their orders, the scopes, the task's UPDATE; the orders it serves; and
+    # settling them all at once: their locks, their tasks, one UPDATE, one INSERT of audit events, the
+    # administrators' addresses and languages, one INSERT of e-mails; the client's registration (it was
+    # still pending here) and its audit event. 19 for 5 orders and for 500.
+    with django_capture_on_commit_callbacks(execute=False) as callbacks, django_assert_max_num_queries(19):
         assert provisioning.task_run(update.pk, allow_early=True) == "succeeded"
 
     ids = [order.pk for order in orders]

@@ -521,6 +521,24 @@ def _settle(task: ProvisioningTask) -> None:
             )
 
 
+SETTLE_ORDER_FIELDS = (
+    *(field.name for field in Order._meta.concrete_fields),
+    "organisation__name",
+    "organisation__org_number",
+    "service__code",
+    "service__name_nb",
+    "service__name_en",
+)
+SETTLE_TASK_FIELDS = (
+    "order",
+    "state",
+    "last_error",
+    "superseded_by",
+    "superseded_by__state",
+    "superseded_by__last_error",
+)
+
+
 def settle_order(order_id: int) -> Order:
     """`settle_orders` for one order; returns the order as it is now."""
     settled = settle_orders([order_id])
@@ -553,13 +571,19 @@ def settle_orders(order_ids) -> list[Order]:
             Order.objects.select_for_update(of=("self",))
             .filter(pk__in=order_ids, state=Order.State.PROVISIONING)
             .select_related("organisation", "service")
+            # Of the organisation and service only what the audit event and the notice show (the
+            # service's descriptions are long texts, read for every order of a batch otherwise).
+            .only(*SETTLE_ORDER_FIELDS)
             .order_by("pk")
         )
         if not orders:
             return []
         tasks_of: dict[int, list[ProvisioningTask]] = {order.pk: [] for order in orders}
         # A replaced task waits on its replacement: that one's outcome is this one's.
-        for task in ProvisioningTask.objects.filter(order__in=orders).select_related("superseded_by"):
+        tasks = ProvisioningTask.objects.filter(order__in=orders).select_related("superseded_by")
+        # Only the outcome: a client update's result lists every tenant of the client, and each
+        # order's row would carry (and decode) it again through its replacement.
+        for task in tasks.only(*SETTLE_TASK_FIELDS):
             tasks_of[task.order_id].append(task.serving)
         failing: dict[str, list[Order]] = {}  # by error: one UPDATE for the orders that share it
         activating: list[Order] = []

@@ -148,6 +148,7 @@ def desired_grant(environment: str, org_number: str, service_code: str, system_p
         )
         .filter(Exists(assignments), Exists(orders))
         .select_related("system", "service")
+        .only("system__kind", "system__public_id", "service__code", "service__read_by", "service__written_by")
         .first()
     )
     if supported is None:

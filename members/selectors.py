@@ -535,6 +535,21 @@ def admin_emails(organisation: Organisation) -> list[str]:
     return _emails_with_role(organisation, Affiliation.Role.ADMIN)
 
 
+def admin_emails_by_organisation(organisation_ids) -> dict[int, list[str]]:
+    """`admin_emails` of many organisations in one query: organisation id → addresses."""
+    by_organisation: dict[int, list[str]] = {}
+    rows = (
+        Affiliation.objects.filter(
+            organisation_id__in=set(organisation_ids), role=Affiliation.Role.ADMIN, user__is_active=True
+        )
+        .values_list("organisation_id", "user__email")
+        .order_by()
+    )  # no join for the model's ordering
+    for organisation_id, email in rows:
+        by_organisation.setdefault(organisation_id, []).append(email)
+    return by_organisation
+
+
 def vendor_user_emails(vendor: Organisation) -> list[str]:
     return _emails_with_role(vendor, Affiliation.Role.VENDOR_USER)
 

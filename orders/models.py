@@ -240,6 +240,16 @@ class Order(GuardedStateMixin, models.Model):
     def fail(self, *, error: str) -> None:
         self._transition([self.State.PROVISIONING], self.State.FAILED, last_error=error)
 
+    @classmethod
+    def activate_many(cls, orders) -> None:
+        """`activate` for many orders in one guarded UPDATE; the caller holds their row locks."""
+        cls._transition_many(orders, [cls.State.PROVISIONING], cls.State.ACTIVE, activated_at=timezone.now())
+
+    @classmethod
+    def fail_many(cls, orders, *, error: str) -> None:
+        """`fail` for many orders with the same error in one guarded UPDATE; the caller holds their row locks."""
+        cls._transition_many(orders, [cls.State.PROVISIONING], cls.State.FAILED, last_error=error)
+
     def end(self, *, by, reason: str) -> None:
         self._transition([self.State.ACTIVE], self.State.ENDED, decided_by=by, decided_at=timezone.now(), reason=reason)
 

@@ -25,12 +25,12 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from members.models import Organisation, SupportedService, User, VendorAssignment, VendorSystem
-from portal.audit import audit
+from portal.audit import audit, audit_many
 from portal.choices import Environment
 from portal.clients import BackingServiceError, backoff_delay
 from portal.queueing import enqueue
@@ -124,6 +124,40 @@ def desired_grants(
                 )
                 grants[grant.target] = grant
     return grants
+
+
+def desired_grant(environment: str, org_number: str, service_code: str, system_public_id: str) -> AccessGrant | None:
+    """`desired_grants(…)` narrowed to one target, in one query: the grant it should hold, or None.
+
+    The system's support for the service in the environment, provided the organisation uses the
+    system there (an active assignment) and has an order with access for the service: what one VKP
+    task brings its target to. One statement instead of three (orders, assignments, supported pairs).
+    """
+    assignments = VendorAssignment.objects.active().filter(
+        environment=environment, organisation__org_number=org_number, system=OuterRef("system")
+    )
+    orders = Order.objects.filter(
+        environment=environment,
+        state__in=ORDER_STATES_WITH_ACCESS,
+        organisation__org_number=org_number,
+        service=OuterRef("service"),
+    )
+    supported = (
+        SupportedService.objects.filter(
+            environment=environment, service__code=service_code, system__public_id=system_public_id
+        )
+        .filter(Exists(assignments), Exists(orders))
+        .select_related("system", "service")
+        .only("system__kind", "system__public_id", "service__code", "service__read_by", "service__written_by")
+        .first()
+    )
+    if supported is None:
+        return None
+    access = access_for(supported.system, supported.service)
+    grant = AccessGrant(environment, org_number, service_code, str(supported.system.public_id), access)
+    # As `desired_grants(…).get(target)`: the target exactly as the portal names it, with some access.
+    target = (environment, org_number, service_code, system_public_id)
+    return grant if access and grant.target == target else None
 
 
 def client_name(client: HelseIdClient) -> str:
@@ -362,16 +396,7 @@ def _perform_vkp(task: ProvisioningTask) -> dict:
     target = (payload["environment"], payload["org_number"], payload["service"], payload["system"])
     # An organisation, service or system the portal does not know (a grant made outside it, removed by
     # NHN staff) matches no order or assignment, so it should hold nothing.
-    grant = (
-        desired_grants(
-            payload["environment"],
-            org_number=payload["org_number"],
-            service_code=payload["service"],
-            system_public_id=payload["system"],
-        ).get(target)
-        if _is_uuid(payload["system"])
-        else None
-    )
+    grant = desired_grant(*target) if _is_uuid(payload["system"]) else None
     registry = vkp_registry()
     key_base = str(task.idempotency_key)
     if grant is None:
@@ -383,6 +408,7 @@ def _perform_vkp(task: ProvisioningTask) -> dict:
 
 def _perform_helseid(task: ProvisioningTask) -> dict:
     client = HelseIdClient.objects.select_related("system", "system__vendor", "tenant").get(pk=task.client_id)
+    task.client = client  # kept for what follows the run: the registration, the failure's audit event
     desired = desired_client(client)
     registry = helseid_registry()
     key_base = str(task.idempotency_key)
@@ -441,7 +467,11 @@ def task_run(task_id: int, *, allow_early: bool = False) -> str | None:
         else:
             task.state, task.completed_at, task.last_error = TaskState.SUCCEEDED, now, ""
             task.save(update_fields=RUN_FIELDS)
-    _settle(task)
+        # In the same transaction: the orders' outcome commits with the task's, so an order never sits
+        # waiting on a task already done (a settle that failed after the task committed left it so), and
+        # one BEGIN/COMMIT less per task. The task's lock is taken before the orders' locks here and
+        # nowhere after them, so this adds no deadlock (approvals skip locked tasks).
+        _settle(task)
     return task.state
 
 
@@ -474,49 +504,115 @@ def failed_steps(order: Order) -> list[ProvisioningTask]:
 
 
 def _settle(task: ProvisioningTask) -> None:
-    for order_id in orders_waiting_on(task):
-        settle_order(order_id)
-    if task.client_id and task.state == TaskState.SUCCEEDED:
-        with transaction.atomic():
-            registered = HelseIdClient.objects.filter(pk=task.client_id, state=HelseIdClient.State.PENDING).update(
-                state=HelseIdClient.State.ACTIVE
+    settle_orders(orders_waiting_on(task))
+    # Only a client still pending becomes active (registered); `_perform_helseid` loaded it in this
+    # transaction, and no client ever goes back to pending, so one that was not needs no UPDATE.
+    if task.client_id and task.state == TaskState.SUCCEEDED and task.client.state == HelseIdClient.State.PENDING:
+        registered = HelseIdClient.objects.filter(pk=task.client_id, state=HelseIdClient.State.PENDING).update(
+            state=HelseIdClient.State.ACTIVE
+        )
+        if registered:
+            client = task.client
+            client.state = HelseIdClient.State.ACTIVE
+            audit(
+                action="helseid_client.registered",
+                obj=client,
+                organisation=client.system.vendor,
+                after={"state": client.state},
             )
-            if registered:
-                client = HelseIdClient.objects.select_related("system__vendor").get(pk=task.client_id)
-                audit(
-                    action="helseid_client.registered",
-                    obj=client,
-                    organisation=client.system.vendor,
-                    after={"state": client.state},
-                )
 
 
-@transaction.atomic
+SETTLE_ORDER_FIELDS = (
+    *(field.name for field in Order._meta.concrete_fields),
+    "organisation__name",
+    "organisation__org_number",
+    "service__code",
+    "service__name_nb",
+    "service__name_en",
+)
+SETTLE_TASK_FIELDS = (
+    "order",
+    "state",
+    "last_error",
+    "superseded_by",
+    "superseded_by__state",
+    "superseded_by__last_error",
+)
+
+
 def settle_order(order_id: int) -> Order:
-    """Move a provisioning order on once its tasks say so: all done → active; one failed → failed.
+    """`settle_orders` for one order; returns the order as it is now."""
+    settled = settle_orders([order_id])
+    return settled[0] if settled else Order.objects.get(pk=order_id)
 
-    The order row lock makes two tasks finishing at once agree: the second sees the first's commit.
-    Only the order's row: locking the joined organisation and service rows too made every settle in the
-    country wait for one another on the service's row, and deadlock with an approval whose replaced
-    steps' audit events reference (key-share lock) another order's organisation.
+
+def settle_orders(order_ids) -> list[Order]:
+    """Move provisioning orders on once their tasks say so: all done → active; one failed → failed.
+
+    All the orders one task serves (a client update serves every order whose waiting update it
+    replaced) in one transaction and a fixed number of statements, whatever their number: their row
+    locks, their tasks, one guarded UPDATE per outcome, one INSERT of the audit events, the notices
+    in one INSERT. Returns the orders that were provisioning (now moved on, or still waiting);
+    orders in any other state are left alone.
+
+    The order row locks make two tasks finishing at once agree: the second sees the first's commit.
+    Taken in primary-key order, so two batches that share orders never deadlock. Only the orders'
+    rows: locking the joined organisation and service rows too made every settle in the country
+    wait for one another on the service's row, and deadlock with an approval whose replaced steps'
+    audit events reference (key-share lock) another order's organisation.
     """
-    from .services import notify_organisation, notify_staff_of_failure
+    from .services import notify_organisations, notify_staff_of_failures
 
-    order = Order.objects.select_for_update(of=("self",)).select_related("organisation", "service").get(pk=order_id)
-    if order.state != Order.State.PROVISIONING:
-        return order
-    # A replaced task waits on its replacement: that one's outcome is this one's.
-    tasks = [task.serving for task in order.provisioning_tasks.select_related("superseded_by")]
-    failed = [task for task in tasks if task.state == TaskState.FAILED]
-    if failed:
-        order.fail(error=failed[0].last_error)
-        audit(action="order.failed", obj=order, after={"state": order.state, "error": order.last_error})
-        notify_staff_of_failure(order)
-    elif all(task.state in ProvisioningTask.DONE for task in tasks):
-        order.activate()
-        audit(action="order.activated", obj=order, after={"state": order.state, "steps": len(tasks)})
-        notify_organisation(order)
-    return order
+    order_ids = sorted(set(order_ids))
+    if not order_ids:
+        return []
+    # Inside a task's run or an approval, their transaction (no savepoint: an error here fails them too).
+    with transaction.atomic(savepoint=False):
+        orders = list(
+            Order.objects.select_for_update(of=("self",))
+            .filter(pk__in=order_ids, state=Order.State.PROVISIONING)
+            .select_related("organisation", "service")
+            # Of the organisation and service only what the audit event and the notice show (the
+            # service's descriptions are long texts, read for every order of a batch otherwise).
+            .only(*SETTLE_ORDER_FIELDS)
+            .order_by("pk")
+        )
+        if not orders:
+            return []
+        tasks_of: dict[int, list[ProvisioningTask]] = {order.pk: [] for order in orders}
+        # A replaced task waits on its replacement: that one's outcome is this one's.
+        tasks = ProvisioningTask.objects.filter(order__in=orders).select_related("superseded_by")
+        # Only the outcome: a client update's result lists every tenant of the client, and each
+        # order's row would carry (and decode) it again through its replacement.
+        for task in tasks.only(*SETTLE_TASK_FIELDS):
+            tasks_of[task.order_id].append(task.serving)
+        failing: dict[str, list[Order]] = {}  # by error: one UPDATE for the orders that share it
+        activating: list[Order] = []
+        for order in orders:
+            tasks = tasks_of[order.pk]
+            failed = [task for task in tasks if task.state == TaskState.FAILED]
+            if failed:
+                failing.setdefault(failed[0].last_error, []).append(order)
+            elif all(task.state in ProvisioningTask.DONE for task in tasks):
+                activating.append(order)
+        for error, group in failing.items():
+            Order.fail_many(group, error=error)
+        Order.activate_many(activating)
+        events = []
+        for order in orders:
+            if order.state == Order.State.FAILED:
+                events.append(
+                    {"action": "order.failed", "obj": order, "after": {"state": order.state, "error": order.last_error}}
+                )
+            elif order.state == Order.State.ACTIVE:
+                steps = len(tasks_of[order.pk])
+                events.append(
+                    {"action": "order.activated", "obj": order, "after": {"state": order.state, "steps": steps}}
+                )
+        audit_many(events)
+        notify_staff_of_failures([order for order in orders if order.state == Order.State.FAILED])
+        notify_organisations(activating)
+    return orders
 
 
 # NHN staff: retry or cancel a failed task ----------------------------------------------------------
@@ -564,9 +660,10 @@ def task_cancel(*, task: ProvisioningTask, by: User, reason: str, request=None) 
         after={"task": str(task.public_id), "step": task.step_params(), "reason": reason},
         request=request,
     )
-    for order_id in orders_waiting_on(task):
+    waiting = orders_waiting_on(task)
+    for order_id in waiting:
         _resume_order(order_id, by=by, request=request)
-        settle_order(order_id)
+    settle_orders(waiting)
     return task
 
 

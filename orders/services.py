@@ -17,9 +17,9 @@ from members.models import (
     User,
     VendorAssignment,
 )
-from members.selectors import admin_emails, nhn_staff_emails
+from members.selectors import admin_emails, admin_emails_by_organisation, nhn_staff_emails
 from portal.audit import audit
-from portal.email import queue_email
+from portal.email import queue_email, queue_emails
 
 from . import provisioning
 from .models import Environment, Order, ProvisioningTask, Service, TestEnvironmentException
@@ -161,8 +161,8 @@ def _audit_order(order: Order, action: str, by, before: str | None, request=None
     )
 
 
-def notify_staff_of_failure(order: Order) -> None:
-    queue_email(
+def _order_failed_mail(order: Order) -> tuple[str, dict]:
+    return (
         "orders/email/order_failed",
         {
             "organisation": order.organisation.name,
@@ -172,12 +172,11 @@ def notify_staff_of_failure(order: Order) -> None:
             "error": order.last_error,
             "url": reverse("staff_order_queue") + "?state=failed",
         },
-        nhn_staff_emails(),
     )
 
 
-def notify_organisation(order: Order) -> None:
-    queue_email(
+def _order_changed_mail(order: Order) -> tuple[str, dict]:
+    return (
         "orders/email/order_changed",
         {
             "organisation": order.organisation.name,
@@ -188,8 +187,29 @@ def notify_organisation(order: Order) -> None:
             "reason": order.reason,
             "url": reverse("order_detail", args=[order.public_id]),
         },
-        admin_emails(order.organisation),
     )
+
+
+def notify_staff_of_failure(order: Order) -> None:
+    queue_email(*_order_failed_mail(order), nhn_staff_emails())
+
+
+def notify_organisation(order: Order) -> None:
+    queue_email(*_order_changed_mail(order), admin_emails(order.organisation))
+
+
+def notify_staff_of_failures(orders: list[Order]) -> None:
+    """`notify_staff_of_failure` for many orders: one mail each, the staff's addresses read once."""
+    if orders:
+        staff = nhn_staff_emails()
+        queue_emails([(*_order_failed_mail(order), staff) for order in orders])
+
+
+def notify_organisations(orders: list[Order]) -> None:
+    """`notify_organisation` for many orders: one mail each, every organisation's administrators in one query."""
+    if orders:
+        admins = admin_emails_by_organisation(order.organisation_id for order in orders)
+        queue_emails([(*_order_changed_mail(order), admins.get(order.organisation_id, [])) for order in orders])
 
 
 # The basket: draft orders -------------------------------------------------------------------------

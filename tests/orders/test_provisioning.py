@@ -145,27 +145,26 @@ def test_running_a_task_twice_has_one_effect(submitted, client_config, staff, si
     assert refreshed(grant_task).attempts == 1
 
 
-def test_a_grant_task_that_leaves_its_order_waiting_takes_eleven_queries(
+def test_a_grant_task_that_leaves_its_order_waiting_takes_seven_queries(
     submitted, client_config, staff, simulator, django_assert_num_queries
 ):
     services.order_approve(order=submitted, by=staff)
     grant_task = ProvisioningTask.objects.get(order=submitted, kind="vkp.access")
 
-    # Run first, so the order still waits for its client update. The two savepoints of each
-    # transaction (BEGIN/COMMIT outside tests) count too:
-    # task_run: savepoint; the task FOR UPDATE SKIP LOCKED; the organisation's orders for the
-    #   service; its active assignments of the system; those systems' supported services; the
-    #   task's UPDATE; release.
-    # settle_order (the task's own order; a grant is never replaced, so no lookup of replaced
-    #   tasks): savepoint; the order FOR UPDATE; its tasks with their replacements; release.
-    with django_assert_num_queries(11):
+    # Run first, so the order still waits for its client update. One transaction (its savepoint and
+    # release here, BEGIN/COMMIT outside tests): the task FOR UPDATE SKIP LOCKED; the grant the target
+    # should hold (the system's support for the service, if the organisation uses the system and has
+    # an order with access: one query); the task's UPDATE; and settling its order in the same
+    # transaction (a grant is never replaced, so no lookup of replaced tasks): the order FOR UPDATE,
+    # its tasks with their replacements.
+    with django_assert_num_queries(7):
         assert provisioning.task_run(grant_task.pk, allow_early=True) == "succeeded"
 
     assert refreshed(submitted).state == "provisioning"
     assert [grant["access"] for grant in simulator.grants()] == [["write"]]
 
 
-def test_the_grant_task_that_finishes_its_order_takes_fourteen_queries(
+def test_the_grant_task_that_finishes_its_order_takes_ten_queries(
     submitted, client_config, staff, simulator, django_assert_num_queries
 ):
     services.order_approve(order=submitted, by=staff)
@@ -175,14 +174,29 @@ def test_the_grant_task_that_finishes_its_order_takes_fourteen_queries(
     ):
         provisioning.task_run(task_id, allow_early=True)
 
-    # The eleven above, and once every step is done: the guarded UPDATE of the order (nothing read
+    # The seven above, and once every step is done: the guarded UPDATE of the order (nothing read
     # back: the organisation and service loaded with the order stay loaded); the audit event; the
     # organisation's e-mail addresses for the notice.
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(10):
         assert provisioning.task_run(grant_task.pk, allow_early=True) == "succeeded"
 
     assert refreshed(submitted).state == "active"
     assert AuditEvent.objects.filter(action="order.activated", object_id=str(submitted.pk)).count() == 1
+
+
+def test_one_targets_grant_is_what_the_whole_list_says_for_it(submitted, alarm, client_config, staff, admin):
+    def both():
+        target = ("test", "313231593", "vkp-journaling", str(alarm.public_id))
+        return provisioning.desired_grant(*target), provisioning.desired_grants("test").get(target)
+
+    assert both() == (None, None)  # submitted: no access yet
+    services.order_approve(order=submitted, by=staff)
+    one, listed = both()
+    assert one == listed and one.access == ("write",)
+    assert provisioning.desired_grant("test", "313231593", "vkp-journaling", str(alarm.public_id).upper()) is None
+    assert provisioning.desired_grant("prod", "313231593", "vkp-journaling", str(alarm.public_id)) is None
+    VendorAssignment.objects.filter(system=alarm).update(ended_at=provisioning.timezone.now())
+    assert both() == (None, None)  # no longer uses the system
 
 
 # The HTTP backends against the simulator -------------------------------------------------------------
@@ -459,6 +473,140 @@ def test_a_client_task_already_done_is_not_replaced_and_a_new_one_runs(ten_order
     assert ProvisioningTask.objects.filter(client=client_config, state="succeeded").count() == 2
     assert len(tenant_writes(simulator, client_config)) == 2
     assert [refreshed(order).state for order in ten_orders[:2]] == ["active"] * 2
+
+
+def orders_served_by_one_client_update(system, client, count: int) -> tuple[list[Order], ProvisioningTask]:
+    """`count` municipalities using the system, each with an administrator and a Journaling order being
+    set up whose grant is done and whose client update was replaced by one waiting update: the backlog
+    a client update meets after many approvals (built in bulk: approving 500 one by one is slow)."""
+    from members.models import Affiliation, Organisation, User
+
+    organisations = Organisation.objects.bulk_create(OrganisationFactory.build_batch(count))
+    creator = UserFactory()
+    VendorAssignment.objects.bulk_create(
+        VendorAssignment(organisation=organisation, system=system, environment="test", created_by=creator)
+        for organisation in organisations
+    )
+    admins = User.objects.bulk_create(
+        User(email=f"admin-{organisation.org_number}@example.no") for organisation in organisations
+    )
+    Affiliation.objects.bulk_create(
+        Affiliation(user=user, organisation=organisation, role="admin")
+        for user, organisation in zip(admins, organisations, strict=True)
+    )
+    journaling = Service.objects.get(code="vkp-journaling")
+    orders = Order.objects.bulk_create(
+        Order(
+            organisation=organisation,
+            service=journaling,
+            environment="test",
+            state="provisioning",
+            created_by=creator,
+        )
+        for organisation in organisations
+    )
+    reason = ProvisioningTask.Reason.ORDER_APPROVED
+    update = provisioning._client_task(client, reason=reason, order=orders[-1])
+    update.save()
+    tasks = []
+    for order in orders:
+        grant = provisioning._vkp_task(
+            organisation=order.organisation, service=journaling, system=system, environment="test",
+            reason=reason, intent="grant", order=order,
+        )  # fmt: skip
+        grant.state = "succeeded"
+        tasks.append(grant)
+        if order != orders[-1]:
+            replaced = provisioning._client_task(client, reason=reason, order=order)
+            replaced.state, replaced.superseded_by = "superseded", update
+            tasks.append(replaced)
+    ProvisioningTask.objects.bulk_create(tasks)
+    return orders, update
+
+
+@pytest.mark.parametrize("count", [5, 500])
+def test_a_client_update_serving_many_orders_activates_them_all_in_the_same_few_queries(
+    count, client_config, staff, simulator, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
+    from portal.models import OutgoingMessage
+
+    # The client's own creation and first key, done.
+    ProvisioningTask.objects.filter(state="pending").update(state="succeeded")
+    orders, update = orders_served_by_one_client_update(client_config.system, client_config, count)
+
+    # One transaction (its savepoint and release; BEGIN/COMMIT outside tests): the task FOR UPDATE, the
+    # client, its keys, tenants, their orders, the scopes, the task's UPDATE; the orders it serves; and
+    # settling them all at once: their locks, their tasks, one UPDATE, one INSERT of audit events, the
+    # administrators' addresses and languages, one INSERT of e-mails; the client's registration (it was
+    # still pending here) and its audit event. 19 for 5 orders and for 500.
+    with django_capture_on_commit_callbacks(execute=False) as callbacks, django_assert_max_num_queries(19):
+        assert provisioning.task_run(update.pk, allow_early=True) == "succeeded"
+
+    ids = [order.pk for order in orders]
+    assert Order.objects.filter(pk__in=ids, state="active", activated_at__isnull=False).count() == count
+    activated = AuditEvent.objects.filter(action="order.activated", object_id__in=[str(pk) for pk in ids])
+    assert activated.count() == count
+    event = activated.get(object_id=str(orders[0].pk))
+    assert (event.organisation_id, event.after) == (orders[0].organisation_id, {"state": "active", "steps": 2})
+    with translation.override("nb"):
+        assert event.object_repr == str(Order.objects.get(pk=orders[0].pk))
+    messages = OutgoingMessage.objects.filter(template="orders/email/order_changed")
+    assert messages.count() == count
+    assert sorted(address for message in messages for address in message.recipients) == sorted(
+        f"admin-{order.organisation.org_number}@example.no" for order in orders
+    )
+    assert messages.filter(context__state="active", language="nb").count() == count
+    assert len(callbacks) == 1  # the e-mails in one hand-over to the broker, not one per order
+
+
+def test_a_failed_client_update_fails_all_the_orders_it_serves_and_tells_nhn_once_each(client_config, staff, simulator):
+    from portal.models import OutgoingMessage
+
+    ProvisioningTask.objects.filter(state="pending").update(state="succeeded")
+    orders, update = orders_served_by_one_client_update(client_config.system, client_config, 5)
+    simulator.fault(match="PUT /helseid/clients", status=400, message="Client refused", times=1)
+
+    assert provisioning.task_run(update.pk, allow_early=True) == "failed"
+
+    assert [refreshed(order).state for order in orders] == ["failed"] * 5
+    assert all("Client refused" in refreshed(order).last_error for order in orders)
+    assert AuditEvent.objects.filter(action="order.failed").count() == 5
+    assert AuditEvent.objects.filter(action="order.activated").count() == 0
+    assert OutgoingMessage.objects.filter(template="orders/email/order_failed").count() == 5
+    assert not OutgoingMessage.objects.filter(template="orders/email/order_changed").exists()
+
+
+def test_settling_leaves_alone_an_order_that_is_no_longer_being_set_up(client_config, staff, simulator):
+    from portal.models import OutgoingMessage
+
+    ProvisioningTask.objects.filter(state="pending").update(state="succeeded")
+    orders, update = orders_served_by_one_client_update(client_config.system, client_config, 3)
+    Order.objects.filter(pk=orders[1].pk).update(state="active")  # ended, or activated meanwhile: not touched
+    Order.objects.filter(pk=orders[2].pk).update(state="failed", last_error="Set up by hand")
+
+    assert provisioning.task_run(update.pk, allow_early=True) == "succeeded"
+
+    assert [refreshed(order).state for order in orders] == ["active", "active", "failed"]
+    assert refreshed(orders[2]).last_error == "Set up by hand"
+    assert list(AuditEvent.objects.filter(action="order.activated").values_list("object_id", flat=True)) == [
+        str(orders[0].pk)
+    ]
+    assert OutgoingMessage.objects.filter(template="orders/email/order_changed").count() == 1
+    assert provisioning.settle_orders([orders[1].pk, orders[2].pk]) == []
+    assert provisioning.settle_order(orders[1].pk).state == "active"
+
+
+def test_a_batch_transition_is_all_or_none(client_config, staff, simulator):
+    from django.db import transaction
+
+    from portal.transitions import InvalidTransition
+
+    ProvisioningTask.objects.filter(state="pending").update(state="succeeded")
+    orders, _update = orders_served_by_one_client_update(client_config.system, client_config, 2)
+    Order.objects.filter(pk=orders[1].pk).update(state="ended")
+    with pytest.raises(InvalidTransition), transaction.atomic():
+        Order.activate_many(orders)
+    assert [refreshed(order).state for order in orders] == ["provisioning", "ended"]
 
 
 # What a client should hold, at any size ------------------------------------------------------------

@@ -76,3 +76,14 @@ def test_production_refuses_unsafe_settings(overrides, message):
     wsgi = run(["-c", "import portal.wsgi"], **overrides)
     assert wsgi.returncode != 0
     assert "ImproperlyConfigured" in wsgi.stderr and message in wsgi.stderr
+
+
+@pytest.mark.parametrize(("environment", "expected"), [("production", "60"), ("development", "0")])
+def test_production_keeps_its_database_connections_and_development_does_not(environment, expected):
+    script = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.DATABASES['default']['CONN_MAX_AGE'])"
+    )
+    result = run(["-c", script], PORTAL_ENV=environment, DJANGO_SETTINGS_MODULE="portal.settings")
+    assert result.stdout.strip().splitlines()[-1] == expected, result.stdout + result.stderr
+    assert run(["-c", script], DB_CONN_MAX_AGE="0", DJANGO_SETTINGS_MODULE="portal.settings").stdout.strip() == "0"

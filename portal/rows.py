@@ -7,7 +7,7 @@ form); the queues' tests hold the rows to it.
 """
 
 from django.template.defaulttags import CsrfTokenNode
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 _DECISION_FORM = (
@@ -62,3 +62,19 @@ def reason_form(url: str, csrf: str, *, summary, hidden, field_id, reason, submi
         reason=reason,
         submit=submit,
     )
+
+
+def register_queue_tags(register, name: str, build_row) -> None:
+    """Register ``{% <name>_rows objects %}`` (the queue's page of rows) and ``{% <name>_row obj error=… done=… %}``
+    (one row after a decision on it, with its error or confirmation) for rows ``build_row(obj, csrf, error=,
+    done=)`` builds: the CSRF input read once for the page's forms."""
+
+    def rows_tag(context, objects) -> SafeString:
+        csrf = csrf_input(context)
+        return format_html_join("", "{}", ((build_row(obj, csrf),) for obj in objects))
+
+    def row_tag(context, obj, error=None, done=None) -> SafeString:
+        return build_row(obj, csrf_input(context), error=error, done=done)
+
+    register.simple_tag(rows_tag, takes_context=True, name=f"{name}_rows")
+    register.simple_tag(row_tag, takes_context=True, name=f"{name}_row")

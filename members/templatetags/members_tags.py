@@ -106,17 +106,7 @@ def _membership_row(membership, csrf: str, *, error=None, done=None) -> SafeStri
     )
 
 
-@register.simple_tag(takes_context=True)
-def membership_queue_rows(context, memberships) -> SafeString:
-    """The staff membership queue's rows (memberships from `selectors.membership_queue`)."""
-    csrf = rows.csrf_input(context)
-    return format_html_join("", "{}", ((_membership_row(membership, csrf),) for membership in memberships))
-
-
-@register.simple_tag(takes_context=True)
-def membership_queue_row(context, membership, error=None, done=None) -> SafeString:
-    """One row, as the queue shows it, after a decision on it (with its error or confirmation)."""
-    return _membership_row(membership, rows.csrf_input(context), error=error, done=done)
+rows.register_queue_tags(register, "membership_queue", _membership_row)
 
 
 # NHN staff's directory of organisations -------------------------------------------------------------

@@ -157,17 +157,7 @@ def _order_row(order, csrf: str, *, error=None, done=None) -> SafeString:
     )
 
 
-@register.simple_tag(takes_context=True)
-def order_queue_rows(context, orders) -> SafeString:
-    """The staff order queue's rows (orders from `selectors.order_queue_page`)."""
-    csrf = rows.csrf_input(context)
-    return format_html_join("", "{}", ((_order_row(order, csrf),) for order in orders))
-
-
-@register.simple_tag(takes_context=True)
-def order_queue_row(context, order, error=None, done=None) -> SafeString:
-    """One row, as the queue shows it, after a decision on it (with its error or confirmation)."""
-    return _order_row(order, rows.csrf_input(context), error=error, done=done)
+rows.register_queue_tags(register, "order_queue", _order_row)
 
 
 # A provisioning step's state, and the staff failures queue's rows --------------------------------------
@@ -262,17 +252,7 @@ def _task_row(task, csrf: str, *, error=None, done=None) -> SafeString:
     )
 
 
-@register.simple_tag(takes_context=True)
-def task_queue_rows(context, tasks) -> SafeString:
-    """The provisioning failures queue's rows (tasks from `selectors.provisioning_failures`)."""
-    csrf = rows.csrf_input(context)
-    return format_html_join("", "{}", ((_task_row(task, csrf),) for task in tasks))
-
-
-@register.simple_tag(takes_context=True)
-def task_queue_row(context, task, error=None, done=None) -> SafeString:
-    """One row, as the queue shows it, after a decision on it (with its error or confirmation)."""
-    return _task_row(task, rows.csrf_input(context), error=error, done=done)
+rows.register_queue_tags(register, "task_queue", _task_row)
 
 
 @register.simple_tag

@@ -91,41 +91,31 @@ def queue_email(
     One message per language: each recipient reads it in the language they chose (unless `language` is given).
     Nothing is mailed about a change that rolled back: the rows roll back with it.
     """
-    recipients = sorted({r for r in recipients if r})
-    if not recipients:
-        return None
-    groups = {language: recipients} if language else recipient_languages(recipients)
-    messages = [
-        OutgoingMessage.objects.create(
-            template=template_prefix, context=context, language=group_language, recipients=group
-        )
-        for group_language, group in sorted(groups.items())
-    ]
-    transaction.on_commit(lambda: dispatch([message.pk for message in messages]))
-    return messages[0]
+    messages = queue_emails([(template_prefix, context, recipients)], language=language)
+    return messages[0] if messages else None
 
 
-def queue_emails(mails: list[tuple[str, dict, list[str]]]) -> list[OutgoingMessage]:
+def queue_emails(mails: list[tuple[str, dict, list[str]]], *, language: str | None = None) -> list[OutgoingMessage]:
     """`queue_email` for many mails at once: (template prefix, context, recipients) each.
 
     The recipients' languages in one query, every row in one INSERT, one hand-over to the broker after
-    commit; each mail is split by language as `queue_email` does it. For a change that tells many
-    organisations at once (a client update activating every order it serves).
+    commit, each mail split by language (for a change that tells many organisations at once: a client
+    update activating every order it serves).
     """
     mails = [(template, context, sorted({r for r in recipients if r})) for template, context, recipients in mails]
     everyone = sorted({recipient for _template, _context, recipients in mails for recipient in recipients})
     if not everyone:
         return []
-    languages = recipient_languages(everyone)
-    language_of = {recipient: language for language, group in languages.items() for recipient in group}
+    groups = {language: everyone} if language else recipient_languages(everyone)
+    language_of = {recipient: chosen for chosen, group in groups.items() for recipient in group}
     rows = []
     for template, context, recipients in mails:
-        groups: dict[str, list[str]] = {}
+        by_language: dict[str, list[str]] = {}
         for recipient in recipients:
-            groups.setdefault(language_of[recipient], []).append(recipient)
+            by_language.setdefault(language_of[recipient], []).append(recipient)
         rows += [
-            OutgoingMessage(template=template, context=context, language=language, recipients=group)
-            for language, group in sorted(groups.items())
+            OutgoingMessage(template=template, context=context, language=chosen, recipients=group)
+            for chosen, group in sorted(by_language.items())
         ]
     messages = OutgoingMessage.objects.bulk_create(rows)
     transaction.on_commit(lambda: dispatch([message.pk for message in messages]))

@@ -1,12 +1,10 @@
-import html
-
 from django import template
-from django.template.loader import get_template
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
 from members.models import Membership
+from orders.templatetags.orders_tags import step_state
 from portal import rows
 from portal.labels import choice_labels
 
@@ -173,17 +171,15 @@ def directory_rows(organisations) -> SafeString:
     return format_html_join("", "{}", ((_directory_row(organisation, needs_nhn),) for organisation in organisations))
 
 
-def _e(value) -> str:
-    return html.escape(str(value))  # what the template engine does to text that is not marked safe
+_e = rows.escape_text
 
 
 @register.simple_tag
 def timeline_items(entries) -> SafeString:
     """The lifecycle timeline's entries (`lifecycle.timeline_entries`), built in Python: the markup a template
     loop gave, at a fraction of its cost for a page of 50 (issue 15). Every value is escaped with `_e`; a
-    step's state renders with `orders/_step_state.html` (safe markup)."""
-    nhn_only = f'<span class="ds-tag" data-color="neutral">{_e(gettext("NHN only"))}</span> '
-    step_template = None
+    step's state is the `step_state` tag's (safe markup)."""
+    nhn_only = f"{rows.tag('neutral', gettext('NHN only'))} "
     parts = []
     for entry in entries:
         title = _e(entry.title)
@@ -191,8 +187,7 @@ def timeline_items(entries) -> SafeString:
             title = f'<a class="ds-link" href="{_e(entry.url)}">{title}</a>'
         step = ""
         if entry.step:
-            step_template = step_template or get_template("orders/_step_state.html")
-            step = " " + step_template.render({"step": entry.step})
+            step = f" {step_state(entry.step)}"
         about = f'<span lang="nb">{_e(entry.object_repr)}</span>' if entry.object_repr else ""
         if entry.actor:
             about += f" · {_e(entry.actor)}"

@@ -1,4 +1,3 @@
-import html
 from datetime import date, datetime
 
 from django import template
@@ -9,6 +8,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
 from members.models import Affiliation
+from portal import rows
 from portal.labels import choice_label
 
 register = template.Library()
@@ -47,8 +47,7 @@ def local_date(value, kind: str = "DATE_FORMAT") -> str:
     return formats.date_format(value, kind) if isinstance(value, date) else str(value)
 
 
-def _e(value) -> str:
-    return html.escape(str(value))  # what the template engine does to text that is not marked safe
+_e = rows.escape_text
 
 
 @register.simple_tag
@@ -66,14 +65,10 @@ def tenant_rows(tenants, oob=False) -> SafeString:
         organisation = tenant["organisation"]
         systems = "<br>".join(f"{_e(name)} ({_e(environment)})" for name, environment in tenant["systems"])
         if tenant["membership_state"]:
-            colour, label = _e(tenant["membership_colour"]), _e(tenant["membership_label"])
-            membership = f'<span class="ds-tag" data-color="{colour}">{label}</span>'
+            membership = rows.tag(tenant["membership_colour"], tenant["membership_label"])
         else:
             membership = "–"
-        orders = "".join(
-            f'<span class="ds-tag" data-color="{_e(colour)}">{_e(count)}</span> '
-            for count, colour in tenant["order_counts"]
-        )
+        orders = "".join(f"{rows.tag(colour, count)} " for count, colour in tenant["order_counts"])
         if tenant.get("open_steps"):
             steps_template = steps_template or get_template("portal/_vendor_tenant_steps.html")
             orders += steps_template.render({"tenant": tenant})

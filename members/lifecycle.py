@@ -220,6 +220,9 @@ def timeline(organisation: Organisation, viewer: LifecycleViewer, kind: str = ""
     return _timeline_rows(organisation, viewer, kind).order_by("-at", "-source", "-pk")
 
 
+MAX_PAGE_NUMBER = (2**63 - 1) // PAGE_SIZE
+
+
 def timeline_page(organisation: Organisation, viewer: LifecycleViewer, kind: str = "", number=None) -> Page:
     """One page (PAGE_SIZE) of `timeline` as Django's paginator gives it, with the rows and their total read in
     one query (`COUNT(*) OVER ()`): the union is read once, not once to count it and again for the page
@@ -232,7 +235,8 @@ def timeline_page(organisation: Organisation, viewer: LifecycleViewer, kind: str
         wanted = 1 if number is None else int(number)
     except (TypeError, ValueError):
         wanted = 1  # as get_page does with what is not a page number
-    if wanted >= 1:
+    # A page beyond what OFFSET takes (a 64-bit integer, on PostgreSQL and SQLite) is past the end anyway.
+    if 1 <= wanted <= MAX_PAGE_NUMBER:
         rows_sql, params = _timeline_rows(organisation, viewer, kind).query.sql_with_params()
         # Django's own SQL for the union, its values as parameters: nothing from the request is in the text.
         with connection.cursor() as cursor:

@@ -12,6 +12,9 @@ How it never loses a change:
 - Client updates are coalesced: a new task for a client replaces the ones still waiting for it
   (state "superseded", `superseded_by`), and its one run serves every order they stood for. One
   approval no longer means one more full update of a client with thousands of tenants.
+- VKP grants run in batches: the worker that takes one also takes the other due grants nobody
+  holds (up to PROVISIONING_VKP_BATCH, SKIP LOCKED) and runs them in one transaction, each with its
+  own outcome and idempotency key; their own messages then find them done.
 - Timeouts, dropped connections and 5xx are retried with exponential backoff and jitter; 4xx
   fails at once. A failed task waits for NHN staff, who retry or cancel it.
 - `requeue_stale` (celery beat) re-sends tasks whose message was lost (broker down at commit);
@@ -78,13 +81,15 @@ def desired_grants(
     *,
     organisation: Organisation | None = None,
     org_number: str | None = None,
+    org_numbers=None,
     service_code: str | None = None,
     system_public_id: str | None = None,
 ) -> dict[tuple, AccessGrant]:
     """Every grant the VKP access registry should hold: an order with access, and a system in use that supports it.
 
-    The keyword filters narrow it to one organisation, service or system (one task's target) in the
-    same three queries, without first loading the organisation, service or system by itself.
+    The keyword filters narrow it to one organisation, service or system (one task's target), or to
+    some organisations (a batch of grants), in the same three queries, without first loading the
+    organisation, service or system by itself.
     """
     orders = Order.objects.filter(environment=environment, state__in=ORDER_STATES_WITH_ACCESS)
     assignments = VendorAssignment.objects.active().filter(environment=environment)
@@ -94,6 +99,9 @@ def desired_grants(
     if org_number is not None:
         orders = orders.filter(organisation__org_number=org_number)
         assignments = assignments.filter(organisation__org_number=org_number)
+    if org_numbers is not None:
+        orders = orders.filter(organisation__org_number__in=org_numbers)
+        assignments = assignments.filter(organisation__org_number__in=org_numbers)
     if service_code is not None:
         orders = orders.filter(service__code=service_code)
     if system_public_id is not None:
@@ -391,12 +399,20 @@ def dispatch(task_ids: list[int], *, countdown: float | None = None) -> None:
 # Running a task ----------------------------------------------------------------------------------
 
 
-def _perform_vkp(task: ProvisioningTask) -> dict:
+def _vkp_target_of(task: ProvisioningTask) -> tuple[str, str, str, str]:
     payload = task.payload
-    target = (payload["environment"], payload["org_number"], payload["service"], payload["system"])
+    return (payload["environment"], payload["org_number"], payload["service"], payload["system"])
+
+
+def _perform_vkp(task: ProvisioningTask) -> dict:
+    target = _vkp_target_of(task)
     # An organisation, service or system the portal does not know (a grant made outside it, removed by
     # NHN staff) matches no order or assignment, so it should hold nothing.
-    grant = desired_grant(*target) if _is_uuid(payload["system"]) else None
+    grant = desired_grant(*target) if _is_uuid(target[3]) else None
+    return _send_vkp(task, target, grant)
+
+
+def _send_vkp(task: ProvisioningTask, target: tuple, grant: AccessGrant | None) -> dict:
     registry = vkp_registry()
     key_base = str(task.idempotency_key)
     if grant is None:
@@ -430,8 +446,19 @@ PERFORMERS = {Kind.VKP_ACCESS: _perform_vkp, Kind.HELSEID_CLIENT: _perform_helse
 RUN_FIELDS = ("attempts", "result", "last_error", "next_attempt_at", "state", "completed_at")
 
 
-def task_run(task_id: int, *, allow_early: bool = False) -> str | None:
-    """Run one task if it is due and nobody else is running it; return its new state, or None if skipped."""
+def task_run(task_id: int, *, allow_early: bool = False, batch: int = 1) -> str | None:
+    """Run one task if it is due and nobody else is running it; return its new state, or None if skipped.
+
+    With `batch` above one, a VKP task also takes up to `batch - 1` more VKP tasks that are due and
+    that nobody holds, and runs them all in its transaction (`_run_vkp_batch`): their messages then
+    find them done. A backlog of grants costs one transaction and a few statements per batch instead
+    of per grant; a worker that dies mid-batch rolls it all back, and the tasks whose own messages
+    were consumed meanwhile are sent again by the sweeper (`requeue_stale`).
+    """
+    # Most messages that find their task done were served by another run (a batch, a newer client
+    # update): one read answers them, without a transaction and a row lock.
+    if not ProvisioningTask.objects.filter(pk=task_id, state=TaskState.PENDING).exists():
+        return None
     with transaction.atomic():
         task = (
             ProvisioningTask.objects.select_for_update(skip_locked=True)
@@ -443,36 +470,97 @@ def task_run(task_id: int, *, allow_early: bool = False) -> str | None:
         now = timezone.now()
         if not allow_early and task.next_attempt_at > now + EARLY_TOLERANCE:
             return None  # a stray early copy; the retry's own message comes at the right time
+        if task.kind == Kind.VKP_ACCESS and batch > 1:
+            _run_vkp_batch([task, *_claim_due_vkp_tasks(task, now=now, limit=batch - 1)], now=now)
+            return task.state
         task.attempts += 1
         try:
-            task.result = PERFORMERS[task.kind](task)
+            result = PERFORMERS[task.kind](task)
         except BackingServiceError as error:
-            task.last_error = str(error)
-            if error.retryable and task.attempts < settings.PROVISIONING_MAX_ATTEMPTS:
-                delay = backoff_delay(
-                    task.attempts, base=settings.PROVISIONING_BACKOFF_BASE, cap=settings.PROVISIONING_BACKOFF_CAP
-                )
-                task.next_attempt_at = now + timedelta(seconds=delay)
-                task.save(update_fields=RUN_FIELDS)
-                transaction.on_commit(lambda: dispatch([task.pk], countdown=delay))
-                return task.state
-            task.state = TaskState.FAILED
-            task.save(update_fields=RUN_FIELDS)
-            audit(
-                action="provisioning.task_failed",
-                obj=task.order or task.client or task,
-                organisation=_organisation_of(task),
-                after={"task": str(task.public_id), "step": task.step_params(), "error": task.last_error},
-            )
+            _record_outcome(task, now=now, error=error)
         else:
-            task.state, task.completed_at, task.last_error = TaskState.SUCCEEDED, now, ""
-            task.save(update_fields=RUN_FIELDS)
+            _record_outcome(task, now=now, result=result)
+        task.save(update_fields=RUN_FIELDS)
+        if task.state == TaskState.PENDING:
+            return task.state  # a retry later: nothing to settle yet
+        if task.state == TaskState.FAILED:
+            audit(**_failure_event(task))
         # In the same transaction: the orders' outcome commits with the task's, so an order never sits
         # waiting on a task already done (a settle that failed after the task committed left it so), and
         # one BEGIN/COMMIT less per task. The task's lock is taken before the orders' locks here and
         # nowhere after them, so this adds no deadlock (approvals skip locked tasks).
         _settle(task)
     return task.state
+
+
+def _claim_due_vkp_tasks(task: ProvisioningTask, *, now, limit: int) -> list[ProvisioningTask]:
+    """Other VKP tasks that are due, oldest first, locked for this run; those another worker holds are skipped."""
+    return list(
+        ProvisioningTask.objects.select_for_update(skip_locked=True)
+        .filter(kind=Kind.VKP_ACCESS, state=TaskState.PENDING, next_attempt_at__lte=now + EARLY_TOLERANCE)
+        .exclude(pk=task.pk)
+        .order_by("next_attempt_at", "pk")[:limit]
+    )
+
+
+def _run_vkp_batch(tasks: list[ProvisioningTask], *, now) -> None:
+    """Run VKP tasks together: their grants in three queries per environment, one call each, one UPDATE, one settle.
+
+    Each task keeps its own outcome (done, a retry later, failed) and its own idempotency key. The
+    first task is the one whose message this is: an unexpected error in it fails the run, as a single
+    task's would; one in another task leaves that task as it was, for its own message to run alone.
+    """
+    desired: dict[tuple, AccessGrant] = {}
+    for environment in {task.payload["environment"] for task in tasks}:
+        org_numbers = {task.payload["org_number"] for task in tasks if task.payload["environment"] == environment}
+        desired.update(desired_grants(environment, org_numbers=org_numbers))
+    ran = []
+    for task in tasks:
+        target = _vkp_target_of(task)
+        task.attempts += 1
+        try:
+            result = _send_vkp(task, target, desired.get(target) if _is_uuid(target[3]) else None)
+        except BackingServiceError as error:
+            _record_outcome(task, now=now, error=error)
+        except Exception:
+            if task is tasks[0]:
+                raise
+            task.attempts -= 1
+            logger.exception("Provisioning task %s failed unexpectedly in a batch; left for its own message", task.pk)
+            continue
+        else:
+            _record_outcome(task, now=now, result=result)
+        ran.append(task)
+    ProvisioningTask.objects.bulk_update(ran, RUN_FIELDS)
+    audit_many([_failure_event(task) for task in ran if task.state == TaskState.FAILED])
+    # A VKP task serves its own order alone (nothing replaces one): the orders of those that are done.
+    settle_orders([task.order_id for task in ran if task.order_id and task.state != TaskState.PENDING])
+
+
+def _record_outcome(task: ProvisioningTask, *, now, result: dict | None = None, error=None) -> None:
+    """Set what the run did on the task: done; failed; or pending with a retry queued for after commit."""
+    if error is None:
+        task.state, task.completed_at, task.last_error, task.result = TaskState.SUCCEEDED, now, "", result
+        return
+    task.last_error = str(error)
+    if error.retryable and task.attempts < settings.PROVISIONING_MAX_ATTEMPTS:
+        delay = backoff_delay(
+            task.attempts, base=settings.PROVISIONING_BACKOFF_BASE, cap=settings.PROVISIONING_BACKOFF_CAP
+        )
+        task.next_attempt_at = now + timedelta(seconds=delay)
+        task_id = task.pk
+        transaction.on_commit(lambda: dispatch([task_id], countdown=delay))
+        return
+    task.state = TaskState.FAILED
+
+
+def _failure_event(task: ProvisioningTask) -> dict:
+    return {
+        "action": "provisioning.task_failed",
+        "obj": task.order or task.client or task,
+        "organisation": _organisation_of(task),
+        "after": {"task": str(task.public_id), "step": task.step_params(), "error": task.last_error},
+    }
 
 
 def _organisation_of(task: ProvisioningTask):

@@ -1,4 +1,5 @@
 from celery import shared_task
+from django.conf import settings
 
 from . import bulk_approval, provisioning
 
@@ -7,7 +8,9 @@ from . import bulk_approval, provisioning
 def run_provisioning_task(self, task_id: int) -> str | None:
     """Send one outbox row to its backing service. Safe to deliver twice: see orders.provisioning."""
     # In-process (quick start, unit tests) a retry's countdown is not honoured, so it may run early.
-    return provisioning.task_run(task_id, allow_early=bool(self.request.is_eager))
+    return provisioning.task_run(
+        task_id, allow_early=bool(self.request.is_eager), batch=settings.PROVISIONING_VKP_BATCH
+    )
 
 
 @shared_task

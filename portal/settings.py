@@ -350,6 +350,8 @@ BACKING_SERVICES_TIMEOUT = float(env_str("BACKING_SERVICES_TIMEOUT", "10"))
 PROVISIONING_MAX_ATTEMPTS = env_int("PROVISIONING_MAX_ATTEMPTS", 8)
 PROVISIONING_BACKOFF_BASE = float(env_str("PROVISIONING_BACKOFF_BASE", "5"))
 PROVISIONING_BACKOFF_CAP = float(env_str("PROVISIONING_BACKOFF_CAP", "900"))
+# A worker that takes a VKP task runs up to this many due VKP tasks in one transaction (1: one at a time).
+PROVISIONING_VKP_BATCH = env_int("PROVISIONING_VKP_BATCH", 50)
 # The sweeper re-sends a due task whose message went out this long ago and never ran.
 PROVISIONING_REQUEUE_AFTER = env_int("PROVISIONING_REQUEUE_AFTER", 300)
 # Publishing to a broker that is down must not hold a request for long: the sweepers resend

@@ -145,26 +145,26 @@ def test_running_a_task_twice_has_one_effect(submitted, client_config, staff, si
     assert refreshed(grant_task).attempts == 1
 
 
-def test_a_grant_task_that_leaves_its_order_waiting_takes_seven_queries(
+def test_a_grant_task_that_leaves_its_order_waiting_takes_eight_queries(
     submitted, client_config, staff, simulator, django_assert_num_queries
 ):
     services.order_approve(order=submitted, by=staff)
     grant_task = ProvisioningTask.objects.get(order=submitted, kind="vkp.access")
 
-    # Run first, so the order still waits for its client update. One transaction (its savepoint and
-    # release here, BEGIN/COMMIT outside tests): the task FOR UPDATE SKIP LOCKED; the grant the target
-    # should hold (the system's support for the service, if the organisation uses the system and has
-    # an order with access: one query); the task's UPDATE; and settling its order in the same
-    # transaction (a grant is never replaced, so no lookup of replaced tasks): the order FOR UPDATE,
-    # its tasks with their replacements.
-    with django_assert_num_queries(7):
+    # Run first, so the order still waits for its client update. A read (is it still waiting?); one
+    # transaction (its savepoint and release here, BEGIN/COMMIT outside tests): the task FOR UPDATE
+    # SKIP LOCKED; the grant the target should hold (the system's support for the service, if the
+    # organisation uses the system and has an order with access: one query); the task's UPDATE; and
+    # settling its order in the same transaction (a grant is never replaced, so no lookup of replaced
+    # tasks): the order FOR UPDATE, its tasks with their replacements.
+    with django_assert_num_queries(8):
         assert provisioning.task_run(grant_task.pk, allow_early=True) == "succeeded"
 
     assert refreshed(submitted).state == "provisioning"
     assert [grant["access"] for grant in simulator.grants()] == [["write"]]
 
 
-def test_the_grant_task_that_finishes_its_order_takes_ten_queries(
+def test_the_grant_task_that_finishes_its_order_takes_eleven_queries(
     submitted, client_config, staff, simulator, django_assert_num_queries
 ):
     services.order_approve(order=submitted, by=staff)
@@ -174,10 +174,10 @@ def test_the_grant_task_that_finishes_its_order_takes_ten_queries(
     ):
         provisioning.task_run(task_id, allow_early=True)
 
-    # The seven above, and once every step is done: the guarded UPDATE of the order (nothing read
+    # The eight above, and once every step is done: the guarded UPDATE of the order (nothing read
     # back: the organisation and service loaded with the order stay loaded); the audit event; the
     # organisation's e-mail addresses for the notice.
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(11):
         assert provisioning.task_run(grant_task.pk, allow_early=True) == "succeeded"
 
     assert refreshed(submitted).state == "active"
@@ -534,12 +534,12 @@ def test_a_client_update_serving_many_orders_activates_them_all_in_the_same_few_
     ProvisioningTask.objects.filter(state="pending").update(state="succeeded")
     orders, update = orders_served_by_one_client_update(client_config.system, client_config, count)
 
-    # One transaction (its savepoint and release; BEGIN/COMMIT outside tests): the task FOR UPDATE, the
-    # client, its keys, tenants, their orders, the scopes, the task's UPDATE; the orders it serves; and
-    # settling them all at once: their locks, their tasks, one UPDATE, one INSERT of audit events, the
-    # administrators' addresses and languages, one INSERT of e-mails; the client's registration (it was
-    # still pending here) and its audit event. 19 for 5 orders and for 500.
-    with django_capture_on_commit_callbacks(execute=False) as callbacks, django_assert_max_num_queries(19):
+    # A read (is it still waiting?); one transaction (its savepoint and release; BEGIN/COMMIT outside tests):
+    # the task FOR UPDATE, the client, its keys, tenants, their orders, the scopes, the task's UPDATE; the
+    # orders it serves; and settling them all at once: their locks, their tasks, one UPDATE, one INSERT of audit
+    # events, the administrators' addresses and languages, one INSERT of e-mails; the client's registration (it
+    # was still pending here) and its audit event. 20 for 5 orders and for 500.
+    with django_capture_on_commit_callbacks(execute=False) as callbacks, django_assert_max_num_queries(20):
         assert provisioning.task_run(update.pk, allow_early=True) == "succeeded"
 
     ids = [order.pk for order in orders]
@@ -607,6 +607,163 @@ def test_a_batch_transition_is_all_or_none(client_config, staff, simulator):
     with pytest.raises(InvalidTransition), transaction.atomic():
         Order.activate_many(orders)
     assert [refreshed(order).state for order in orders] == ["provisioning", "ended"]
+
+
+# Batches of grants ---------------------------------------------------------------------------------
+
+
+def orders_waiting_on_their_grants(system, count: int) -> list[Order]:
+    """`count` municipalities using the system, each with an administrator and a Journaling order being
+    set up whose client update is done and whose grant waits: a backlog of grants after many approvals."""
+    from members.models import Affiliation, Organisation, User
+
+    organisations = Organisation.objects.bulk_create(OrganisationFactory.build_batch(count))
+    creator = UserFactory()
+    VendorAssignment.objects.bulk_create(
+        VendorAssignment(organisation=organisation, system=system, environment="test", created_by=creator)
+        for organisation in organisations
+    )
+    admins = User.objects.bulk_create(
+        User(email=f"admin-{organisation.org_number}@example.no") for organisation in organisations
+    )
+    Affiliation.objects.bulk_create(
+        Affiliation(user=user, organisation=organisation, role="admin")
+        for user, organisation in zip(admins, organisations, strict=True)
+    )
+    journaling = Service.objects.get(code="vkp-journaling")
+    orders = Order.objects.bulk_create(
+        Order(organisation=organisation, service=journaling, environment="test", state="provisioning",
+              created_by=creator)
+        for organisation in organisations
+    )  # fmt: skip
+    ProvisioningTask.objects.bulk_create(
+        provisioning._vkp_task(
+            organisation=order.organisation,
+            service=journaling,
+            system=system,
+            environment="test",
+            reason=ProvisioningTask.Reason.ORDER_APPROVED,
+            intent="grant",
+            order=order,
+        )
+        for order in orders
+    )
+    return orders
+
+
+def grant_task_of(order) -> ProvisioningTask:
+    return ProvisioningTask.objects.get(order=order, kind="vkp.access")
+
+
+@pytest.mark.parametrize("count", [5, 40])
+def test_a_backlog_of_grants_runs_in_one_batch_in_the_same_few_queries(
+    count, client_config, simulator, django_assert_max_num_queries
+):
+    ProvisioningTask.objects.filter(state="pending").update(state="succeeded")  # the client's own set-up
+    orders = orders_waiting_on_their_grants(client_config.system, count)
+    first, *others = [grant_task_of(order) for order in orders]
+
+    # The first task's message: one read; its transaction (savepoint and release here): the task FOR
+    # UPDATE SKIP LOCKED, the other due VKP tasks likewise, the grants they should hold (orders,
+    # assignments, supported services), one UPDATE of the tasks; settling their orders at once (their
+    # locks, their tasks, one UPDATE, one INSERT of audit events, the administrators' addresses and
+    # languages, one INSERT of e-mails). The same for 5 grants and for 40; one call each.
+    with django_assert_max_num_queries(16):
+        assert provisioning.task_run(first.pk, allow_early=True, batch=50) == "succeeded"
+
+    tasks = ProvisioningTask.objects.filter(order__in=orders)
+    assert list(tasks.order_by().values_list("state", "attempts").distinct()) == [("succeeded", 1)]
+    assert sorted(grant["organizationNumber"] for grant in simulator.grants()) == sorted(
+        order.organisation.org_number for order in orders
+    )
+    assert Order.objects.filter(pk__in=[order.pk for order in orders], state="active").count() == count
+    assert AuditEvent.objects.filter(action="order.activated").count() == count
+    # Their own messages come later and find them done: one read each, nothing sent again.
+    calls = len(simulator.journal())
+    with django_assert_max_num_queries(1):
+        assert provisioning.task_run(others[0].pk, batch=50) is None
+    assert len(simulator.journal()) == calls
+
+
+def test_a_batch_is_limited_to_its_size_oldest_first(client_config, simulator):
+    ProvisioningTask.objects.filter(state="pending").update(state="succeeded")
+    orders = orders_waiting_on_their_grants(client_config.system, 6)
+    tasks = [grant_task_of(order) for order in orders]
+
+    provisioning.task_run(tasks[-1].pk, allow_early=True, batch=3)
+
+    states = [refreshed(task).state for task in tasks]
+    assert states == ["succeeded", "succeeded", "pending", "pending", "pending", "succeeded"]
+
+
+def test_each_task_in_a_batch_keeps_its_own_outcome(client_config, simulator, settings):
+    ProvisioningTask.objects.filter(state="pending").update(state="succeeded")
+    retried, failed, granted = orders_waiting_on_their_grants(client_config.system, 3)
+    simulator.fault(match=f"PUT /vkp/grants/test/{retried.organisation.org_number}/", status=503)
+    simulator.fault(match=f"PUT /vkp/grants/test/{failed.organisation.org_number}/", status=400)
+
+    provisioning.task_run(grant_task_of(granted).pk, allow_early=True, batch=50)
+
+    waiting = grant_task_of(retried)
+    assert (waiting.state, waiting.attempts) == ("pending", 1)
+    assert "503" in waiting.last_error
+    assert refreshed(retried).state == "provisioning"
+    broken = grant_task_of(failed)
+    assert (broken.state, broken.attempts) == ("failed", 1) and "400" in broken.last_error
+    assert refreshed(failed).state == "failed"
+    event = AuditEvent.objects.get(action="provisioning.task_failed")
+    assert (event.object_id, event.organisation_id) == (str(failed.pk), failed.organisation_id)
+    assert event.after["error"] == broken.last_error
+    assert (grant_task_of(granted).state, refreshed(granted).state) == ("succeeded", "active")
+
+
+def test_a_batch_leaves_tasks_that_are_not_due_and_client_updates_alone(client_config, simulator):
+    ProvisioningTask.objects.filter(state="pending").update(state="succeeded")
+    first, later = orders_waiting_on_their_grants(client_config.system, 2)
+    not_due = grant_task_of(later)
+    not_due.next_attempt_at = provisioning.timezone.now() + provisioning.timedelta(minutes=5)
+    not_due.save()
+    update = provisioning.queue_for_client(client_config, reason=ProvisioningTask.Reason.KEYS_CHANGED)[0]
+
+    provisioning.task_run(grant_task_of(first).pk, allow_early=True, batch=50)
+
+    assert (refreshed(not_due).state, refreshed(not_due).attempts) == ("pending", 0)
+    assert refreshed(update).state == "pending"
+
+
+@pytest.fixture
+def catalogue_again(transactional_db):
+    from members.models import TermsDocument
+    from orders.catalogue import load_catalogue
+
+    if not Service.objects.exists():  # an earlier transactional test's flush dropped the catalogue
+        load_catalogue(Service, TermsDocument)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_skips_a_task_another_worker_holds(catalogue_again, client_config, simulator):
+    import psycopg
+    from django.db import connection
+
+    ProvisioningTask.objects.filter(state="pending").update(state="succeeded")
+    first, held = orders_waiting_on_their_grants(client_config.system, 2)
+    held_task = grant_task_of(held)
+    database = connection.settings_dict
+    other_worker = psycopg.connect(
+        host=database["HOST"], port=database["PORT"], user=database["USER"], dbname=database["NAME"]
+    )
+    try:
+        other_worker.execute("SELECT 1 FROM orders_provisioningtask WHERE id = %s FOR UPDATE", [held_task.pk])
+
+        provisioning.task_run(grant_task_of(first).pk, allow_early=True, batch=50)
+
+        assert refreshed(held_task).state == "pending"
+        assert [grant["organizationNumber"] for grant in simulator.grants()] == [first.organisation.org_number]
+    finally:
+        other_worker.rollback()
+        other_worker.close()
+    # Its own message runs it once the other worker let go.
+    assert provisioning.task_run(held_task.pk, allow_early=True, batch=50) == "succeeded"
 
 
 # What a client should hold, at any size ------------------------------------------------------------

@@ -64,6 +64,8 @@ def main() -> None:
         CELERY_BROKER_URL=BROKER,
         BACKING_SERVICES_URL=simulator_url,
         EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend",
+        # The workers keep their database connection as production's do (PORTAL_ENV=test says 0).
+        DB_CONN_MAX_AGE=os.environ.get("DB_CONN_MAX_AGE", "60"),
         PROVISIONING_BACKOFF_BASE="0.5",
         PROVISIONING_BACKOFF_CAP="5",
         PROVISIONING_MAX_ATTEMPTS="12",

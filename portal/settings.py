@@ -409,6 +409,9 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "portal")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_IGNORE_RESULT = True
+# Celery's own closing of the database connection after every task, off (in effect): portal.celery
+# closes it by Django's rules instead (CONN_MAX_AGE, as for a request).
+CELERY_DB_REUSE_MAX = 2**31
 CELERY_BEAT_SCHEDULE = {
     "terms-notify-requeue": {"task": "members.tasks.notify_stale_terms_publications", "schedule": 300.0},
     "worker-heartbeat": {"task": "portal.tasks.worker_heartbeat", "schedule": 60.0},

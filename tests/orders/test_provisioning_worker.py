@@ -213,3 +213,34 @@ def test_reconciliation_restores_a_grant_removed_behind_the_portals_back(scene, 
     repair = ProvisioningTask.objects.get(reason="reconciliation")
     wait_for(lambda: ProvisioningTask.objects.get(pk=repair.pk).state == "succeeded")
     assert ProvisioningTask.objects.get(pk=repair.pk).result == {"action": "granted", "access": ["write"]}
+
+
+def worker_connections() -> set[tuple]:
+    """(pid, start) of the connections to the test database other than this test's own."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, backend_start FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return set(cursor.fetchall())
+
+
+@pytest.mark.parametrize(("max_age", "kept"), [("60", True), ("0", False)])
+def test_a_worker_keeps_its_database_connection_between_tasks_as_conn_max_age_says(
+    max_age, kept, scene, simulator, celery_worker_factory
+):
+    # Celery alone would open a new PostgreSQL connection for every task, whatever CONN_MAX_AGE says.
+    celery_worker_factory(env=worker_env(simulator, DB_CONN_MAX_AGE=max_age))
+    wait_for(lambda: client_set_up(scene), message="the client's set-up never ran")
+    after_first_task = worker_connections()
+
+    services.order_approve(order=scene["order"], by=scene["staff"])
+    wait_until_state(scene["order"], "active")
+    after_later_tasks = worker_connections()
+
+    if kept:
+        assert after_first_task & after_later_tasks  # the same backend served them all
+    else:
+        assert not after_first_task & after_later_tasks

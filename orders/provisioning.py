@@ -382,18 +382,22 @@ def queue_for_client(client: HelseIdClient, *, reason: str) -> list[Provisioning
     return _queue([_client_task(client, reason=reason)])
 
 
+# Outbox rows per message: those one change queues go together; the sweeper's hundreds in slices.
+TASKS_PER_MESSAGE = 20
+
+
 def dispatch(task_ids: list[int], *, countdown: float | None = None) -> None:
     """Hand tasks to the broker. If it is down, they stay in the outbox and `requeue_stale` sends them later."""
-    from .tasks import run_provisioning_task
+    from .tasks import run_provisioning_tasks
 
     # Marked sent before it is sent: the marking UPDATE holds the rows' locks while it runs, and a worker
     # that got the message meanwhile would take the lock for another worker's and skip the task, which
     # then waited for the sweeper (seen in bench/provisioning.py). Called after commit, so this commits at once.
     ProvisioningTask.objects.filter(pk__in=task_ids).update(dispatched_at=timezone.now())
-    for index, task_id in enumerate(task_ids):
-        if not enqueue(run_provisioning_task, task_id, countdown=countdown):
+    for start in range(0, len(task_ids), TASKS_PER_MESSAGE):
+        if not enqueue(run_provisioning_tasks, task_ids[start : start + TASKS_PER_MESSAGE], countdown=countdown):
             # The broker is down: the rest would wait just as long; the sweeper sends them all.
-            ProvisioningTask.objects.filter(pk__in=task_ids[index:]).update(dispatched_at=None)
+            ProvisioningTask.objects.filter(pk__in=task_ids[start:]).update(dispatched_at=None)
             break
 
 

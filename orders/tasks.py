@@ -1,16 +1,45 @@
+import logging
+
 from celery import shared_task
 from django.conf import settings
 
 from . import bulk_approval, provisioning
 
+logger = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, acks_late=True)
+def run_provisioning_tasks(self, task_ids: list[int]) -> list[str | None]:
+    """Send outbox rows to their backing services, one after another. Safe to deliver twice: see orders.provisioning.
+
+    One message for the rows one change queued (an approval's grant and client update) or a slice
+    of the sweeper's. A row that raises does not keep the others from running; the first error is
+    raised once they have.
+    """
+    # In-process (quick start, unit tests) a retry's countdown is not honoured, so it may run early.
+    return _run_outbox_rows(task_ids, allow_early=bool(self.request.is_eager))
+
 
 @shared_task(bind=True, acks_late=True)
 def run_provisioning_task(self, task_id: int) -> str | None:
-    """Send one outbox row to its backing service. Safe to deliver twice: see orders.provisioning."""
-    # In-process (quick start, unit tests) a retry's countdown is not honoured, so it may run early.
-    return provisioning.task_run(
-        task_id, allow_early=bool(self.request.is_eager), batch=settings.PROVISIONING_VKP_BATCH
-    )
+    """One outbox row: the message of earlier releases, still in a queue when this one starts."""
+    return _run_outbox_rows([task_id], allow_early=bool(self.request.is_eager))[0]
+
+
+def _run_outbox_rows(task_ids: list[int], *, allow_early: bool) -> list[str | None]:
+    batch = settings.PROVISIONING_VKP_BATCH
+    states, errors = [], []
+    for task_id in task_ids:
+        try:
+            states.append(provisioning.task_run(task_id, allow_early=allow_early, batch=batch))
+        except Exception as error:
+            if errors:  # the first is raised below, and Celery logs it
+                logger.exception("Provisioning task %s failed unexpectedly", task_id)
+            errors.append(error)
+            states.append(None)
+    if errors:
+        raise errors[0]
+    return states
 
 
 @shared_task

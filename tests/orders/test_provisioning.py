@@ -766,6 +766,45 @@ def test_a_batch_skips_a_task_another_worker_holds(catalogue_again, client_confi
     assert provisioning.task_run(held_task.pk, allow_early=True, batch=50) == "succeeded"
 
 
+# Messages -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_an_approval_hands_its_rows_to_the_broker_in_one_message(
+    submitted, client_config, staff, own_redis, django_capture_on_commit_callbacks
+):
+    import base64
+
+    import redis
+
+    ProvisioningTask.objects.filter(state="pending").update(state="succeeded")  # the client's own set-up
+    broker = redis.Redis.from_url(own_redis.url)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.order_approve(order=submitted, by=staff)
+
+    rows = sorted(ProvisioningTask.objects.filter(order=submitted).values_list("pk", flat=True))
+    messages = [json.loads(raw) for raw in broker.lrange("portal", 0, -1)]
+    assert [message["headers"]["task"] for message in messages] == ["orders.tasks.run_provisioning_tasks"]
+    args, _kwargs, _embed = json.loads(base64.b64decode(messages[0]["body"]))
+    assert sorted(args[0]) == rows and len(rows) == 2  # the grant and the client update
+
+
+def test_a_row_that_raises_does_not_keep_the_others_in_its_message_from_running(submitted, client_config, staff):
+    from orders.tasks import run_provisioning_tasks
+
+    services.order_approve(order=submitted, by=staff)  # its rows wait: nothing ran them after commit
+    grant = ProvisioningTask.objects.get(order=submitted, kind="vkp.access")
+    broken = ProvisioningTask.objects.create(
+        kind="helseid.client", reason="keys_changed", target="helseid:gone", payload={}
+    )
+
+    result = run_provisioning_tasks.apply(args=[[broken.pk, grant.pk]], throw=False)
+
+    assert isinstance(result.result, HelseIdClient.DoesNotExist)  # the message fails, with the first error
+    assert (refreshed(grant).state, refreshed(grant).attempts) == ("succeeded", 1)
+    assert refreshed(broken).state == "pending"  # its run rolled back: it waits for the sweeper and staff
+
+
 # What a client should hold, at any size ------------------------------------------------------------
 
 

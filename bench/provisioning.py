@@ -208,9 +208,11 @@ def run(args, simulator_url: str, *, mode: str, failure_rate: float, floor: floa
     ).count()
     task_count = tasks.count()
     duration = (last - first).total_seconds()
-    # Every task row is one message a worker took, a replaced one too (it finds nothing to do), and every
-    # retry one more; "calls" counts only the messages that went to a backing service.
-    messages_per_second = (task_count + retries) / duration
+    # Every outbox row a worker brought to its end, a replaced one too (its replacement's run serves it),
+    # and every retry one more: the work, whatever number of messages carried it (the rows of one approval
+    # go in one message, and a worker runs the due grants in batches). "calls" counts only the runs that
+    # went to a backing service.
+    rows_per_second = (task_count + retries) / duration
     result = {
         "label": label,
         "orders": len(ids),
@@ -220,7 +222,7 @@ def run(args, simulator_url: str, *, mode: str, failure_rate: float, floor: floa
         "retries": retries,
         "approving": approving,
         "orders_per_second": len(ids) / duration,
-        "tasks_per_second": messages_per_second,
+        "tasks_per_second": rows_per_second,
         "calls_per_second": (task_count - replaced + retries) / duration,
         "median": statistics.median(latencies),
         "p95": latencies[int(0.95 * (len(latencies) - 1))],
@@ -228,14 +230,14 @@ def run(args, simulator_url: str, *, mode: str, failure_rate: float, floor: floa
     }
     since = "approval" if mode == "stream" else "the moment the workers start consuming"
     start_point = "first approval" if mode == "stream" else "workers start"
-    share = messages_per_second / floor
+    share = rows_per_second / floor
     print(
         f"\n{label}:\n"
         f"  {len(ids)} orders, {task_count} tasks ({replaced} replaced by a newer one, {client_runs} client updates "
         f"run), {retries} retries; approving took {approving:.1f} s"
         + (", with the workers not consuming" if mode == "backlog" else "")
         + f"\n  throughput {result['orders_per_second']:.1f} orders/s ({start_point} to last active)\n"
-        f"  provisioning {messages_per_second:.0f} tasks/s incl. replaced and retries = {share:.1%} of the floor "
+        f"  provisioning {rows_per_second:.0f} tasks/s incl. replaced and retries = {share:.1%} of the floor "
         f"({floor:.0f} tasks/s); {result['calls_per_second']:.0f}/s that called a backing service\n"
         f"  {since} → active: median {result['median']:.2f} s, p95 {result['p95']:.2f} s, max {result['max']:.2f} s"
     )
@@ -256,8 +258,8 @@ def set_consuming(app, *, consuming: bool, workers: int) -> None:
 def print_summary(results: list[dict], floor: float) -> None:
     print(
         "\nstream: approval → active, approvals one at a time while the workers consume; backlog: all approved first,"
-        "\ntimes and tasks/s from the moment the workers start consuming. tasks/s counts every message a worker took"
-        f"\n(replaced tasks and retries too); floor {floor:.0f} no-op tasks/s.\n"
+        "\ntimes and tasks/s from the moment the workers start consuming. tasks/s counts every outbox row a worker"
+        f"\nended (replaced tasks and retries too); floor {floor:.0f} no-op tasks/s.\n"
     )
     header = ("run", "orders/s", "tasks/s", "of floor", "calls/s", "median", "p95", "max", "retries", "replaced")
     lines = [

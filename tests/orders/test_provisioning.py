@@ -769,24 +769,54 @@ def test_a_batch_skips_a_task_another_worker_holds(catalogue_again, client_confi
 # Messages -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.integration
-def test_an_approval_hands_its_rows_to_the_broker_in_one_message(
-    submitted, client_config, staff, own_redis, django_capture_on_commit_callbacks
-):
+def messages_by_kind(broker) -> dict[str, list[int]]:
+    """The provisioning rows in the broker's queue, by kind; each message holds rows of one kind."""
     import base64
 
+    sent: dict[str, list[int]] = {}
+    for raw in broker.lrange("portal", 0, -1):
+        message = json.loads(raw)
+        assert message["headers"]["task"] == "orders.tasks.run_provisioning_tasks"
+        args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+        kinds = set(ProvisioningTask.objects.filter(pk__in=args[0]).values_list("kind", flat=True))
+        assert len(kinds) == 1
+        kind = kinds.pop()
+        assert kind not in sent  # one message per kind
+        sent[kind] = sorted(args[0])
+    return sent
+
+
+@pytest.mark.integration
+def test_an_approval_and_the_sweeper_hand_rows_to_the_broker_one_message_per_kind(
+    submitted, alarm, client_config, staff, own_redis, django_capture_on_commit_callbacks
+):
     import redis
 
-    ProvisioningTask.objects.filter(state="pending").update(state="succeeded")  # the client's own set-up
+    # Two systems in use: the approval queues two grants and two client updates.
+    second = VendorSystem.objects.create(vendor=alarm.vendor, name="Sensorsystem", kind="vft")
+    SupportedService.objects.create(system=second, service=submitted.service, environment="test")
+    VendorAssignment.objects.create(
+        organisation=submitted.organisation, system=second, environment="test", created_by=UserFactory()
+    )
+    helseid.client_create(system=second, environment="test", tenancy="multi-tenant", tenant=None, by=UserFactory())
+    ProvisioningTask.objects.filter(state="pending").update(state="succeeded")  # the clients' own set-up
     broker = redis.Redis.from_url(own_redis.url)
+
     with django_capture_on_commit_callbacks(execute=True):
         services.order_approve(order=submitted, by=staff)
 
-    rows = sorted(ProvisioningTask.objects.filter(order=submitted).values_list("pk", flat=True))
-    messages = [json.loads(raw) for raw in broker.lrange("portal", 0, -1)]
-    assert [message["headers"]["task"] for message in messages] == ["orders.tasks.run_provisioning_tasks"]
-    args, _kwargs, _embed = json.loads(base64.b64decode(messages[0]["body"]))
-    assert sorted(args[0]) == rows and len(rows) == 2  # the grant and the client update
+    rows = ProvisioningTask.objects.filter(order=submitted)
+    expected = {
+        kind: sorted(rows.filter(kind=kind).values_list("pk", flat=True))
+        for kind in rows.values_list("kind", flat=True)
+    }
+    assert sorted(map(len, expected.values())) == [2, 2]
+    assert messages_by_kind(broker) == expected
+    # Their messages lost: the sweeper sends them again, the same way.
+    broker.delete("portal")
+    rows.update(dispatched_at=None)
+    assert provisioning.requeue_stale() == 4
+    assert messages_by_kind(broker) == expected
 
 
 def test_a_row_that_raises_does_not_keep_the_others_in_its_message_from_running(submitted, client_config, staff):

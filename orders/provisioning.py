@@ -10,7 +10,8 @@ How it never loses a change:
   second delivery of the same message skips, and a worker that dies releases the lock with its
   connection, so the redelivered message (acks_late) runs the task again.
 - Client updates are coalesced: a new task for a client replaces the ones still waiting for it
-  (state "superseded", `superseded_by`), and its one run serves every order they stood for. One
+  (state "superseded", `superseded_by`), and its one run serves every order they stood for. The
+  first of their messages to arrive runs it, so an order does not wait for the last update queued. One
   approval no longer means one more full update of a client with thousands of tenants.
 - VKP grants run in batches: the worker that takes one also takes the other due grants nobody
   holds (up to PROVISIONING_VKP_BATCH, SKIP LOCKED) and runs them in one transaction, each with its
@@ -478,7 +479,15 @@ def task_run(task_id: int, *, allow_early: bool = False, batch: int = 1) -> str 
     """
     # Most messages that find their task done were served by another run (a batch, a newer client
     # update): one read answers them, without a transaction and a row lock.
-    if not ProvisioningTask.objects.filter(pk=task_id, state=TaskState.PENDING).exists():
+    found = ProvisioningTask.objects.filter(pk=task_id).values_list("state", "superseded_by").first()
+    if found is None:
+        return None
+    state, replacement = found
+    if state == TaskState.SUPERSEDED:
+        # The replacement's run serves this one: the message that comes first runs it, so an order waits
+        # for the client update its approval queued, not for the last one queued after it.
+        task_id = replacement
+    elif state != TaskState.PENDING:
         return None
     with transaction.atomic():
         task = (

@@ -435,6 +435,22 @@ def test_ten_approvals_for_one_client_make_one_client_update_and_all_ten_orders_
     assert page.content.decode().count("Utført") == 2 and "hx-trigger" not in page.content.decode()
 
 
+def test_the_message_of_a_replaced_client_update_runs_its_replacement(ten_orders, client_config, staff, simulator):
+    for order in ten_orders[:3]:  # faster than the workers: each approval replaces the waiting client update
+        services.order_approve(order=order, by=staff)
+    first = ProvisioningTask.objects.get(order=ten_orders[0], kind="helseid.client")
+    latest = ProvisioningTask.objects.get(order=ten_orders[2], kind="helseid.client")
+    assert (first.state, first.superseded_by) == ("superseded", latest)
+
+    # The first approval's message comes first: it runs the update that serves it, at once.
+    assert provisioning.task_run(first.pk, allow_early=True) == "succeeded"
+
+    assert refreshed(latest).state == "succeeded"
+    assert len(tenant_writes(simulator, client_config)) == 1
+    assert provisioning.task_run(latest.pk, allow_early=True) is None  # its own message: nothing left to do
+    assert len(tenant_writes(simulator, client_config)) == 1
+
+
 def test_a_failed_client_update_fails_every_order_it_serves_and_one_retry_sets_them_all_up(
     ten_orders, client_config, staff, simulator
 ):

@@ -336,9 +336,15 @@ def next_org_number() -> str:
 
 
 def settle_outbox() -> None:
+    """Wait until the workers are idle: no provisioning row waiting, and no e-mail (the previous case's
+    notices) left to send, which would otherwise share the workers with the next measurement."""
     from orders.models import ProvisioningTask
+    from portal.models import OutgoingMessage
 
-    while ProvisioningTask.objects.filter(state="pending").exists():
+    while (
+        ProvisioningTask.objects.filter(state="pending").exists()
+        or OutgoingMessage.objects.filter(state="pending").exists()
+    ):
         time.sleep(0.2)
 
 

@@ -146,13 +146,15 @@ def dispatch(message_ids: list[int], *, countdown: float | None = None) -> None:
     """Hand messages to the broker. If it is down they stay in the outbox and `requeue_stale` sends them later."""
     from .tasks import send_outgoing_message
 
-    sent = []
-    for message_id in message_ids:
+    # Marked sent before it is sent (as orders.provisioning.dispatch): marked after, the UPDATE took the
+    # rows' locks while a worker that already had the message wanted them, and the worker skipped the
+    # row (SKIP LOCKED), which then waited for the sweeper; or it waited for a worker's send to end.
+    OutgoingMessage.objects.filter(pk__in=message_ids).update(dispatched_at=timezone.now())
+    for index, message_id in enumerate(message_ids):
         if not enqueue(send_outgoing_message, message_id, countdown=countdown):
-            break  # the broker is down: the rest would wait just as long; the sweeper sends them all
-        sent.append(message_id)
-    if sent:
-        OutgoingMessage.objects.filter(pk__in=sent).update(dispatched_at=timezone.now())
+            # The broker is down: the rest would wait just as long; the sweeper sends them all.
+            OutgoingMessage.objects.filter(pk__in=message_ids[index:]).update(dispatched_at=None)
+            break
 
 
 def message_send(message_id: int, *, allow_early: bool = False) -> str | None:

@@ -491,10 +491,9 @@ def test_a_client_task_already_done_is_not_replaced_and_a_new_one_runs(ten_order
     assert [refreshed(order).state for order in ten_orders[:2]] == ["active"] * 2
 
 
-def orders_served_by_one_client_update(system, client, count: int) -> tuple[list[Order], ProvisioningTask]:
+def orders_being_set_up(system, count: int) -> list[Order]:
     """`count` municipalities using the system, each with an administrator and a Journaling order being
-    set up whose grant is done and whose client update was replaced by one waiting update: the backlog
-    a client update meets after many approvals (built in bulk: approving 500 one by one is slow)."""
+    set up, no task yet (built in bulk: approving 500 one by one is slow)."""
     from members.models import Affiliation, Organisation, User
 
     organisations = Organisation.objects.bulk_create(OrganisationFactory.build_batch(count))
@@ -511,16 +510,18 @@ def orders_served_by_one_client_update(system, client, count: int) -> tuple[list
         for user, organisation in zip(admins, organisations, strict=True)
     )
     journaling = Service.objects.get(code="vkp-journaling")
-    orders = Order.objects.bulk_create(
-        Order(
-            organisation=organisation,
-            service=journaling,
-            environment="test",
-            state="provisioning",
-            created_by=creator,
-        )
+    return Order.objects.bulk_create(
+        Order(organisation=organisation, service=journaling, environment="test", state="provisioning",
+              created_by=creator)
         for organisation in organisations
-    )
+    )  # fmt: skip
+
+
+def orders_served_by_one_client_update(system, client, count: int) -> tuple[list[Order], ProvisioningTask]:
+    """`orders_being_set_up` whose grants are done and whose client updates were replaced by one waiting
+    update: the backlog a client update meets after many approvals."""
+    orders = orders_being_set_up(system, count)
+    journaling = orders[0].service
     reason = ProvisioningTask.Reason.ORDER_APPROVED
     update = provisioning._client_task(client, reason=reason, order=orders[-1])
     update.save()
@@ -629,29 +630,9 @@ def test_a_batch_transition_is_all_or_none(client_config, staff, simulator):
 
 
 def orders_waiting_on_their_grants(system, count: int) -> list[Order]:
-    """`count` municipalities using the system, each with an administrator and a Journaling order being
-    set up whose client update is done and whose grant waits: a backlog of grants after many approvals."""
-    from members.models import Affiliation, Organisation, User
-
-    organisations = Organisation.objects.bulk_create(OrganisationFactory.build_batch(count))
-    creator = UserFactory()
-    VendorAssignment.objects.bulk_create(
-        VendorAssignment(organisation=organisation, system=system, environment="test", created_by=creator)
-        for organisation in organisations
-    )
-    admins = User.objects.bulk_create(
-        User(email=f"admin-{organisation.org_number}@example.no") for organisation in organisations
-    )
-    Affiliation.objects.bulk_create(
-        Affiliation(user=user, organisation=organisation, role="admin")
-        for user, organisation in zip(admins, organisations, strict=True)
-    )
-    journaling = Service.objects.get(code="vkp-journaling")
-    orders = Order.objects.bulk_create(
-        Order(organisation=organisation, service=journaling, environment="test", state="provisioning",
-              created_by=creator)
-        for organisation in organisations
-    )  # fmt: skip
+    """`orders_being_set_up` whose client update is done and whose grant waits: a backlog of grants."""
+    orders = orders_being_set_up(system, count)
+    journaling = orders[0].service
     ProvisioningTask.objects.bulk_create(
         provisioning._vkp_task(
             organisation=order.organisation,

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from members.models import User
 from portal.audit import audit
-from portal.queueing import enqueue
+from portal.queueing import enqueue_outbox_rows
 from portal.transitions import InvalidTransition
 
 from . import selectors, services
@@ -107,10 +107,7 @@ def _start(*, by: User, source: str, filters: dict, order_ids: list[int], reques
 def dispatch(job_id: int) -> bool:
     from .tasks import run_bulk_approval
 
-    sent = enqueue(run_bulk_approval, job_id)
-    if sent:
-        BulkApprovalJob.objects.filter(pk=job_id).update(dispatched_at=timezone.now())
-    return sent
+    return enqueue_outbox_rows(BulkApprovalJob.objects, [job_id], run_bulk_approval)
 
 
 # Running ------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from members.models import Organisation, SupportedService, User, VendorAssignmen
 from portal.audit import audit, audit_many
 from portal.choices import Environment
 from portal.clients import BackingServiceError, backoff_delay
-from portal.queueing import enqueue
+from portal.queueing import enqueue_outbox_rows
 
 from .clients import AccessGrant, RegisteredClient, helseid_registry, vkp_registry
 from .models import HelseIdClient, Order, ProvisioningTask, ReconciliationFinding, ReconciliationRun, Service
@@ -78,36 +78,17 @@ def access_for(system: VendorSystem, service: Service) -> tuple[str, ...]:
     return tuple(access)
 
 
-def desired_grants(
-    environment: str,
-    *,
-    organisation: Organisation | None = None,
-    org_number: str | None = None,
-    org_numbers=None,
-    service_code: str | None = None,
-    system_public_id: str | None = None,
-) -> dict[tuple, AccessGrant]:
+def desired_grants(environment: str, *, org_numbers=None) -> dict[tuple, AccessGrant]:
     """Every grant the VKP access registry should hold: an order with access, and a system in use that supports it.
 
-    The keyword filters narrow it to one organisation, service or system (one task's target), or to
-    some organisations (a batch of grants), in the same three queries, without first loading the
-    organisation, service or system by itself.
+    `org_numbers` narrows it to some organisations (a batch of grants) in the same three queries;
+    one target's grant is `desired_grant`.
     """
     orders = Order.objects.filter(environment=environment, state__in=ORDER_STATES_WITH_ACCESS)
     assignments = VendorAssignment.objects.active().filter(environment=environment)
-    if organisation is not None:
-        orders = orders.filter(organisation=organisation)
-        assignments = assignments.filter(organisation=organisation)
-    if org_number is not None:
-        orders = orders.filter(organisation__org_number=org_number)
-        assignments = assignments.filter(organisation__org_number=org_number)
     if org_numbers is not None:
         orders = orders.filter(organisation__org_number__in=org_numbers)
         assignments = assignments.filter(organisation__org_number__in=org_numbers)
-    if service_code is not None:
-        orders = orders.filter(service__code=service_code)
-    if system_public_id is not None:
-        assignments = assignments.filter(system__public_id=system_public_id)
     ordered: dict[int, list[Service]] = {}
     for order in orders.select_related("service"):
         ordered.setdefault(order.organisation_id, []).append(order.service)
@@ -406,16 +387,9 @@ def dispatch(task_ids: list[int], *, countdown: float | None = None) -> bool:
     """Hand tasks to the broker; False if it is down: they stay in the outbox and `requeue_stale` sends them later."""
     from .tasks import run_provisioning_tasks
 
-    # Marked sent before it is sent: the marking UPDATE holds the rows' locks while it runs, and a worker
-    # that got the message meanwhile would take the lock for another worker's and skip the task, which
-    # then waited for the sweeper (seen in bench/provisioning.py). Called after commit, so this commits at once.
-    ProvisioningTask.objects.filter(pk__in=task_ids).update(dispatched_at=timezone.now())
-    for start in range(0, len(task_ids), TASKS_PER_MESSAGE):
-        if not enqueue(run_provisioning_tasks, task_ids[start : start + TASKS_PER_MESSAGE], countdown=countdown):
-            # The broker is down: the rest would wait just as long; the sweeper sends them all.
-            ProvisioningTask.objects.filter(pk__in=task_ids[start:]).update(dispatched_at=None)
-            return False
-    return True
+    return enqueue_outbox_rows(
+        ProvisioningTask.objects, task_ids, run_provisioning_tasks, per_message=TASKS_PER_MESSAGE, countdown=countdown
+    )
 
 
 # Running a task ----------------------------------------------------------------------------------
@@ -464,8 +438,6 @@ def _perform_helseid(task: ProvisioningTask) -> dict:
 
 
 PERFORMERS = {Kind.VKP_ACCESS: _perform_vkp, Kind.HELSEID_CLIENT: _perform_helseid}
-# What a run changes on its task row; the rest (payload, target, ...) was written when it was queued.
-RUN_FIELDS = ("attempts", "result", "last_error", "next_attempt_at", "state", "completed_at")
 
 
 def task_run(task_id: int, *, allow_early: bool = False, batch: int = 1) -> str | None:
@@ -510,7 +482,7 @@ def task_run(task_id: int, *, allow_early: bool = False, batch: int = 1) -> str 
             _record_outcome(task, now=now, error=error)
         else:
             _record_outcome(task, now=now, result=result)
-        task.save(update_fields=RUN_FIELDS)
+        _save_outcomes([task])
         if task.state == TaskState.PENDING:
             return task.state  # a retry later: nothing to settle yet
         if task.state == TaskState.FAILED:
@@ -568,23 +540,25 @@ def _run_vkp_batch(tasks: list[ProvisioningTask], *, now) -> None:
 
 
 def _save_outcomes(tasks: list[ProvisioningTask]) -> None:
-    """Write the tasks' outcomes, one UPDATE for each group of tasks whose run fields are alike.
+    """Write the outcomes of one task or a batch: one UPDATE for each group of tasks whose run fields are alike.
 
     The tasks of a batch mostly end alike (granted the same access), so this is one or two UPDATEs;
     `bulk_update` builds a CASE per field and row, and compiling it cost more than the grants' calls.
     Every task ran once more, so attempts is one more for all (the rows are locked: nobody else adds).
     """
-    groups: dict[str, list[ProvisioningTask]] = {}
+    groups: dict[str, tuple[dict, list[int]]] = {}
     for task in tasks:
-        groups.setdefault(json.dumps(_outcome_fields(task), sort_keys=True, default=str), []).append(task)
-    for group in groups.values():
-        ProvisioningTask.objects.filter(pk__in=[task.pk for task in group]).update(
-            attempts=F("attempts") + 1, **_outcome_fields(group[0])
-        )
+        fields = _outcome_fields(task)
+        groups.setdefault(json.dumps(fields, sort_keys=True, default=str), (fields, []))[1].append(task.pk)
+    for fields, task_ids in groups.values():
+        ProvisioningTask.objects.filter(pk__in=task_ids).update(attempts=F("attempts") + 1, **fields)
 
 
 def _outcome_fields(task: ProvisioningTask) -> dict:
-    """The run fields an outcome changes besides attempts (a retry's time is its own; a done task keeps its own)."""
+    """What a run changes on its task row besides attempts; the rest was written when it was queued.
+
+    A retry's time is its own; a task that ended keeps the time it was due.
+    """
     if task.state == TaskState.PENDING:
         return {"last_error": task.last_error, "next_attempt_at": task.next_attempt_at}
     if task.state == TaskState.FAILED:

@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from .audit import audit
 from .clients import backoff_delay
 from .models import OutgoingMessage
-from .queueing import enqueue
+from .queueing import enqueue_outbox_rows
 
 logger = logging.getLogger(__name__)
 
@@ -146,15 +146,7 @@ def dispatch(message_ids: list[int], *, countdown: float | None = None) -> None:
     """Hand messages to the broker. If it is down they stay in the outbox and `requeue_stale` sends them later."""
     from .tasks import send_outgoing_message
 
-    # Marked sent before it is sent (as orders.provisioning.dispatch): marked after, the UPDATE took the
-    # rows' locks while a worker that already had the message wanted them, and the worker skipped the
-    # row (SKIP LOCKED), which then waited for the sweeper; or it waited for a worker's send to end.
-    OutgoingMessage.objects.filter(pk__in=message_ids).update(dispatched_at=timezone.now())
-    for index, message_id in enumerate(message_ids):
-        if not enqueue(send_outgoing_message, message_id, countdown=countdown):
-            # The broker is down: the rest would wait just as long; the sweeper sends them all.
-            OutgoingMessage.objects.filter(pk__in=message_ids[index:]).update(dispatched_at=None)
-            break
+    enqueue_outbox_rows(OutgoingMessage.objects, message_ids, send_outgoing_message, countdown=countdown)
 
 
 def message_send(message_id: int, *, allow_early: bool = False) -> str | None:

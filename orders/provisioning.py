@@ -445,21 +445,25 @@ def task_run(task_id: int, *, allow_early: bool = False, batch: int = 1) -> str 
 
     With `batch` above one, a VKP task also takes up to `batch - 1` more VKP tasks that are due and
     that nobody holds, and runs them all in its transaction (`_run_vkp_batch`): their messages then
-    find them done. A backlog of grants costs one transaction and a few statements per batch instead
-    of per grant; a worker that dies mid-batch rolls it all back, and the tasks whose own messages
-    were consumed meanwhile are sent again by the sweeper (`requeue_stale`).
+    find them done, and one that finds its own done or held by another worker runs the next batch of
+    due grants instead (`_run_due_vkp_tasks`). A backlog of grants costs one transaction and a few
+    statements per batch instead of per grant; a worker that dies mid-batch rolls it all back, and
+    the tasks whose own messages were consumed meanwhile are sent again by the sweeper (`requeue_stale`).
     """
     # Most messages that find their task done were served by another run (a batch, a newer client
-    # update): one read answers them, without a transaction and a row lock.
-    found = ProvisioningTask.objects.filter(pk=task_id).values_list("state", "superseded_by").first()
+    # update): a read answers them, without a transaction and a row lock.
+    found = ProvisioningTask.objects.filter(pk=task_id).values_list("state", "superseded_by", "kind").first()
     if found is None:
         return None
-    state, replacement = found
+    state, replacement, kind = found
+    batching = kind == Kind.VKP_ACCESS and batch > 1
     if state == TaskState.SUPERSEDED:
         # The replacement's run serves this one: the message that comes first runs it, so an order waits
         # for the client update its approval queued, not for the last one queued after it.
         task_id = replacement
     elif state != TaskState.PENDING:
+        if batching:
+            _run_due_vkp_tasks(limit=batch)
         return None
     with transaction.atomic():
         task = (
@@ -467,13 +471,16 @@ def task_run(task_id: int, *, allow_early: bool = False, batch: int = 1) -> str 
             .filter(pk=task_id, state=TaskState.PENDING)
             .first()
         )
-        if task is None:
-            return None  # done, failed, cancelled, or another worker holds it right now
         now = timezone.now()
+        if task is None:
+            # Done meanwhile, or another worker holds it right now (in a batch, most likely).
+            if batching:
+                _run_vkp_batch(_claim_due_vkp_tasks(now=now, limit=batch), now=now)
+            return None
         if not allow_early and task.next_attempt_at > now + EARLY_TOLERANCE:
             return None  # a stray early copy; the retry's own message comes at the right time
-        if task.kind == Kind.VKP_ACCESS and batch > 1:
-            _run_vkp_batch([task, *_claim_due_vkp_tasks(task, now=now, limit=batch - 1)], now=now)
+        if batching:
+            _run_vkp_batch([task, *_claim_due_vkp_tasks(now=now, limit=batch - 1, besides=task)], now=now, own=task)
             return task.state
         task.attempts += 1
         try:
@@ -495,23 +502,44 @@ def task_run(task_id: int, *, allow_early: bool = False, batch: int = 1) -> str 
     return task.state
 
 
-def _claim_due_vkp_tasks(task: ProvisioningTask, *, now, limit: int) -> list[ProvisioningTask]:
-    """Other VKP tasks that are due, oldest first, locked for this run; those another worker holds are skipped."""
-    return list(
-        ProvisioningTask.objects.select_for_update(skip_locked=True)
-        .filter(kind=Kind.VKP_ACCESS, state=TaskState.PENDING, next_attempt_at__lte=now + EARLY_TOLERANCE)
-        .exclude(pk=task.pk)
-        .order_by("next_attempt_at", "pk")[:limit]
+def _due_vkp_tasks(now):
+    return ProvisioningTask.objects.filter(
+        kind=Kind.VKP_ACCESS, state=TaskState.PENDING, next_attempt_at__lte=now + EARLY_TOLERANCE
     )
 
 
-def _run_vkp_batch(tasks: list[ProvisioningTask], *, now) -> None:
+def _claim_due_vkp_tasks(*, now, limit: int, besides: ProvisioningTask | None = None) -> list[ProvisioningTask]:
+    """Due VKP tasks but `besides`, oldest first, locked for this run; those another worker holds are skipped."""
+    due = _due_vkp_tasks(now).select_for_update(skip_locked=True)
+    if besides is not None:
+        due = due.exclude(pk=besides.pk)
+    return list(due.order_by("next_attempt_at", "pk")[:limit])
+
+
+def _run_due_vkp_tasks(*, limit: int) -> None:
+    """A grant's message whose grant is done runs a batch of the grants still due, if there are any.
+
+    In a backlog the grants' messages come one after another behind the first one's batch, and
+    would each find their grant done; taking the next batch at once, each worker runs batches side
+    by side instead of waiting for the queue to reach a grant no batch has taken yet. One read when
+    nothing is due (no transaction, no lock).
+    """
+    now = timezone.now()
+    if not _due_vkp_tasks(now).exists():
+        return
+    with transaction.atomic():
+        _run_vkp_batch(_claim_due_vkp_tasks(now=now, limit=limit), now=now)
+
+
+def _run_vkp_batch(tasks: list[ProvisioningTask], *, now, own: ProvisioningTask | None = None) -> None:
     """Run VKP tasks together: their grants in three queries per environment, one call each, one UPDATE, one settle.
 
-    Each task keeps its own outcome (done, a retry later, failed) and its own idempotency key. The
-    first task is the one whose message this is: an unexpected error in it fails the run, as a single
-    task's would; one in another task leaves that task as it was, for its own message to run alone.
+    Each task keeps its own outcome (done, a retry later, failed) and its own idempotency key. An
+    unexpected error in `own`, the task whose message this is, fails the run, as a single task's
+    would; one in another task leaves that task as it was, for its own message to run alone.
     """
+    if not tasks:
+        return
     desired: dict[tuple, AccessGrant] = {}
     for environment in {task.payload["environment"] for task in tasks}:
         org_numbers = {task.payload["org_number"] for task in tasks if task.payload["environment"] == environment}
@@ -525,7 +553,7 @@ def _run_vkp_batch(tasks: list[ProvisioningTask], *, now) -> None:
         except BackingServiceError as error:
             _record_outcome(task, now=now, error=error)
         except Exception:
-            if task is tasks[0]:
+            if task is own:
                 raise
             task.attempts -= 1
             logger.exception("Provisioning task %s failed unexpectedly in a batch; left for its own message", task.pk)

@@ -675,11 +675,29 @@ def test_a_backlog_of_grants_runs_in_one_batch_in_the_same_few_queries(
     )
     assert Order.objects.filter(pk__in=[order.pk for order in orders], state="active").count() == count
     assert AuditEvent.objects.filter(action="order.activated").count() == count
-    # Their own messages come later and find them done: one read each, nothing sent again.
+    # Their own messages come later and find them done: with no grant left due, two reads each (the
+    # task, whether any grant is due), no transaction, nothing sent again.
     calls = len(simulator.journal())
-    with django_assert_max_num_queries(1):
+    with django_assert_max_num_queries(2):
         assert provisioning.task_run(others[0].pk, batch=50) is None
     assert len(simulator.journal()) == calls
+
+
+def test_a_grant_message_that_finds_its_grant_done_runs_the_next_due_batch(client_config, simulator):
+    ProvisioningTask.objects.filter(state="pending").update(state="succeeded")
+    orders = orders_waiting_on_their_grants(client_config.system, 5)
+    done, *waiting = [grant_task_of(order) for order in orders]
+    ProvisioningTask.objects.filter(pk=done.pk).update(state="succeeded")
+
+    # In a backlog the next messages are those of grants the first batch took: each takes the next
+    # batch at once instead of leaving it for the message of a grant no batch has reached.
+    assert provisioning.task_run(done.pk, batch=3) is None
+
+    assert [refreshed(task).state for task in waiting] == ["succeeded", "succeeded", "succeeded", "pending"]
+    assert sorted(grant["organizationNumber"] for grant in simulator.grants()) == sorted(
+        order.organisation.org_number for order in orders[1:4]
+    )
+    assert [refreshed(order).state for order in orders[1:]] == ["active", "active", "active", "provisioning"]
 
 
 def test_a_batch_is_limited_to_its_size_oldest_first(client_config, simulator):
@@ -761,6 +779,35 @@ def test_a_batch_skips_a_task_another_worker_holds(catalogue_again, client_confi
         other_worker.close()
     # Its own message runs it once the other worker let go.
     assert provisioning.task_run(held_task.pk, allow_early=True, batch=50) == "succeeded"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_grant_message_whose_grant_another_worker_holds_runs_the_other_due_grants(
+    catalogue_again, client_config, simulator
+):
+    import psycopg
+    from django.db import connection
+
+    ProvisioningTask.objects.filter(state="pending").update(state="succeeded")
+    held, *others = orders_waiting_on_their_grants(client_config.system, 3)
+    held_task = grant_task_of(held)
+    database = connection.settings_dict
+    other_worker = psycopg.connect(
+        host=database["HOST"], port=database["PORT"], user=database["USER"], dbname=database["NAME"]
+    )
+    try:
+        other_worker.execute("SELECT 1 FROM orders_provisioningtask WHERE id = %s FOR UPDATE", [held_task.pk])
+
+        assert provisioning.task_run(held_task.pk, batch=50) is None
+
+        assert refreshed(held_task).state == "pending"
+        assert [grant_task_of(order).state for order in others] == ["succeeded", "succeeded"]
+        assert sorted(grant["organizationNumber"] for grant in simulator.grants()) == sorted(
+            order.organisation.org_number for order in others
+        )
+    finally:
+        other_worker.rollback()
+        other_worker.close()
 
 
 # Messages -------------------------------------------------------------------------------------------

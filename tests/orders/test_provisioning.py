@@ -3,6 +3,7 @@ reconciliation, with the HTTP backends talking to the simulator on loopback. The
 with a real worker and broker are in test_provisioning_worker.py."""
 
 import json
+from contextlib import contextmanager
 
 import pytest
 from django.core import mail
@@ -755,28 +756,34 @@ def catalogue_again(transactional_db):
         load_catalogue(Service, TermsDocument)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_batch_skips_a_task_another_worker_holds(catalogue_again, client_config, simulator):
+@contextmanager
+def held_by_another_worker(task: ProvisioningTask):
+    """The task's row locked FOR UPDATE by a second connection, as a worker running it would, until the block ends."""
     import psycopg
     from django.db import connection
 
-    ProvisioningTask.objects.filter(state="pending").update(state="succeeded")
-    first, held = orders_waiting_on_their_grants(client_config.system, 2)
-    held_task = grant_task_of(held)
     database = connection.settings_dict
     other_worker = psycopg.connect(
         host=database["HOST"], port=database["PORT"], user=database["USER"], dbname=database["NAME"]
     )
     try:
-        other_worker.execute("SELECT 1 FROM orders_provisioningtask WHERE id = %s FOR UPDATE", [held_task.pk])
+        other_worker.execute("SELECT 1 FROM orders_provisioningtask WHERE id = %s FOR UPDATE", [task.pk])
+        yield
+    finally:
+        other_worker.rollback()
+        other_worker.close()
 
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_skips_a_task_another_worker_holds(catalogue_again, client_config, simulator):
+    ProvisioningTask.objects.filter(state="pending").update(state="succeeded")
+    first, held = orders_waiting_on_their_grants(client_config.system, 2)
+    held_task = grant_task_of(held)
+    with held_by_another_worker(held_task):
         provisioning.task_run(grant_task_of(first).pk, allow_early=True, batch=50)
 
         assert refreshed(held_task).state == "pending"
         assert [grant["organizationNumber"] for grant in simulator.grants()] == [first.organisation.org_number]
-    finally:
-        other_worker.rollback()
-        other_worker.close()
     # Its own message runs it once the other worker let go.
     assert provisioning.task_run(held_task.pk, allow_early=True, batch=50) == "succeeded"
 
@@ -785,19 +792,10 @@ def test_a_batch_skips_a_task_another_worker_holds(catalogue_again, client_confi
 def test_a_grant_message_whose_grant_another_worker_holds_runs_the_other_due_grants(
     catalogue_again, client_config, simulator
 ):
-    import psycopg
-    from django.db import connection
-
     ProvisioningTask.objects.filter(state="pending").update(state="succeeded")
     held, *others = orders_waiting_on_their_grants(client_config.system, 3)
     held_task = grant_task_of(held)
-    database = connection.settings_dict
-    other_worker = psycopg.connect(
-        host=database["HOST"], port=database["PORT"], user=database["USER"], dbname=database["NAME"]
-    )
-    try:
-        other_worker.execute("SELECT 1 FROM orders_provisioningtask WHERE id = %s FOR UPDATE", [held_task.pk])
-
+    with held_by_another_worker(held_task):
         assert provisioning.task_run(held_task.pk, batch=50) is None
 
         assert refreshed(held_task).state == "pending"
@@ -805,9 +803,6 @@ def test_a_grant_message_whose_grant_another_worker_holds_runs_the_other_due_gra
         assert sorted(grant["organizationNumber"] for grant in simulator.grants()) == sorted(
             order.organisation.org_number for order in others
         )
-    finally:
-        other_worker.rollback()
-        other_worker.close()
 
 
 # Messages -------------------------------------------------------------------------------------------

@@ -215,9 +215,12 @@ def _kind_of_action(action: str) -> str:
     return next((code for code, (_label, prefixes) in KINDS.items() if action.startswith(prefixes)), "")
 
 
+TIMELINE_ORDER = ("-at", "-source", "-pk")  # newest first; the page's own SQL says the same
+
+
 def timeline(organisation: Organisation, viewer: LifecycleViewer, kind: str = "") -> QuerySet:
     """(at, source, pk) rows, newest first: audit events ("e") and provisioning steps ("t") in one union."""
-    return _timeline_rows(organisation, viewer, kind).order_by("-at", "-source", "-pk")
+    return _timeline_rows(organisation, viewer, kind).order_by(*TIMELINE_ORDER)
 
 
 MAX_PAGE_NUMBER = (2**63 - 1) // PAGE_SIZE
@@ -228,7 +231,9 @@ def timeline_page(organisation: Organisation, viewer: LifecycleViewer, kind: str
     one query (`COUNT(*) OVER ()`): the union is read once, not once to count it and again for the page
     (issue 15). A page past the end, or an empty timeline, is left to the paginator (it counts, and answers
     with the last page)."""
-    paginator = Paginator(timeline(organisation, viewer, kind), PAGE_SIZE)
+    # Built once: composing the union costs more than running it (~2.5 ms of Python, and for a vendor a query).
+    rows = _timeline_rows(organisation, viewer, kind)
+    paginator = Paginator(rows.order_by(*TIMELINE_ORDER), PAGE_SIZE)
     try:
         if isinstance(number, float) and not number.is_integer():
             raise ValueError
@@ -237,7 +242,7 @@ def timeline_page(organisation: Organisation, viewer: LifecycleViewer, kind: str
         wanted = 1  # as get_page does with what is not a page number
     # A page beyond what OFFSET takes (a 64-bit integer, on PostgreSQL and SQLite) is past the end anyway.
     if 1 <= wanted <= MAX_PAGE_NUMBER:
-        rows_sql, params = _timeline_rows(organisation, viewer, kind).query.sql_with_params()
+        rows_sql, params = rows.query.sql_with_params()
         # Django's own SQL for the union, its values as parameters: nothing from the request is in the text.
         with connection.cursor() as cursor:
             cursor.execute(
@@ -245,10 +250,10 @@ def timeline_page(organisation: Organisation, viewer: LifecycleViewer, kind: str
                 'ORDER BY "at" DESC, "source" DESC, "pk" DESC LIMIT %s OFFSET %s',
                 (*params, PAGE_SIZE, (wanted - 1) * PAGE_SIZE),
             )
-            rows = cursor.fetchall()
-        if rows:
-            paginator.count = rows[0][3]
-            return paginator._get_page([row[:3] for row in rows], wanted, paginator)
+            found = cursor.fetchall()
+        if found:
+            paginator.count = found[0][3]
+            return paginator._get_page([row[:3] for row in found], wanted, paginator)
     return paginator.get_page(number)
 
 

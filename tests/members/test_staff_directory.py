@@ -5,9 +5,17 @@ from django.conf import settings
 from django.db import connection
 from django.urls import reverse
 
-from members.models import Acceptance, Affiliation, Membership, Organisation, OrganisationClaim, TermsDocument
+from members.models import (
+    Acceptance,
+    Affiliation,
+    Membership,
+    Organisation,
+    OrganisationClaim,
+    TermsDocument,
+    VendorSystem,
+)
 from members.selectors import organisation_directory
-from orders.models import Order, ProvisioningTask, Service
+from orders.models import HelseIdClient, Order, ProvisioningTask, Service
 from tests.factories import OrganisationFactory, UserFactory, VendorFactory
 
 pytestmark = pytest.mark.django_db
@@ -122,6 +130,15 @@ def test_needs_nhn_finds_each_thing_waiting_and_nothing_else(staff_client, journ
     calm = OrganisationFactory(name="F alt i orden")
     member(calm)
     order(calm, journaling)
+    # A vendor's own HelseID client whose update failed: the vendor waits for NHN too.
+    vendor = VendorFactory(name="G klientsteg feilet")
+    system = VendorSystem.objects.create(vendor=vendor, name="Alarm", kind="vft")
+    ProvisioningTask.objects.create(
+        kind=ProvisioningTask.Kind.HELSEID_CLIENT, reason=ProvisioningTask.Reason.KEYS_CHANGED, target="client:x",
+        payload={}, state=ProvisioningTask.State.FAILED, last_error="500", client=HelseIdClient.objects.create(
+            system=system, environment="test", tenancy="multi-tenant", created_by=UserFactory()
+        ),
+    )  # fmt: skip
     response = staff_client.get(URL, {"needs_nhn": "on"})
     assert listed(response) == [
         "A medlemskap venter",
@@ -129,6 +146,7 @@ def test_needs_nhn_finds_each_thing_waiting_and_nothing_else(staff_client, journ
         "C oppsett feilet",
         "D steg feilet",
         "E søknad venter",
+        "G klientsteg feilet",
     ]
     page = response.content.decode()
     for reason in (
@@ -138,7 +156,7 @@ def test_needs_nhn_finds_each_thing_waiting_and_nothing_else(staff_client, journ
         "Application to administer waits",
     ):
         assert reason in page
-    assert len(listed(staff_client.get(URL))) == 6
+    assert len(listed(staff_client.get(URL))) == 7
 
 
 def test_filters_combine(staff_client, journaling):

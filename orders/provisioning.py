@@ -471,12 +471,12 @@ def task_run(task_id: int, *, allow_early: bool = False, batch: int = 1) -> str 
             .filter(pk=task_id, state=TaskState.PENDING)
             .first()
         )
-        now = timezone.now()
         if task is None:
             # Done meanwhile, or another worker holds it right now (in a batch, most likely).
             if batching:
-                _run_vkp_batch(_claim_due_vkp_tasks(now=now, limit=batch), now=now)
+                _run_due_vkp_tasks(limit=batch)
             return None
+        now = timezone.now()
         if not allow_early and task.next_attempt_at > now + EARLY_TOLERANCE:
             return None  # a stray early copy; the retry's own message comes at the right time
         if batching:
@@ -522,12 +522,13 @@ def _run_due_vkp_tasks(*, limit: int) -> None:
     In a backlog the grants' messages come one after another behind the first one's batch, and
     would each find their grant done; taking the next batch at once, each worker runs batches side
     by side instead of waiting for the queue to reach a grant no batch has taken yet. One read when
-    nothing is due (no transaction, no lock).
+    nothing is due (no transaction, no lock). Inside the caller's transaction it runs in that one (no
+    savepoint: an error ends the run either way).
     """
     now = timezone.now()
     if not _due_vkp_tasks(now).exists():
         return
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         _run_vkp_batch(_claim_due_vkp_tasks(now=now, limit=limit), now=now)
 
 

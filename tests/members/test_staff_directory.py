@@ -133,11 +133,12 @@ def test_needs_nhn_finds_each_thing_waiting_and_nothing_else(staff_client, journ
     # A vendor's own HelseID client whose update failed: the vendor waits for NHN too.
     vendor = VendorFactory(name="G klientsteg feilet")
     system = VendorSystem.objects.create(vendor=vendor, name="Alarm", kind="vft")
+    own_client = HelseIdClient.objects.create(
+        system=system, environment="test", tenancy="multi-tenant", created_by=UserFactory()
+    )
     ProvisioningTask.objects.create(
         kind=ProvisioningTask.Kind.HELSEID_CLIENT, reason=ProvisioningTask.Reason.KEYS_CHANGED, target="client:x",
-        payload={}, state=ProvisioningTask.State.FAILED, last_error="500", client=HelseIdClient.objects.create(
-            system=system, environment="test", tenancy="multi-tenant", created_by=UserFactory()
-        ),
+        payload={}, client=own_client, state=ProvisioningTask.State.FAILED, last_error="500",
     )  # fmt: skip
     response = staff_client.get(URL, {"needs_nhn": "on"})
     assert listed(response) == [
